@@ -1,0 +1,6 @@
+"""Standard-library writers for Windows binary log/registry formats.
+
+Used to build realistic samples and test inputs without a Windows machine.
+"""
+
+from .evt import EvtLog, EvtRecord, evt_bytes, write_evt
