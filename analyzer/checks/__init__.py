@@ -1,0 +1,66 @@
+"""Diagnostic checks: one module per diagnosis, found by registration.
+
+A check declares what it is (id, title, description, the row kinds it needs)
+and returns findings for a case. It must never answer ``ok`` for lack of
+evidence: when nothing of its world is in the case it says ``not_applicable``;
+when its world is there but the deciding evidence is not, it says
+``inconclusive`` and lists what to ``collect``.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING, ClassVar
+
+from ..findings import Finding
+
+if TYPE_CHECKING:
+    from ..case import Case
+
+__all__ = ["Check", "register", "registered", "get"]
+
+_REGISTRY: dict[str, "Check"] = {}
+_loaded = False
+
+
+class Check:
+    """Base class. Subclasses set the class attributes and implement run()."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    #: Row kinds (table ``kind`` values) the check reads.
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: KB articles and documents the check encodes.
+    references: ClassVar[tuple[str, ...]] = ()
+
+    def run(self, case: "Case") -> list[Finding]:
+        raise NotImplementedError
+
+
+def register(cls: type[Check]) -> type[Check]:
+    """Class decorator: register a check; duplicate ids are refused."""
+    if cls.id in _REGISTRY:
+        raise ValueError(f"check id {cls.id!r} is already registered")
+    _REGISTRY[cls.id] = cls()
+    return cls
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def registered() -> list[Check]:
+    _load_all()
+    return list(_REGISTRY.values())
+
+
+def get(check_id: str) -> Check:
+    _load_all()
+    return _REGISTRY[check_id]

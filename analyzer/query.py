@@ -1,0 +1,132 @@
+"""Query helpers over the event table, for checks and notebooks.
+
+The same helpers back :class:`analyzer.case.Case` methods and the ``exa``
+DataFrame accessor (``df.exa.events(provider="DCOM", event_id=10000)``).
+
+Events are always selected on (provider, event id): DCOM 10000 ("Unable to
+start a DCOM Server") is not Exchange MOM 10000 ("Failed to publish ...").
+A provider is matched through its known aliases (knowledge/providers.yaml),
+because the same classic source is "DCOM" in a .evt and
+"Microsoft-Windows-DistributedCOM" in a .evtx.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from . import knowledge
+from .table import row_data
+
+
+def provider_aliases(name: str) -> set[str]:
+    """Lower-cased names a provider is known by (itself included)."""
+    low = name.lower()
+    for canon, aliases in knowledge.load("providers").items():
+        names = {canon.lower(), *(a.lower() for a in aliases)}
+        if low in names:
+            return names
+    return {low}
+
+
+def _as_list(v: Any) -> list[Any]:
+    if isinstance(v, (str, bytes, int)) or not isinstance(v, Iterable):
+        return [v]
+    return list(v)
+
+
+def _ci_isin(col: pd.Series, values: set[str]) -> pd.Series:
+    return col.astype("string").str.lower().isin(values).fillna(False).astype(bool)
+
+
+def select(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
+           provider: str | Iterable[str] | None = None,
+           event_id: int | Iterable[int] | None = None,
+           channel: str | Iterable[str] | None = None,
+           host: str | Iterable[str] | None = None,
+           source: str | Iterable[str] | None = None,
+           level: str | Iterable[str] | None = None,
+           since: Any = None, until: Any = None,
+           contains: str | None = None) -> pd.DataFrame:
+    """Rows matching every given filter (strings match case-insensitively).
+
+    ``contains`` searches ``message`` and ``data`` for a substring
+    (case-insensitive), e.g. a CLSID in a DCOM event's insertion strings.
+    """
+    mask = pd.Series(True, index=df.index)
+    if kind is not None:
+        mask &= _ci_isin(df["kind"], {k.lower() for k in _as_list(kind)})
+    if provider is not None:
+        names: set[str] = set()
+        for p in _as_list(provider):
+            names |= provider_aliases(p)
+        mask &= _ci_isin(df["provider"], names)
+    if event_id is not None:
+        ids = [int(i) for i in _as_list(event_id)]
+        mask &= df["event_id"].isin(ids).fillna(False).astype(bool)
+    for col, val in (("channel", channel), ("host", host), ("source", source), ("level", level)):
+        if val is not None:
+            mask &= _ci_isin(df[col], {str(v).lower() for v in _as_list(val)})
+    if since is not None:
+        mask &= (df["ts"] >= pd.Timestamp(since, tz="UTC")).fillna(False).astype(bool)
+    if until is not None:
+        mask &= (df["ts"] <= pd.Timestamp(until, tz="UTC")).fillna(False).astype(bool)
+    if contains is not None:
+        needle = contains.lower()
+        text = (df["message"].astype("string").fillna("") + "\n"
+                + df["data"].astype("string").fillna("")).str.lower()
+        mask &= text.str.contains(needle, regex=False).fillna(False).astype(bool)
+    return df[mask]
+
+
+def expand_data(df: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
+    """The ``data`` JSON of the given rows as columns (only for these rows).
+
+    Meant for small selections: expanding a whole million-row table would
+    rebuild exactly the wide table the schema avoids.
+    """
+    records = [row_data(v) for v in df["data"]]
+    wide = pd.DataFrame.from_records(records, index=df.index)
+    if prefix:
+        wide = wide.add_prefix(prefix)
+    return wide
+
+
+def endpoints(df: pd.DataFrame, **filters: Any) -> pd.DataFrame:
+    """Endpoint-mapper rows with their fields as columns (protocol, address,
+    port, uuid, annotation, ...)."""
+    rows = select(df, kind="endpoint", **filters)
+    if rows.empty:
+        return rows
+    base = rows[["ts", "host", "source", "path", "locator"]]
+    return base.join(expand_data(rows))
+
+
+@pd.api.extensions.register_dataframe_accessor("exa")
+class ExaAccessor:
+    """``df.exa.events(...)``, ``df.exa.data()``, ``df.exa.endpoints()``."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self._df = df
+
+    def events(self, **filters: Any) -> pd.DataFrame:
+        filters.setdefault("kind", "event")
+        return select(self._df, **filters)
+
+    def rows(self, **filters: Any) -> pd.DataFrame:
+        return select(self._df, **filters)
+
+    def data(self) -> pd.DataFrame:
+        return expand_data(self._df)
+
+    def endpoints(self, **filters: Any) -> pd.DataFrame:
+        return endpoints(self._df, **filters)
+
+    def registry(self):
+        from .registry import RegistryView
+        return RegistryView(self._df)
+
+    def timeline(self) -> pd.DataFrame:
+        """Rows with a timestamp, oldest first (for plotting evidence)."""
+        return self._df[self._df["ts"].notna()].sort_values("ts")

@@ -1,0 +1,122 @@
+"""Reading customer text files whatever Windows wrote them with.
+
+Customers paste, redirect and export: regedit v5 and PowerShell 5.1 ``>``
+write UTF-16LE with a BOM, cmd.exe redirection writes the OEM code page
+(netstat, tasklist, rpcdump), Notepad writes ANSI (cp1252) or UTF-8 with or
+without a BOM. Detection order: BOM, then the NUL-byte pattern of BOM-less
+UTF-16, then strict UTF-8, then a single-byte fallback. The OEM/ANSI choice
+cannot be made reliably from bytes alone; we prefer cp1252 and fall back to
+cp850 only when the text has box-drawing-range bytes typical of OEM output
+(German netstat's ``ABHÖREN`` is 0x99 in cp850, 0xD6 in cp1252).
+"""
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+#: How many bytes of a file sniffers get to see.
+HEAD_BYTES = 64 * 1024
+
+
+def detect_encoding(head: bytes) -> str:
+    """Best guess of a text file's encoding from its first bytes."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16-le-bom"
+    if head.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16-be-bom"
+    sample = head[:4096]
+    if len(sample) >= 4:
+        odd_nuls = sample[1::2].count(0)
+        even_nuls = sample[0::2].count(0)
+        half = len(sample) // 2
+        if odd_nuls > half * 0.4 and even_nuls < half * 0.05:
+            return "utf-16-le"
+        if even_nuls > half * 0.4 and odd_nuls < half * 0.05:
+            return "utf-16-be"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A multibyte sequence cut at the end of the head is still UTF-8.
+        if exc.start >= len(head) - 3:
+            try:
+                head[: exc.start].decode("utf-8")
+                return "utf-8"
+            except UnicodeDecodeError:
+                pass
+    high = [b for b in head if b >= 0x80]
+    if high and sum(1 for b in high if 0x80 <= b <= 0x9F or 0xB0 <= b <= 0xDF) > len(high) * 0.6:
+        # Mostly bytes that are control/punctuation in cp1252 but letters or
+        # box drawing in cp850: OEM output from cmd.exe.
+        return "cp850"
+    return "cp1252"
+
+
+def _codec(encoding: str) -> tuple[str, int]:
+    """(python codec, BOM bytes to skip)."""
+    if encoding == "utf-16-le-bom":
+        return "utf-16-le", 2
+    if encoding == "utf-16-be-bom":
+        return "utf-16-be", 2
+    return encoding, 0
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when ``head`` is not text in any encoding we read."""
+    if not head:
+        return False
+    enc = detect_encoding(head)
+    if enc.startswith("utf-16"):
+        return False
+    if b"\x00" in head[:4096]:
+        return True
+    ctrl = sum(1 for b in head[:4096] if b < 9 or 13 < b < 32)
+    return ctrl > len(head[:4096]) * 0.05
+
+
+def decode_head(head: bytes) -> str:
+    """Decode a sniffing head (possibly cut mid-character) for text sniffers."""
+    codec, skip = _codec(detect_encoding(head))
+    data = head[skip:]
+    if codec.startswith("utf-16") and len(data) % 2:
+        data = data[:-1]
+    return data.decode(codec, errors="replace")
+
+
+def read_head(path: str | Path, size: int = HEAD_BYTES) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
+
+
+def open_text(path: str | Path, encoding: str | None = None) -> tuple[io.TextIOBase, str]:
+    """Open a text file for streaming with the detected encoding.
+
+    Returns (file object, encoding name). Undecodable bytes are replaced, never
+    fatal: a customer's file with one bad byte must still be read.
+    """
+    if encoding is None:
+        encoding = detect_encoding(read_head(path))
+    codec, skip = _codec(encoding)
+    raw = open(path, "rb")
+    raw.seek(skip)
+    # newline=None: CRLF, LF and lone CR all end a line.
+    return io.TextIOWrapper(raw, encoding=codec, errors="replace", newline=None), encoding
+
+
+def iter_lines(path: str | Path, encoding: str | None = None) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line without its end-of-line) lazily."""
+    fh, _ = open_text(path, encoding)
+    with fh:
+        for no, line in enumerate(fh, 1):
+            yield no, line.rstrip("\r\n")
+
+
+def read_text(path: str | Path, encoding: str | None = None) -> str:
+    """Whole file as text (for small files only: exports of a few MB)."""
+    fh, _ = open_text(path, encoding)
+    with fh:
+        return fh.read()
