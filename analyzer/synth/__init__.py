@@ -4,3 +4,4 @@ Used to build realistic samples and test inputs without a Windows machine.
 """
 
 from .evt import EvtLog, EvtRecord, evt_bytes, write_evt
+from .regf import RegKey, RegValue, hive_bytes, write_hive

@@ -404,8 +404,12 @@ def hive_bytes(
                     seglist_off = alloc.alloc(4 * len(segs))
                     seg_offs = []
                     for seg in segs:
-                        so = alloc.alloc(len(seg))
-                        writes.append((so, seg))
+                        # Windows allocates 4 bytes of slack per segment (a full
+                        # 16344-byte segment sits in a 16352-byte cell);
+                        # libregf reads cell size - 8 bytes per segment and
+                        # truncates the value without that slack.
+                        so = alloc.alloc(len(seg) + 4)
+                        writes.append((so, seg + b"\x00\x00\x00\x00"))
                         seg_offs.append(so)
                     writes.append((db_off, b"db" + struct.pack("<HI", len(segs), seglist_off)))
                     writes.append((seglist_off, struct.pack(f"<{len(seg_offs)}I", *seg_offs)))
