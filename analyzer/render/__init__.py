@@ -1,0 +1,53 @@
+"""Renderings of a report dictionary: text (terminal), Markdown, HTML, JSON.
+
+All renderers take the contract dictionary (Report.to_dict()), never the
+internal objects, so what a user reads is exactly what the JSON says.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+FORMATS = ("text", "markdown", "json", "html")
+
+
+def render(report: dict[str, Any], fmt: str, width: int = 80) -> str:
+    if fmt == "text":
+        from .text import render_text
+        return render_text(report, width=width)
+    if fmt == "markdown":
+        from .markdown import render_markdown
+        return render_markdown(report)
+    if fmt == "html":
+        from .html import report_html
+        return report_html(report, standalone=True)
+    if fmt == "json":
+        import json
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def status_counts(report: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in report["findings"]:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    return counts
+
+
+def inventory_counts(report: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in report["inventory"]:
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+    return counts
+
+
+def live_causes(finding: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in finding["causes"] if c["verdict"] != "ruled_out"]
+
+
+def ruled_out(finding: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in finding["causes"] if c["verdict"] == "ruled_out"]
+
+
+def where(ev: dict[str, Any]) -> str:
+    """``path (locator)`` of an evidence item."""
+    return f"{ev['path']} ({ev['locator']})"

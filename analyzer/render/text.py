@@ -1,0 +1,91 @@
+"""Plain-text report for an 80-column terminal, problems first."""
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from . import inventory_counts, live_causes, ruled_out, status_counts, where
+
+MARK = {"problem": "PROBLEM", "inconclusive": "INCONCLUSIVE", "ok": "OK",
+        "not_applicable": "N/A"}
+MAX_EVIDENCE = 6
+
+
+def _wrap(text: str, width: int, indent: str, first: str | None = None) -> list[str]:
+    return textwrap.wrap(str(text), width=width, initial_indent=first if first is not None else indent,
+                         subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False) or [first or indent]
+
+
+def _evidence(lines: list[str], evidence: list[dict[str, Any]], width: int, indent: str) -> None:
+    for ev in evidence[:MAX_EVIDENCE]:
+        lines += _wrap(where(ev), width, indent + "  ", indent + "- ")
+        lines += _wrap(ev["excerpt"], width, indent + "    ")
+    if len(evidence) > MAX_EVIDENCE:
+        lines.append(f"{indent}  ... and {len(evidence) - MAX_EVIDENCE} more (see --format json)")
+
+
+def render_text(report: dict[str, Any], width: int = 80) -> str:
+    case = report["case"]
+    lines: list[str] = []
+    lines += _wrap(f"exchange-analyzer report: {case['name']}", width, "")
+    hosts = ", ".join(case["hosts"]) or "(none found)"
+    lines += _wrap(f"Hosts: {hosts}", width, "  ", "")
+    sc = status_counts(report)
+    lines.append("Findings: " + ", ".join(f"{sc.get(s, 0)} {MARK[s].lower()}" for s in MARK))
+    ic = inventory_counts(report)
+    lines.append(f"Files: {len(report['inventory'])} (" +
+                 ", ".join(f"{n} {s}" for s, n in sorted(ic.items())) + ")")
+    lines.append("=" * min(width, 80))
+    for f in report["findings"]:
+        head = f"[{MARK[f['status']]}] {f['check']}"
+        if f["host"]:
+            head += f" on {f['host']}"
+        lines.append("")
+        lines += _wrap(head, width, "  ", "")
+        lines += _wrap(f["title"], width, "  ")
+        lines += _wrap(f["summary"], width, "  ")
+        if f["status"] in ("not_applicable",):
+            continue
+        for i, c in enumerate(live_causes(f), 1):
+            lines.append("")
+            lines += _wrap(f"Cause {i}: {c['title']} [{c['id']}, {c['verdict']}]", width, "    ", "  ")
+            lines += _wrap(c["explanation"], width, "    ")
+            if c["evidence"]:
+                lines.append("    Evidence:")
+                _evidence(lines, c["evidence"], width, "    ")
+            if c["remediation"]:
+                lines.append("    Fix:")
+                for r in c["remediation"]:
+                    first, *rest = str(r).splitlines() or [""]
+                    lines += _wrap(first, width, "        ", "    * ")
+                    for extra in rest:
+                        lines.append("        " + extra)
+        outs = ruled_out(f)
+        if outs:
+            lines.append("")
+            lines.append("  Ruled out:")
+            for c in outs:
+                lines += _wrap(f"{c['id']}: {c['explanation']}", width, "      ", "    - ")
+        if f["evidence"]:
+            lines.append("  Evidence:")
+            _evidence(lines, f["evidence"], width, "  ")
+        if f["remediation"]:
+            lines.append("  What to do:")
+            for r in f["remediation"]:
+                lines += _wrap(r, width, "      ", "    * ")
+        if f["collect"]:
+            lines.append("  Collect:")
+            for r in f["collect"]:
+                lines += _wrap(r, width, "      ", "    * ")
+        if f["references"]:
+            lines += _wrap("References: " + "; ".join(f["references"]), width, "    ", "  ")
+    bad = [e for e in report["inventory"] if e["status"] in ("failed", "partial", "rejected")]
+    if bad:
+        lines.append("")
+        lines.append("Files not fully read:")
+        for e in bad:
+            lines += _wrap(f"{e['status']}: {e['path']}", width, "      ", "  - ")
+            if e.get("detail"):
+                lines += _wrap(e["detail"], width, "      ")
+    return "\n".join(line.rstrip() for line in lines) + "\n"

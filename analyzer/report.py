@@ -1,0 +1,136 @@
+"""Running the checks over a case and the report they produce.
+
+The report is the fixed JSON contract (``exchange-analyzer/report/v1``,
+shipped as analyzer/schemas/report-v1.json): case, inventory, findings. Text,
+Markdown and HTML are renderings of the same dictionary, so every output
+format says the same thing.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+from . import checks
+from .case import Case, load_case
+from .findings import SEVERITY_RANK, STATUSES, Finding
+
+SCHEMA_ID = "exchange-analyzer/report/v1"
+
+
+@dataclass
+class Report:
+    case: Case
+    findings: list[Finding]
+    analyzed_at: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "problem"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no finding is a problem, 1 when at least one is."""
+        return 1 if self.problems else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_ID,
+            "case": {"name": self.case.name, "source": self.case.source,
+                     "analyzed_at": self.analyzed_at, "hosts": self.case.hosts},
+            "inventory": [e.to_dict() for e in self.case.inventory],
+            "findings": [f.to_dict() for f in ordered(self.findings)],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def to_text(self, width: int = 80) -> str:
+        from .render.text import render_text
+        return render_text(self.to_dict(), width=width)
+
+    def to_markdown(self) -> str:
+        from .render.markdown import render_markdown
+        return render_markdown(self.to_dict())
+
+    def findings_frame(self) -> pd.DataFrame:
+        """One row per finding (status, severity, top cause) for notebooks."""
+        return findings_frame(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        from .render.html import report_html
+        return report_html(self.to_dict())
+
+
+def ordered(findings: list[Finding]) -> list[Finding]:
+    """Problems first, then inconclusive, ok, not applicable; by severity."""
+    return sorted(findings, key=lambda f: (STATUSES.index(f.status),
+                                           SEVERITY_RANK[f.severity], f.check, f.host or ""))
+
+
+def findings_frame(report: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for f in report["findings"]:
+        live = [c for c in f["causes"] if c["verdict"] != "ruled_out"]
+        rows.append({"check": f["check"], "host": f["host"], "status": f["status"],
+                     "severity": f["severity"],
+                     "top_cause": live[0]["id"] if live else None,
+                     "top_verdict": live[0]["verdict"] if live else None,
+                     "summary": f["summary"], "evidence": len(f["evidence"]) + sum(
+                         len(c["evidence"]) for c in f["causes"]),
+                     "collect": len(f["collect"])})
+    return pd.DataFrame(rows, columns=["check", "host", "status", "severity", "top_cause",
+                                       "top_verdict", "summary", "evidence", "collect"])
+
+
+def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
+    """Run the registered checks (or the named ones) over a case.
+
+    A check that crashes does not stop the others: it is reported as an
+    ``inconclusive`` finding naming the error, so the engineer knows that
+    diagnosis was not made.
+    """
+    selected = checks.registered()
+    if check_ids:
+        known = {c.id for c in selected}
+        unknown = [c for c in check_ids if c not in known]
+        if unknown:
+            raise KeyError(f"unknown check id(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        selected = [c for c in selected if c.id in check_ids]
+    out: list[Finding] = []
+    for check in selected:
+        try:
+            out.extend(check.run(case))
+        except Exception as exc:  # noqa: BLE001 - one check must not stop the report
+            out.append(Finding(
+                check=check.id, title=check.title, status="inconclusive", severity="warning",
+                summary=f"The check could not run: {type(exc).__name__}: {exc}",
+                references=list(check.references),
+                collect=["Report this error to the exchange-analyzer maintainers with the case inventory."]))
+    return out
+
+
+def analyze(case_or_path: Case | str | os.PathLike[str], checks: list[str] | None = None,
+            **load_kw: Any) -> Report:
+    case = case_or_path if isinstance(case_or_path, Case) else load_case(case_or_path, **load_kw)
+    return Report(case, run_checks(case, checks))
+
+
+@cache
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of the report contract."""
+    text = resources.files("analyzer").joinpath("schemas/report-v1.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validate_report(report: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when a report breaks the contract."""
+    import jsonschema
+    jsonschema.validate(report, report_schema())
