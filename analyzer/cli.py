@@ -130,10 +130,12 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
 def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: str | None,
           max_depth: int | None, max_bytes: int | None) -> None:
     """Parse a case into the normalized event table (Parquet) and its inventory."""
+    from .table import write_parquet
+
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
     out = Path(output)
-    case.table.to_parquet(out, index=False)
+    write_parquet(case.table, out)
     inv_path = out.with_name(out.stem + ".inventory.json")
     inv_path.write_text(json.dumps([e.to_dict() for e in case.inventory], indent=2,
                                    ensure_ascii=False) + "\n", encoding="utf-8")

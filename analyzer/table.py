@@ -155,7 +155,7 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate conforming frames through Arrow (dictionary columns unify)."""
     if not frames:
         return empty_frame()
-    tables = [pa.Table.from_pandas(f, schema=ARROW_SCHEMA, preserve_index=False) for f in frames]
+    tables = [to_arrow(f) for f in frames]
     merged = pa.concat_tables(tables, promote_options="none").unify_dictionaries()
     return arrow_to_frame(merged.combine_chunks())
 
@@ -216,3 +216,20 @@ def validate(df: pd.DataFrame) -> None:
                     break
     if problems:
         raise TableError("; ".join(problems))
+
+
+def to_arrow(df: pd.DataFrame) -> pa.Table:
+    """A conforming DataFrame back to an Arrow table with the canonical schema
+    (no pandas metadata, so any Parquet/Arrow reader can open the file)."""
+    return pa.Table.from_pandas(df, schema=ARROW_SCHEMA, preserve_index=False).replace_schema_metadata(None)
+
+
+def write_parquet(df: pd.DataFrame, path: Any) -> None:
+    import pyarrow.parquet as pq
+    pq.write_table(to_arrow(df), path)
+
+
+def read_parquet(path: Any) -> pd.DataFrame:
+    """Read a table written by :func:`write_parquet` back with the canonical dtypes."""
+    import pyarrow.parquet as pq
+    return arrow_to_frame(conform_arrow(pq.read_table(path)))

@@ -1,0 +1,140 @@
+"""CLI exit codes, outputs and the JSON report contract."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from analyzer import checks, load_case
+from analyzer.cli import main
+from analyzer.findings import Cause, Evidence, Finding
+from analyzer.report import Report, validate_report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def plain_case(tmp_path: Path) -> Path:
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "unknown.bin").write_bytes(b"\x00\x01garbage" * 100)
+    (case / "readme.txt").write_text("hello\r\n")
+    with zipfile.ZipFile(case / "evil.zip", "w") as zf:
+        zf.writestr("../../escape.txt", "x")
+    return case
+
+
+def test_analyze_json_validates_and_lists_everything(plain_case: Path) -> None:
+    res = CliRunner().invoke(main, ["analyze", str(plain_case), "--format", "json"])
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads(res.output)
+    validate_report(report)
+    paths = {e["path"]: e["status"] for e in report["inventory"]}
+    assert paths == {"evil.zip": "partial", "evil.zip!../../escape.txt": "rejected",
+                     "readme.txt": "skipped", "unknown.bin": "skipped"}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_formats_render(plain_case: Path, fmt: str, tmp_path: Path) -> None:
+    out = tmp_path / f"report.{fmt}"
+    res = CliRunner().invoke(main, ["analyze", str(plain_case), "--format", fmt, "-o", str(out)])
+    assert res.exit_code in (0, 1), res.output
+    text = out.read_text()
+    assert "escape.txt" in text or fmt == "html"
+    if fmt == "text":
+        assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["analyze", str(tmp_path / "missing")]).exit_code == 2
+    assert runner.invoke(main, ["analyze"]).exit_code == 2
+    assert runner.invoke(main, ["analyze", str(tmp_path), "--format", "pdf"]).exit_code == 2
+    assert runner.invoke(main, ["analyze", str(tmp_path), "--check", "no-such-check"]).exit_code == 2
+
+
+def test_exit_1_when_a_problem_is_found(tmp_path: Path, monkeypatch) -> None:
+    """Exit code follows the findings: a registered check reporting a problem -> 1."""
+    class Always(checks.Check):
+        id = "test-always-problem"
+        title = "test"
+        description = "test"
+
+        def run(self, case):
+            return [Finding(self.id, self.title, "problem", "error", "boom")]
+
+    monkeypatch.setitem(checks._REGISTRY, Always.id, Always())
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path), "--check", Always.id])
+    assert res.exit_code == 1
+    assert "[PROBLEM] test-always-problem" in res.output
+
+
+def test_crashing_check_becomes_inconclusive(tmp_path: Path, monkeypatch) -> None:
+    class Crash(checks.Check):
+        id = "test-crash"
+        title = "crash"
+        description = "crash"
+
+        def run(self, case):
+            raise RuntimeError("bad day")
+
+    monkeypatch.setitem(checks._REGISTRY, Crash.id, Crash())
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path), "--check", Crash.id, "--format", "json"])
+    assert res.exit_code == 0
+    (f,) = json.loads(res.output)["findings"]
+    assert f["status"] == "inconclusive" and "bad day" in f["summary"]
+
+
+def test_parse_writes_parquet_and_inventory(plain_case: Path, tmp_path: Path) -> None:
+    out = tmp_path / "events.parquet"
+    res = CliRunner().invoke(main, ["parse", str(plain_case), "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_parquet(out)
+    assert "event_id" in df.columns
+    inv = json.loads((tmp_path / "events.inventory.json").read_text())
+    assert len(inv) == 4
+
+
+def test_checks_command_lists_every_check() -> None:
+    res = CliRunner().invoke(main, ["checks"])
+    assert res.exit_code == 0
+    for chk in checks.registered():
+        assert chk.id in res.output and chk.title in res.output
+
+
+def test_every_command_and_check_is_documented() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in main.commands:
+        assert f"exchange-analyzer {name}" in readme, f"README does not document `{name}`"
+    for chk in checks.registered():
+        assert chk.id in readme, f"README does not document check {chk.id}"
+
+
+def test_python_m_entry_point(tmp_path: Path) -> None:
+    res = subprocess.run([sys.executable, "-m", "analyzer", "analyze", str(tmp_path),
+                          "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    validate_report(json.loads(res.stdout))
+
+
+def test_schema_rejects_a_renamed_field(tmp_path: Path) -> None:
+    import jsonschema
+
+    case = load_case(tmp_path)
+    f = Finding("x", "t", "problem", "error", "s",
+                causes=[Cause("c", "t", "likely", "e", [Evidence("p", "line=1", None, "x")])])
+    report = Report(case, [f]).to_dict()
+    validate_report(report)
+    report["findings"][0]["causes"][0]["verdict"] = "maybe"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report(report)
+    report = Report(case, [f]).to_dict()
+    report["findings"][0]["cause"] = report["findings"][0].pop("causes")
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report(report)
