@@ -13,8 +13,6 @@ import pytest
 
 from analyzer.synth.evt import (
     EVENTLOG_AUDIT_FAILURE,
-    EVENTLOG_ERROR_TYPE,
-    EVENTLOG_INFORMATION_TYPE,
     EVENTLOG_WARNING_TYPE,
     EvtRecord,
     evt_bytes,
