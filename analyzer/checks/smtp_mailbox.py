@@ -1,0 +1,682 @@
+"""Check ``smtp-mailbox-stuck``: local delivery stuck because the SMTP
+connection mailbox is missing, disconnected or mis-attributed (KB 828938).
+
+How the article diagnoses it, and how this check follows it:
+
+1. **Symptom** — messages stay in the Local Delivery queue. Message tracking
+   shows the same message "Delivered Locally" and then "Scheduled to Retry
+   Local Delivery" over and over (a 1023 without the store really taking it,
+   then a 1037, every few minutes). We count the retries per message, the
+   interval, first and last time and the recipients.
+2. **The store refuses the SMTP mailbox** — when the store is (re)mounted,
+   MSExchangeTransport 326 (category Exchange Store Driver) says "Service
+   Account failed to logon to the store as <legacyExchangeDN>. Error code :
+   0x80040148" (or 0x80040158), and MSExchangeIS 1194 says "Accept clients on
+   external interface SMTP failed". The legacyExchangeDN is the SMTP
+   connection's: ``/o=<org>/ou=<AG>/cn=Configuration/cn=Connections/cn=SMTP
+   (<server>)/cn={<store GUID>}`` — it names the organization, the
+   administrative group, the server and, crucially, the mailbox store. A 326
+   that names another DN (a user mailbox) is a different problem and is not
+   read as this one, whatever its error code.
+3. **Cause** — either the mailGateway object ``SMTP (<server>-{<GUID>})`` in
+   ``CN=Connections`` is missing or the SMTP mailbox is disconnected
+   (``smtp-mailbox-missing``), or its homeMTA / homeMDB / legacyExchangeDN are
+   wrong (``smtp-mailbox-attributes``). Only an Active Directory export can
+   tell these apart: with an LDIF export (ldifde) of CN=Connections we look
+   the object up and compare each attribute with what the evidence says it
+   must be; without one the attribute cause stays ``possible`` and we ask for
+   the export.
+4. **Resolution** — the article's steps, and the new mailGateway object
+   written out as LDIF for review, filled in from the evidence, with
+   ``<FILL IN: ...>`` only where the case does not tell the value.
+
+Lower-ranked alternatives named by the article: its workaround (a new
+store, move the mailboxes) and a missing SystemMailbox{GUID} (KB 316622).
+
+The text of an event may come from a rendered message (exports, or a
+binary log rendered from the catalog) or only from its insertion strings
+(a binary log whose message could not be rendered): both are searched.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+import pandas as pd
+
+from .. import knowledge
+from ..findings import Cause, Evidence, Finding
+from ..query import select
+from ..table import row_data
+from . import Check, register
+
+K = knowledge.load("smtp_mailbox")
+_DN_RE = re.compile(K["smtp_connection_dn_regex"], re.I)
+_CODE_RE = re.compile(r"0x[0-9a-f]{8}", re.I)
+_KB_CODES = {c.lower() for c in K["kb_error_codes"]}
+FILL = "<FILL IN: {}>"
+
+
+def _text_of(row: Any) -> str:
+    """Everything readable in an event: the message and every data value."""
+    parts: list[str] = []
+    msg = row.get("message")
+    if isinstance(msg, str):
+        parts.append(msg)
+    data = row_data(row.get("data"))
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif v is not None:
+            parts.append(str(v))
+    walk({k: v for k, v in data.items() if k not in ("binary", "provider_guid")})
+    return "\n".join(parts)
+
+
+def _present(v: Any) -> bool:
+    return v is not None and v is not pd.NA and not (isinstance(v, float) and v != v) and str(v) != ""
+
+
+@dataclass
+class ConnDN:
+    """The SMTP connection legacyExchangeDN parsed out of event 326."""
+
+    dn: str
+    org: str
+    ag: str
+    server: str
+    guid: str  # upper-case, no braces
+
+
+@dataclass
+class Logon326:
+    row: Any
+    dn: ConnDN | None
+    codes: list[str]
+    has_text: bool
+
+
+@dataclass
+class TrackedMessage:
+    message_id: str
+    rows: list[Any] = field(default_factory=list)
+    retries: list[Any] = field(default_factory=list)
+    delivered: list[Any] = field(default_factory=list)
+    store_delivered: list[Any] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+
+
+def parse_connection_dn(text: str) -> ConnDN | None:
+    """``/o=../ou=../cn=Configuration/cn=Connections/cn=SMTP (S)/cn={G}`` -> parts."""
+    m = _DN_RE.search(text)
+    if not m:
+        return None
+    return ConnDN(dn=m.group(0).rstrip(". "), org=m.group("org").strip(), ag=m.group("ag").strip(),
+                  server=m.group("server").strip(), guid=m.group("guid").upper())
+
+
+def _tracking_kind(row: Any) -> set[str]:
+    """Which of the tracking event classes (knowledge/smtp_mailbox.yaml) a row is."""
+    data = row_data(row.get("data"))
+    eid = data.get("event_id")
+    try:
+        eid = int(eid) if eid is not None and str(eid).strip() != "" else None
+    except (TypeError, ValueError):
+        eid = None
+    text = " ".join(str(x) for x in (data.get("event"), data.get("event_name"), row.get("message"))
+                    if x is not None and x is not pd.NA).lower()
+    out = set()
+    for name, spec in K["tracking"].items():
+        if not isinstance(spec, dict):
+            continue
+        if eid is not None and eid in spec["event_ids"]:
+            out.add(name)
+        elif eid is None and any(t in text for t in spec["text"]):
+            out.add(name)
+    # A retry line also contains "local delivery"; it is not a delivery.
+    if "retry_local" in out:
+        out -= {"delivered_locally", "queued_local"}
+    return out
+
+
+def _recipients(data: dict[str, Any]) -> list[str]:
+    r = data.get("recipients")
+    if r is None:
+        r = data.get("recipient")
+    if r is None:
+        return []
+    if isinstance(r, str):
+        return [x.strip() for x in re.split(r"[;,]", r) if x.strip()]
+    return [str(x) for x in r if str(x).strip()]
+
+
+def _ts(row: Any) -> pd.Timestamp | None:
+    v = row.get("ts")
+    return pd.Timestamp(v) if _present(v) else None
+
+
+def _domain_from_ldif(entries: pd.DataFrame) -> str | None:
+    for key in entries["key"].dropna().astype(str):
+        m = re.search(r"(DC=[^,]+(?:,DC=[^,]+)*)\s*$", key, re.I)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _domain_from_host(host: str | None) -> str | None:
+    if host and "." in host:
+        return ",".join(f"DC={p}" for p in host.split(".")[1:] if p)
+    return None
+
+
+def _norm_dn(dn: str) -> str:
+    return ",".join(p.strip().lower() for p in dn.split(","))
+
+
+@register
+class SmtpMailboxStuck(Check):
+    id = "smtp-mailbox-stuck"
+    title = "Local delivery stuck: SMTP connection mailbox missing, disconnected or mis-attributed"
+    description = ("KB 828938: messages stay in the Local Delivery queue because the store cannot log "
+                   "on the SMTP connection mailbox (MSExchangeTransport 326 with the SMTP connection's "
+                   "legacyExchangeDN, MSExchangeIS 1194, a Delivered Locally / Retry Local Delivery "
+                   "loop in message tracking). Weighs a missing/disconnected mailGateway object against "
+                   "wrong homeMTA/homeMDB/legacyExchangeDN, using an LDIF export of Active Directory "
+                   "when the case has one, and writes the replacement object as LDIF.")
+    needs = ("event", "tracking_entry", "ldap_entry")
+    references = tuple(K["references"])
+
+    # --- gathering -------------------------------------------------------
+    def _events(self, df: pd.DataFrame, name: str) -> pd.DataFrame:
+        spec = K["events"][name]
+        return select(df, kind="event", provider=spec["provider"], event_id=spec["event_id"])
+
+    def run(self, case: Any) -> list[Finding]:
+        df = case.table
+        e326 = self._events(df, "store_logon_failed")
+        e1194 = self._events(df, "accept_clients_failed")
+        transport = select(df, kind="event", provider=K["transport_providers"])
+        transport = transport[transport["provider"].astype("string").str.lower()
+                              .isin({"msexchangetransport", "smtpsvc"}).fillna(False).astype(bool)]
+        tracking = select(df, kind="tracking_entry")
+        ldap = select(df, kind="ldap_entry")
+        if e326.empty and e1194.empty and transport.empty and tracking.empty:
+            return [Finding(
+                check=self.id, title=self.title, status="not_applicable", severity="info",
+                summary=("No Exchange transport evidence in the case (no MSExchangeTransport or "
+                         "MSExchangeIS 1194 events, no message tracking logs)."),
+                references=list(self.references))]
+        hosts: dict[str | None, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        for label, frame in (("326", e326), ("1194", e1194), ("transport", transport),
+                             ("tracking", tracking)):
+            for _, row in frame.iterrows():
+                h = row.get("host")
+                hosts[str(h) if _present(h) else None][label].append(row)
+        # Rows without a host (a tracking log without a server column, a
+        # pasted excerpt) belong to the only host when there is one.
+        named = [h for h in hosts if h is not None]
+        if None in hosts and len(named) == 1:
+            for label, rows in hosts.pop(None).items():
+                hosts[named[0]][label].extend(rows)
+        findings = []
+        for host in sorted(hosts, key=lambda h: (h is None, h or "")):
+            findings.append(self._host_finding(host, hosts[host], ldap))
+        return findings
+
+    # --- one host ----------------------------------------------------------
+    def _host_finding(self, host: str | None, rows: dict[str, list[Any]],
+                      ldap: pd.DataFrame) -> Finding:
+        logons = []
+        for row in rows["326"]:
+            text = _text_of(row)
+            logons.append(Logon326(row, parse_connection_dn(text),
+                                   [c.lower() for c in _CODE_RE.findall(text)], bool(text.strip())))
+        smtp_logons = [lg for lg in logons if lg.dn is not None]
+        other_logons = [lg for lg in logons if lg.dn is None and lg.has_text]
+        blind_logons = [lg for lg in logons if not lg.has_text]
+        accept = []
+        for row in rows["1194"]:
+            text = _text_of(row)
+            if not text.strip() or re.search(r"\binterface\s+SMTP\b", text, re.I):
+                accept.append(row)
+        messages = self._messages(rows["tracking"])
+        loops = [m for m in messages.values() if len(m.retries) >= K["tracking"]["loop_min_retries"]]
+        healthy = [m for m in messages.values()
+                   if (m.store_delivered or m.delivered) and not m.retries]
+
+        conn = smtp_logons[-1].dn if smtp_logons else None
+        facts: dict[str, Any] = {}
+        evidence: list[Evidence] = []
+        if conn:
+            facts.update({"organization": conn.org, "administrative_group": conn.ag,
+                          "server": conn.server, "store_guid": "{" + conn.guid + "}",
+                          "smtp_connection_dn": conn.dn})
+            codes = sorted({c for lg in smtp_logons for c in lg.codes})
+            facts["error_codes"] = codes
+            facts["event_326_count"] = len(smtp_logons)
+            evidence += [Evidence.from_row(lg.row) for lg in smtp_logons[:5]]
+        if accept:
+            facts["event_1194_count"] = len(accept)
+            evidence += [Evidence.from_row(r) for r in accept[:3]]
+        if loops:
+            facts["retry_loops"] = [self._loop_facts(m) for m in loops[:20]]
+            evidence += [Evidence.from_row(r) for r in self._loop_excerpt(loops[0])]
+        if healthy and not loops:
+            facts["delivered_messages"] = len(healthy)
+
+        ctx = {"host": host, "conn": conn, "smtp_logons": smtp_logons, "other_logons": other_logons,
+               "blind_logons": blind_logons, "accept": accept, "loops": loops, "healthy": healthy,
+               "ldap": ldap, "facts": facts}
+        if conn:
+            status = "problem"
+        elif loops or accept or blind_logons:
+            status = "inconclusive"
+        elif healthy:
+            status = "ok"
+        else:
+            status = "inconclusive"
+        causes, collect, remediation = self._causes(ctx, status)
+        summary = self._summary(ctx, status)
+        severity = {"problem": "error", "inconclusive": "warning"}.get(status, "info")
+        if status == "ok":
+            evidence += [Evidence.from_row(m.store_delivered[-1] if m.store_delivered else m.delivered[-1])
+                         for m in healthy[:3]]
+            evidence += [Evidence.from_row(lg.row, None) for lg in other_logons[:2]]
+        if status == "inconclusive" and other_logons:
+            evidence += [Evidence.from_row(lg.row) for lg in other_logons[:2]]
+        return Finding(check=self.id, title=self.title, status=status, severity=severity,
+                       summary=summary, host=host, causes=causes, evidence=evidence,
+                       remediation=remediation, references=list(self.references),
+                       collect=collect, facts=facts)
+
+    def _messages(self, rows: list[Any]) -> dict[str, TrackedMessage]:
+        msgs: dict[str, TrackedMessage] = {}
+        for row in sorted(rows, key=lambda r: (_ts(r) or pd.Timestamp(0, tz="UTC"))):
+            data = row_data(row.get("data"))
+            mid = data.get("message_id") or data.get("msgid")
+            if not mid:
+                continue
+            kinds = _tracking_kind(row)
+            m = msgs.setdefault(str(mid), TrackedMessage(str(mid)))
+            m.rows.append(row)
+            for r in _recipients(data):
+                if r not in m.recipients:
+                    m.recipients.append(r)
+            if "retry_local" in kinds:
+                m.retries.append(row)
+            if "delivered_locally" in kinds:
+                m.delivered.append(row)
+            if "store_delivered" in kinds:
+                m.store_delivered.append(row)
+        for m in msgs.values():
+            # Delivered, then retried again: only retries *after* the last
+            # store delivery keep the message in the queue.
+            if m.store_delivered and m.retries:
+                last_ok = _ts(m.store_delivered[-1])
+                if last_ok is not None and all((_ts(r) or last_ok) <= last_ok for r in m.retries):
+                    m.retries = []
+        return msgs
+
+    @staticmethod
+    def _loop_facts(m: TrackedMessage) -> dict[str, Any]:
+        times = [t for t in (_ts(r) for r in m.retries) if t is not None]
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        return {"message_id": m.message_id, "retries": len(m.retries),
+                "delivered_locally": len(m.delivered),
+                "interval_seconds": median(gaps) if gaps else None,
+                "first": times[0].isoformat() if times else None,
+                "last": times[-1].isoformat() if times else None,
+                "recipients": m.recipients}
+
+    @staticmethod
+    def _loop_excerpt(m: TrackedMessage) -> list[Any]:
+        rows = m.delivered[:1] + m.retries[:1] + m.retries[-1:]
+        seen, out = set(), []
+        for r in rows:
+            if id(r) not in seen:
+                seen.add(id(r))
+                out.append(r)
+        return out
+
+    # --- causes --------------------------------------------------------------
+    def _causes(self, c: dict[str, Any], status: str) -> tuple[list[Cause], list[str], list[str]]:
+        conn: ConnDN | None = c["conn"]
+        host = c["host"]
+        facts = c["facts"]
+        collect: list[str] = []
+        remediation: list[str] = []
+        causes: list[Cause] = []
+        loops, accept = c["loops"], c["accept"]
+        ev_326 = [Evidence.from_row(lg.row) for lg in c["smtp_logons"][:3]]
+        ev_1194 = [Evidence.from_row(r) for r in accept[:2]]
+        ev_loop = [Evidence.from_row(r) for r in (self._loop_excerpt(loops[0]) if loops else [])]
+        server = conn.server if conn else (host.split(".")[0] if host else None)
+        names = self._names(conn, server, host, c["ldap"])
+
+        if status == "ok":
+            expl = (f"Message tracking shows {len(c['healthy'])} message(s) delivered locally with no "
+                    "'Scheduled to Retry Local Delivery' entries, and no MSExchangeTransport 326 names "
+                    "the SMTP connection mailbox.")
+            if c["other_logons"]:
+                expl += (" The 326 event(s) present name another legacyExchangeDN (not "
+                         "cn=Connections/cn=SMTP (...)): a different logon failure, not this problem.")
+            for cid, title in (("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected"),
+                               ("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes")):
+                causes.append(Cause(cid, title, "ruled_out", expl))
+            return causes, collect, remediation
+
+        if status == "inconclusive" and not conn:
+            why = []
+            if loops:
+                lf = facts["retry_loops"][0]
+                why.append(f"message tracking shows {len(loops)} message(s) retrying local delivery "
+                           f"(e.g. {lf['message_id']}: {lf['retries']} retries)")
+            if accept:
+                why.append(f"MSExchangeIS 1194 ({len(accept)}x) says the store did not accept SMTP clients")
+            if c["blind_logons"]:
+                why.append("MSExchangeTransport 326 is present but its text (message and insertion "
+                           "strings) could not be read, so the DN it names is unknown")
+            if c["other_logons"]:
+                why.append("the 326 event(s) present name another DN, not the SMTP connection mailbox, "
+                           "so they are not this problem")
+            expl = ("; ".join(why) or "Exchange transport events are present but nothing about local "
+                    "delivery") + (". Without MSExchangeTransport 326 naming the SMTP connection's "
+                                   "legacyExchangeDN (cn=Connections/cn=SMTP (<server>)/cn={GUID}) the SMTP "
+                                   "mailbox cannot be told from other local delivery failures.")
+            verdict = "possible" if (loops or accept or c["blind_logons"]) else "possible"
+            ev = ev_loop + ev_1194 + [Evidence.from_row(lg.row) for lg in c["blind_logons"][:2]]
+            causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
+                                verdict, expl, ev))
+            causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
+                                verdict, expl, ev))
+            collect.append(f"The Application event log of {host or 'the Exchange server'} (.evt/.evtx, or "
+                           "an export with descriptions) covering a dismount and mount of the information "
+                           "stores: MSExchangeTransport 326 and MSExchangeIS 1194 are logged at mount time.")
+            if not loops:
+                collect.append(f"Message tracking logs of {host or 'the server'} "
+                               "(Exchsrvr\\<SERVER>.log\\yyyymmdd.log) for the days messages were stuck, "
+                               "to see whether local delivery is retried.")
+            return causes, collect, remediation
+
+        # status == "problem": event 326 names the SMTP connection mailbox.
+        assert conn is not None
+        codes = facts.get("error_codes", [])
+        kb_code = any(code in _KB_CODES for code in codes)
+        corroborated = bool(accept or loops)
+        base = (f"MSExchangeTransport 326: the service account failed to log on to the store as the SMTP "
+                f"connection mailbox {conn.dn} (organization '{conn.org}', administrative group "
+                f"'{conn.ag}', server {conn.server}, mailbox store {{{conn.guid}}}), error "
+                f"{', '.join(codes) or 'code not given'}"
+                + ("" if kb_code else " (not one of the codes KB 828938 shows)") + ".")
+        if accept:
+            base += f" MSExchangeIS 1194 ({len(accept)}x): the store did not accept clients on its SMTP interface."
+        if loops:
+            lf = facts["retry_loops"][0]
+            base += (f" Message tracking: {len(loops)} message(s) loop between 'Delivered Locally' and "
+                     f"'Scheduled to Retry Local Delivery' (e.g. {lf['message_id']}: {lf['retries']} retries"
+                     + (f" every {int(lf['interval_seconds'])} s" if lf["interval_seconds"] else "")
+                     + f", {lf['first']} to {lf['last']}, recipients {', '.join(lf['recipients']) or 'unknown'}).")
+        evidence = ev_326 + ev_1194 + ev_loop
+        ad = self._ad_state(conn, c["ldap"], names)
+        facts["ad_export"] = ad["summary"]
+        ldif = self._ldif(conn, names)
+        facts["ldif"] = ldif
+        facts["mailgateway"] = names["attrs"]
+
+        miss_rem = [s.format(**names["fmt"]) for s in K["remediation"]["missing"]]
+        miss_rem.append("New mailGateway object (LDIF for review, also in facts['ldif']):\n" + ldif)
+        attr_rem = [s.format(**names["fmt"]) for s in K["remediation"]["attributes"]]
+        strength = "confirmed" if (corroborated and kb_code) else "likely"
+
+        if ad["covered"] and ad["object"] is None:
+            causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
+                                "confirmed" if corroborated else "likely",
+                                base + f" The Active Directory export covers CN=Connections but has no "
+                                f"mailGateway object for SMTP ({conn.server}-{{{conn.guid}}}) / "
+                                f"{conn.dn}: the object is missing.",
+                                evidence + ad["evidence"], miss_rem))
+            causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
+                                "ruled_out", "There is no such object in the exported CN=Connections, "
+                                "so there are no attributes to be wrong.", ad["evidence"]))
+        elif ad["object"] is not None:
+            wrong = ad["wrong"]
+            if wrong:
+                lines = "; ".join(f"{a}: expected {e!r}, found {f!r}" for a, e, f in wrong)
+                causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
+                                    "confirmed" if corroborated else "likely",
+                                    base + f" The mailGateway object exists ({ad['object_dn']}) but: {lines}.",
+                                    evidence + ad["evidence"],
+                                    attr_rem + [f"Set {a} to {e}" for a, e, _ in wrong]))
+                causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
+                                    "ruled_out", f"The mailGateway object exists in the export "
+                                    f"({ad['object_dn']}); its attributes are what is wrong.", ad["evidence"]))
+            else:
+                causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
+                                    "likely", base + " The mailGateway object exists in the export with "
+                                    "the expected homeMTA, homeMDB and legacyExchangeDN, so the SMTP "
+                                    "mailbox itself is most likely disconnected in the store (not visible "
+                                    "in Active Directory): recreate the object as the article says.",
+                                    evidence + ad["evidence"], miss_rem))
+                causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
+                                    "ruled_out", "homeMTA, homeMDB and legacyExchangeDN of "
+                                    f"{ad['object_dn']} match the expected values "
+                                    "(checked against the export, not necessarily the global catalog "
+                                    "the server uses).", ad["evidence"]))
+        else:
+            causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
+                                strength, base + " This is the article's first and most common cause; "
+                                "no Active Directory export tells whether the object exists.",
+                                evidence, miss_rem))
+            causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
+                                "possible", "The same events follow from a mailGateway object whose "
+                                "homeMTA, homeMDB or legacyExchangeDN is wrong; only an Active Directory "
+                                "export can tell. Expected values: "
+                                + "; ".join(f"{k}: {v}" for k, v in names["attrs"].items()
+                                            if k in ("homeMTA", "homeMDB", "legacyExchangeDN")),
+                                evidence[:2], attr_rem))
+            collect.append("An LDIF export of the SMTP connection objects, run on a domain controller: "
+                           + K["mailgateway"]["ldifde_command"].format(**names["fmt"]))
+            collect.append("An LDIF export of the server's stores (to fill in homeMDB and tell a public "
+                           "from a private store): "
+                           + K["mailgateway"]["ldifde_stores_command"].format(**names["fmt"]))
+        if not corroborated:
+            collect.append(f"Message tracking logs of {conn.server} for the days messages were stuck "
+                           "(to count the local delivery retries), and the rest of the Application log "
+                           "(MSExchangeIS 1194).")
+        is_public = ad.get("public")
+        causes.append(Cause("store-workaround", "Workaround: new store, move the mailboxes",
+                            "possible",
+                            "The article's workaround when recreating the SMTP mailbox is not possible: "
+                            + ("the store is a public store, where this does not apply; "
+                               if is_public else "")
+                            + "create a new store, move all users to it and delete the old store.",
+                            [], [s.format(**names["fmt"]) for s in K["remediation"]["workaround"]]))
+        causes.append(Cause("system-mailbox-missing", "SystemMailbox{GUID} of the store missing (KB 316622)",
+                            "ruled_out" if is_public else "possible",
+                            "A public store has no system mailbox."
+                            if is_public else
+                            f"The article notes that the store's SystemMailbox{{{conn.guid}}} may also "
+                            "need to be repaired or recreated before mail flows (KB 316622); nothing in the "
+                            "case shows whether it exists.",
+                            [], [s.format(**names["fmt"]) for s in K["remediation"]["system_mailbox"]]))
+        top = [cs for cs in causes if cs.verdict in ("confirmed", "likely")]
+        remediation = list(top[0].remediation) if top else miss_rem
+        if is_public:
+            remediation.insert(0, "The store named in event 326 is a public store: it has no system "
+                               "mailbox, so the disconnected SMTP mailbox cannot be seen with the Cleanup "
+                               "Agent; recreate the object directly.")
+        return causes, collect, remediation
+
+    # --- names, AD export, LDIF ---------------------------------------------
+    def _names(self, conn: ConnDN | None, server: str | None, host: str | None,
+               ldap: pd.DataFrame) -> dict[str, Any]:
+        """Every name the remediation needs, from the evidence or a marked placeholder."""
+        domain = _domain_from_ldif(ldap) if not ldap.empty else None
+        domain_note = None
+        if not domain:
+            domain = _domain_from_host(host)
+            if domain:
+                domain_note = (f"DC= part derived from the server's DNS domain ({host}); "
+                               "use the forest root domain if it differs")
+        store = sg = None
+        if conn is not None and not ldap.empty:
+            st = self._store_entry(conn, ldap)
+            if st is not None:
+                parts = [p.strip() for p in str(st["key"]).split(",")]
+                if len(parts) > 2 and parts[0][:3].upper() == "CN=" and parts[1][:3].upper() == "CN=":
+                    store, sg = parts[0][3:], parts[1][3:]
+        fmt = {
+            "org": conn.org if conn else FILL.format("organization name"),
+            "ag": conn.ag if conn else FILL.format("administrative group name"),
+            "server": server or FILL.format("server name"),
+            "guid": conn.guid if conn else FILL.format("mailbox store GUID"),
+            "domain": domain or FILL.format("forest root domain, e.g. DC=contoso,DC=com"),
+            "store": store or FILL.format("mailbox store name (the store whose objectGUID is {%s})"
+                                          % (conn.guid if conn else "GUID")),
+            "storage_group": sg or FILL.format("storage group name"),
+        }
+        mg = K["mailgateway"]
+        attrs = {
+            "objectClass": mg["object_class"],
+            "cn": mg["cn"].format(**fmt),
+            "homeMTA": mg["home_mta"].format(**fmt),
+            "deliveryMechanism": mg["delivery_mechanism"],
+            "homeMDB": mg["home_mdb"].format(**fmt),
+            "legacyExchangeDN": conn.dn if conn else mg["legacy_dn"].format(**fmt),
+        }
+        return {"fmt": fmt, "attrs": attrs, "domain_note": domain_note,
+                "dn": f"CN={attrs['cn']},{mg['connections_dn'].format(**fmt)}",
+                "store_known": store is not None}
+
+    @staticmethod
+    def _store_entry(conn: ConnDN, ldap: pd.DataFrame) -> Any | None:
+        guid = "{" + conn.guid + "}"
+        for _, row in ldap.iterrows():
+            data = row_data(row.get("data"))
+            if any(str(g).upper() == guid for g in data.get("objectguid", [])):
+                return row
+        return None
+
+    def _ad_state(self, conn: ConnDN, ldap: pd.DataFrame, names: dict[str, Any]) -> dict[str, Any]:
+        """What the LDIF export says about the mailGateway object."""
+        out: dict[str, Any] = {"covered": False, "object": None, "wrong": [], "evidence": [],
+                               "summary": "no Active Directory export in the case", "public": None}
+        if ldap.empty:
+            return out
+        keys = ldap["key"].astype("string").fillna("")
+        in_conn = ldap[keys.str.contains(r"(?:^|,)\s*CN=Connections\s*,", case=False, regex=True)
+                       .fillna(False).astype(bool)]
+        store = self._store_entry(conn, ldap)
+        if store is not None:
+            classes = [str(x).lower() for x in row_data(store.get("data")).get("objectclass", [])]
+            out["public"] = "msexchpublicmdb" in classes
+            out["evidence"].append(Evidence.from_row(store, f"store {store['key']} objectGUID {{{conn.guid}}}"))
+        if in_conn.empty:
+            out["summary"] = "the Active Directory export does not cover CN=Connections"
+            return out
+        out["covered"] = True
+        want_cn = names["attrs"]["cn"].lower()
+        for _, row in in_conn.iterrows():
+            data = row_data(row.get("data"))
+            cn = " ".join(data.get("cn", [])).lower()
+            ldn = " ".join(data.get("legacyexchangedn", [])).lower()
+            first_rdn = str(row["key"]).split(",")[0].lower()
+            if (cn == want_cn or first_rdn == f"cn={want_cn}" or conn.dn.lower() == ldn
+                    or (conn.guid.lower() in (cn + first_rdn) and conn.server.lower() in (cn + first_rdn))):
+                out["object"] = row
+                break
+        if out["object"] is None:
+            out["summary"] = f"CN=Connections exported ({len(in_conn)} entries): no SMTP ({conn.server}-{{{conn.guid}}})"
+            out["evidence"] += [Evidence.from_row(r, f"exported: {r['key']}") for _, r in in_conn.head(3).iterrows()]
+            return out
+        row = out["object"]
+        out["object_dn"] = str(row["key"])
+        data = row_data(row.get("data"))
+        found = {k: (data.get(k.lower()) or [None])[0] for k in ("homeMTA", "homeMDB", "legacyExchangeDN")}
+        expected = names["attrs"]
+        wrong = []
+        if not found["legacyExchangeDN"] or found["legacyExchangeDN"].lower() != conn.dn.lower():
+            wrong.append(("legacyExchangeDN", conn.dn, found["legacyExchangeDN"]))
+        if not found["homeMTA"] or (
+                "<FILL IN" not in expected["homeMTA"]
+                and _norm_dn(found["homeMTA"]) != _norm_dn(expected["homeMTA"])) or (
+                f"cn={conn.server.lower()},cn=servers" not in _norm_dn(found["homeMTA"] or "")):
+            wrong.append(("homeMTA", expected["homeMTA"], found["homeMTA"]))
+        if store is not None:
+            if not found["homeMDB"] or _norm_dn(found["homeMDB"]) != _norm_dn(str(store["key"])):
+                wrong.append(("homeMDB", str(store["key"]), found["homeMDB"]))
+        else:
+            # Without the store object we can still tell a homeMDB that points
+            # at another server or at nothing.
+            if not found["homeMDB"] or f"cn={conn.server.lower()},cn=servers" not in _norm_dn(found["homeMDB"]):
+                wrong.append(("homeMDB", expected["homeMDB"], found["homeMDB"]))
+        out["wrong"] = wrong
+        out["evidence"].insert(0, Evidence.from_row(row, f"{row['key']}: " + "; ".join(
+            f"{k}={v}" for k, v in found.items())))
+        out["summary"] = (f"mailGateway {row['key']} found; "
+                          + ("wrong: " + ", ".join(a for a, _, _ in wrong) if wrong else "attributes as expected"))
+        return out
+
+    @staticmethod
+    def _ldif(conn: ConnDN, names: dict[str, Any]) -> str:
+        a = names["attrs"]
+        lines = [
+            "# KB 828938: replacement SMTP connection mailbox object. REVIEW BEFORE IMPORTING.",
+            "# Delete an existing object of the same name first; import with: ldifde -i -f smtp-mailgateway.ldf",
+        ]
+        if any("<FILL IN" in str(v) for v in a.values()):
+            lines.insert(1, "# Values marked FILL IN were not in the evidence: take them from Active Directory.")
+        if names["domain_note"]:
+            lines.append(f"# {names['domain_note']}.")
+        if not names["store_known"]:
+            lines.append(f"# homeMDB: the DN of the mailbox store whose objectGUID is {{{conn.guid}}}.")
+        lines += [
+            "version: 1",
+            "",
+            f"dn: {names['dn']}",
+            "changetype: add",
+            f"objectClass: {a['objectClass']}",
+            f"cn: {a['cn']}",
+            f"homeMTA: {a['homeMTA']}",
+            f"deliveryMechanism: {a['deliveryMechanism']}",
+            f"homeMDB: {a['homeMDB']}",
+            f"legacyExchangeDN: {a['legacyExchangeDN']}",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def _summary(self, c: dict[str, Any], status: str) -> str:
+        conn = c["conn"]
+        if status == "problem":
+            s = (f"Local delivery on {conn.server} is blocked: the store refuses the SMTP connection "
+                 f"mailbox of store {{{conn.guid}}} (MSExchangeTransport 326")
+            if c["accept"]:
+                s += ", MSExchangeIS 1194"
+            s += ")"
+            if c["loops"]:
+                lf = c["facts"]["retry_loops"][0]
+                s += (f"; {len(c['loops'])} message(s) retry local delivery ({lf['retries']} retries of "
+                      f"{lf['message_id']})")
+            return s + "."
+        if status == "ok":
+            return (f"Local delivery completes: {len(c['healthy'])} message(s) delivered locally without "
+                    "retries, and no event 326 names the SMTP connection mailbox.")
+        if c["loops"]:
+            return (f"{len(c['loops'])} message(s) keep retrying local delivery, but no MSExchangeTransport "
+                    "326 naming the SMTP connection mailbox is in the case: collect the Application log.")
+        if c["accept"]:
+            return ("MSExchangeIS 1194: the store did not accept SMTP clients, but no 326 names the SMTP "
+                    "connection mailbox and no tracking shows the delivery loop.")
+        if c["other_logons"]:
+            return ("MSExchangeTransport 326 is present but names another DN than the SMTP connection "
+                    "mailbox: not this problem; no tracking log shows whether local delivery completes.")
+        return ("Exchange transport evidence is present but nothing shows whether local delivery "
+                "completes: collect message tracking logs.")

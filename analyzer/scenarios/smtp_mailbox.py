@@ -1,0 +1,2 @@
+"""Sample cases for smtp-mailbox-stuck (being written)."""
+SCENARIOS: list = []

@@ -1,0 +1,304 @@
+"""smtp-mailbox-stuck (KB 828938): decision logic on hand-built rows, and the
+scenarios end to end through load_case."""
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from analyzer import checks
+from analyzer.case import Case, load_case
+from analyzer.checks.smtp_mailbox import parse_connection_dn
+from analyzer.sources import Options
+from analyzer.table import rows_to_frame, validate
+
+CHECK = checks.get("smtp-mailbox-stuck")
+UTC = timezone.utc
+HOST = "EXCH01.contoso.local"
+GUID = "CCCF3BE6-219C-4379-985D-851B766EDDC7"
+DN = (f"/o=Contoso/ou=First Administrative Group/cn=Configuration/cn=Connections/"
+      f"cn=SMTP (EXCH01)/cn={{{GUID}}}")
+CONFIG = "CN=Microsoft Exchange,CN=Services,CN=Configuration,DC=contoso,DC=local"
+AGDN = f"CN=First Administrative Group,CN=Administrative Groups,CN=Contoso,{CONFIG}"
+T0 = datetime(2007, 3, 12, 22, 53, 18, tzinfo=UTC)
+
+
+def _case(rows):
+    df = rows_to_frame(rows)
+    validate(df)
+    return Case("t", "t", inventory=[], table_=df, warnings=[], options=Options())
+
+
+def ev326(code="0x80040148", dn=DN, as_message=True, host=HOST, n=1):
+    text = f"Service Account failed to logon to the store as {dn}. Error code : {code}."
+    row = {"ts": T0 - timedelta(hours=1), "ts_source": "utc", "host": host, "source": "evt",
+           "kind": "event", "channel": "Application", "provider": "MSExchangeTransport",
+           "event_id": 326, "level": "error", "category": "Exchange Store Driver",
+           "path": "Application.evt", "locator": f"record={n}"}
+    if as_message:
+        row["message"] = text
+    else:
+        row["data"] = {"strings": [dn, code]}
+    return row
+
+
+def ev1194(host=HOST, iface="SMTP"):
+    return {"ts": T0 - timedelta(minutes=59), "ts_source": "utc", "host": host, "source": "evt",
+            "kind": "event", "channel": "Application", "provider": "MSExchangeIS", "event_id": 1194,
+            "level": "error", "path": "Application.evt", "locator": "record=9",
+            "message": f"Accept clients on external interface {iface} failed with error 0x80004005."}
+
+
+def tracking(mid="<A1@contoso.local>", retries=3, healthy=False, host=HOST, start=T0):
+    rows = []
+    t = start
+    line = 5
+    for i in range(retries):
+        for eid, ev in ((1023, "SMTP: Message Delivered Locally"),
+                        (1037, "SMTP: Message Scheduled to Retry Local Delivery")):
+            rows.append({"ts": t, "ts_source": "utc", "host": host, "source": "tracking",
+                         "kind": "tracking_entry", "path": "EXCH01.log/20070312.log",
+                         "locator": f"line={line}",
+                         "data": {"message_id": mid, "recipients": ["recipient@contoso.com"],
+                                  "event_id": eid, "event": ev, "server": "EXCH01"}})
+            line += 1
+        t += timedelta(minutes=5)
+    if healthy:
+        for eid, ev in ((1036, "SMTP: Message Queued for Local Delivery"),
+                        (1028, "SMTP Store Driver: Message Delivered Locally to Store"),
+                        (1023, "SMTP: Message Delivered Locally")):
+            rows.append({"ts": t, "ts_source": "utc", "host": host, "source": "tracking",
+                         "kind": "tracking_entry", "path": "EXCH01.log/20070312.log",
+                         "locator": f"line={line}",
+                         "data": {"message_id": mid, "recipients": ["recipient@contoso.com"],
+                                  "event_id": eid, "event": ev, "server": "EXCH01"}})
+            line += 1
+    return rows
+
+
+def ldap(dn, attrs, line=1):
+    return {"source": "ldif", "kind": "ldap_entry", "key": dn, "path": "smtp.ldf",
+            "locator": f"line={line}", "data": {k.lower(): v for k, v in attrs.items()},
+            "category": attrs.get("objectClass", [None])[-1]}
+
+
+def store_entry(guid=GUID, name="Mailbox Store (EXCH01)", public=False):
+    dn = f"CN={name},CN=First Storage Group,CN=InformationStore,CN=EXCH01,CN=Servers,{AGDN}"
+    cls = "msExchPublicMDB" if public else "msExchPrivateMDB"
+    return ldap(dn, {"objectClass": ["top", "msExchMDB", cls], "objectGUID": [f"{{{guid}}}"]}, 40)
+
+
+def gateway_entry(home_mdb=None, home_mta=None, legacy=DN):
+    mdb = home_mdb or f"CN=Mailbox Store (EXCH01),CN=First Storage Group,CN=InformationStore,CN=EXCH01,CN=Servers,{AGDN}"
+    mta = home_mta or f"CN=Microsoft MTA,CN=EXCH01,CN=Servers,{AGDN}"
+    return ldap(f"CN=SMTP (EXCH01-{{{GUID}}}),CN=Connections,CN=Contoso,{CONFIG}",
+                {"objectClass": ["top", "mailGateway"], "cn": [f"SMTP (EXCH01-{{{GUID}}})"],
+                 "homeMDB": [mdb], "homeMTA": [mta], "legacyExchangeDN": [legacy],
+                 "deliveryMechanism": ["2"]}, 10)
+
+
+def other_connection():
+    return ldap(f"CN=SMTP (EXCH02-{{11111111-2222-3333-4444-555555555555}}),CN=Connections,CN=Contoso,{CONFIG}",
+                {"objectClass": ["top", "mailGateway"], "cn": ["SMTP (EXCH02-{11111111-2222-3333-4444-555555555555})"]}, 2)
+
+
+def run(rows):
+    findings = CHECK.run(_case(rows))
+    return findings
+
+
+def causes(f):
+    return {c.id: c.verdict for c in f.causes}
+
+
+# --- DN parsing ------------------------------------------------------------
+
+def test_parse_connection_dn_kb_text():
+    c = parse_connection_dn("Service Account failed to logon to the store as /o=organization/ou=First "
+                            "Administrative Group/cn=Configuration/cn=Connections/cn=SMTP (ServerName)/"
+                            "cn={CCCF3BE6-219C-4379-985D-851B766EDDC7}. Error code : 0x80040148.")
+    assert (c.org, c.ag, c.server, c.guid) == ("organization", "First Administrative Group",
+                                               "ServerName", GUID)
+    assert c.dn.endswith("{CCCF3BE6-219C-4379-985D-851B766EDDC7}")
+    assert parse_connection_dn("/o=Contoso/ou=AG/cn=Recipients/cn=jsmith") is None
+
+
+# --- statuses ----------------------------------------------------------------
+
+def test_not_applicable_without_transport_evidence():
+    rows = [{"ts": T0, "ts_source": "utc", "host": HOST, "source": "evt", "kind": "event",
+             "channel": "Application", "provider": "MSExchangeIS", "event_id": 9523,
+             "level": "information", "path": "a.evt", "locator": "record=1"}]
+    (f,) = run(rows)
+    assert f.status == "not_applicable"
+
+
+def test_326_1194_and_loop_confirm_missing_without_ad_export():
+    (f,) = run([ev326(), ev1194(), *tracking(retries=4)])
+    assert f.status == "problem" and f.host == HOST
+    assert f.top_cause.id == "smtp-mailbox-missing"
+    v = causes(f)
+    assert v["smtp-mailbox-missing"] == "confirmed"
+    assert v["smtp-mailbox-attributes"] == "possible"
+    assert v["store-workaround"] == "possible" and v["system-mailbox-missing"] == "possible"
+    assert f.facts["organization"] == "Contoso"
+    assert f.facts["administrative_group"] == "First Administrative Group"
+    assert f.facts["server"] == "EXCH01" and f.facts["store_guid"] == f"{{{GUID}}}"
+    loop = f.facts["retry_loops"][0]
+    assert loop["retries"] == 4 and loop["interval_seconds"] == 300
+    assert loop["recipients"] == ["recipient@contoso.com"]
+    assert loop["first"].startswith("2007-03-12T22:53:18")
+    assert loop["last"].startswith("2007-03-12T23:08:18")
+    # Without an AD export: the ldifde command is requested.
+    assert any("ldifde -f smtp.ldf" in c and "CN=Connections,CN=Contoso" in c for c in f.collect)
+    ldif = f.facts["ldif"]
+    assert f"cn: SMTP (EXCH01-{{{GUID}}})" in ldif
+    assert "deliveryMechanism: 2" in ldif
+    assert f"legacyExchangeDN: {DN}" in ldif
+    assert f"homeMTA: CN=Microsoft MTA,CN=EXCH01,CN=Servers,{AGDN}" in ldif
+    # Store name and storage group are unknown without the export: marked.
+    assert "homeMDB: CN=<FILL IN: mailbox store name" in ldif
+    assert "DC=contoso,DC=local" in ldif  # derived from the host's DNS domain, and said so
+    assert "derived from the server's DNS domain" in ldif
+    assert any("ldif" in r.lower() and "dn: CN=SMTP (EXCH01-" in r for r in f.remediation)
+    assert any("public store" in r for r in f.remediation)
+    locs = {e.locator for e in f.evidence}
+    assert "record=1" in locs and "record=9" in locs
+
+
+def test_326_from_insertion_strings_only_kb_0x80040158():
+    (f,) = run([ev326(code="0x80040158", as_message=False), ev1194()])
+    assert f.status == "problem"
+    assert f.facts["error_codes"] == ["0x80040158"]
+    assert causes(f)["smtp-mailbox-missing"] == "confirmed"
+
+
+def test_326_alone_is_problem_but_only_likely_and_asks_for_tracking():
+    (f,) = run([ev326()])
+    assert f.status == "problem"
+    assert causes(f)["smtp-mailbox-missing"] == "likely"
+    assert any("tracking" in c.lower() for c in f.collect)
+
+
+def test_retry_loop_alone_is_inconclusive_and_collects_application_log():
+    (f,) = run(tracking(retries=3))
+    assert f.status == "inconclusive"
+    assert any("Application event log" in c for c in f.collect)
+    assert f.facts["retry_loops"][0]["retries"] == 3
+    assert f.top_cause is not None and f.top_cause.verdict == "possible"
+
+
+def test_healthy_delivery_is_ok():
+    (f,) = run(tracking(mid="<B@contoso.local>", retries=0, healthy=True)
+               + tracking(mid="<C@contoso.local>", retries=1, healthy=True))
+    assert f.status == "ok"
+    assert f.top_cause is None
+    assert all(c.verdict == "ruled_out" for c in f.causes)
+
+
+def test_unrelated_326_is_not_this_problem():
+    user_dn = "/o=Contoso/ou=First Administrative Group/cn=Recipients/cn=jsmith"
+    (f,) = run([ev326(code="0x8004011d", dn=user_dn)])
+    assert f.status == "inconclusive"
+    assert "store_guid" not in f.facts
+    (g,) = run([ev326(code="0x80040148", dn=user_dn),
+                *tracking(mid="<B@contoso.local>", retries=0, healthy=True)])
+    assert g.status == "ok"
+
+
+def test_1194_for_another_interface_is_ignored():
+    (f,) = run([ev1194(iface="MAPI"), *tracking(retries=0, healthy=True)])
+    assert f.status == "ok"
+
+
+def test_326_with_smtp_dn_but_other_code_is_likely():
+    (f,) = run([ev326(code="0x8004010f"), ev1194(), *tracking()])
+    assert f.status == "problem"
+    assert causes(f)["smtp-mailbox-missing"] == "likely"
+
+
+# --- with an AD export ---------------------------------------------------------
+
+def test_ldif_wrong_home_mdb_confirms_attributes():
+    wrong = f"CN=Old Store,CN=Second Storage Group,CN=InformationStore,CN=EXCH02,CN=Servers,{AGDN}"
+    (f,) = run([ev326(), ev1194(), *tracking(), gateway_entry(home_mdb=wrong), store_entry(),
+                other_connection()])
+    assert f.status == "problem"
+    assert f.top_cause.id == "smtp-mailbox-attributes"
+    v = causes(f)
+    assert v["smtp-mailbox-attributes"] == "confirmed" and v["smtp-mailbox-missing"] == "ruled_out"
+    expl = next(c for c in f.causes if c.id == "smtp-mailbox-attributes").explanation
+    assert "homeMDB: expected" in expl and "CN=Old Store" in expl and "Mailbox Store (EXCH01)" in expl
+    assert "homeMTA" not in expl.split("but:")[1]
+    # The store from the export fills homeMDB in the LDIF: no placeholder.
+    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in f.facts["ldif"]
+    assert "<FILL IN" not in f.facts["ldif"]
+    assert not any("ldifde -f smtp.ldf" in c for c in f.collect)
+
+
+def test_ldif_wrong_legacy_dn_and_mta():
+    bad_mta = f"CN=Microsoft MTA,CN=EXCH02,CN=Servers,{AGDN}"
+    (f,) = run([ev326(), ev1194(), gateway_entry(home_mta=bad_mta, legacy=DN.replace("EXCH01", "EXCH9"))])
+    expl = next(c for c in f.causes if c.id == "smtp-mailbox-attributes").explanation
+    assert "legacyExchangeDN: expected" in expl and "homeMTA: expected" in expl
+    assert causes(f)["smtp-mailbox-attributes"] == "confirmed"
+
+
+def test_ldif_connections_without_object_confirms_missing():
+    (f,) = run([ev326(), *tracking(), other_connection(), store_entry()])
+    v = causes(f)
+    assert v["smtp-mailbox-missing"] == "confirmed" and v["smtp-mailbox-attributes"] == "ruled_out"
+    assert not any("ldifde -f smtp.ldf" in c for c in f.collect)
+
+
+def test_ldif_correct_object_means_disconnected_mailbox():
+    (f,) = run([ev326(), ev1194(), gateway_entry(), store_entry()])
+    v = causes(f)
+    assert v["smtp-mailbox-attributes"] == "ruled_out"
+    assert v["smtp-mailbox-missing"] == "likely"
+
+
+def test_public_store_rules_out_system_mailbox():
+    (f,) = run([ev326(), ev1194(), store_entry(name="Public Folder Store (EXCH01)", public=True),
+                other_connection()])
+    assert causes(f)["system-mailbox-missing"] == "ruled_out"
+    assert "public store" in f.remediation[0]
+
+
+def test_ldif_without_connections_still_asks_for_export():
+    (f,) = run([ev326(), ev1194(), store_entry()])
+    assert causes(f)["smtp-mailbox-attributes"] == "possible"
+    assert any("ldifde -f smtp.ldf" in c for c in f.collect)
+    assert "Mailbox Store (EXCH01)" in f.facts["ldif"]
+
+
+def test_one_finding_per_host():
+    other = "EXCH02.contoso.local"
+    rows = [ev326(), ev1194(), *tracking(mid="<X@contoso.local>", retries=0, healthy=True, host=other)]
+    fs = {f.host: f for f in run(rows)}
+    assert set(fs) == {HOST, other}
+    assert fs[HOST].status == "problem" and fs[other].status == "ok"
+
+
+# --- end to end: scenarios -------------------------------------------------------
+
+def _scenarios():
+    from analyzer.scenarios import smtp_mailbox
+    return smtp_mailbox.SCENARIOS
+
+
+@pytest.mark.parametrize("scenario", _scenarios(), ids=lambda s: s.name)
+def test_scenarios_end_to_end(scenario, tmp_path):
+    from analyzer.scenarios import build
+    target = build(scenario, tmp_path)
+    case = load_case(target / "case")
+    validate(case.table)
+    findings = CHECK.run(case)
+    for exp in scenario.expected:
+        if exp.check != CHECK.id:
+            continue
+        match = [f for f in findings if f.status == exp.status
+                 and (f.top_cause.id if f.top_cause else None) == exp.top_cause]
+        assert match, [(f.host, f.status, f.top_cause and f.top_cause.id, f.summary) for f in findings]
