@@ -124,6 +124,49 @@ def to_evt(events: list[EventSpec]) -> list[Any]:
     return recs
 
 
+def to_evtx(events: list[EventSpec]) -> list[Any]:
+    """EventSpecs -> :class:`analyzer.synth.evtx.EvtxEvent` list.
+
+    What a Vista+ log holds for the same classic event: ``Provider Name`` is
+    the Vista+ name when it differs (``evtx_provider``, with the classic
+    source kept as ``EventSourceName``, as DCOM does); classic ReportEvent
+    sources keep their ``Qualifiers`` (the severity bits of the 32-bit
+    message id: 49152 error, 32768 warning, 16384 information, 0 for audits,
+    the same defaults as :func:`to_evt`; none for events with named data,
+    which manifest-based providers write without Qualifiers), ``Keywords`` Classic (or the audit
+    keywords), the category number as ``Task``; named EventData stays named,
+    insertion strings become unnamed ``<Data>`` items; binary data becomes
+    ``<Binary>``.
+    """
+    from ..synth import evtx as X
+
+    levels = {"critical": X.LEVEL_CRITICAL, "error": X.LEVEL_ERROR, "warning": X.LEVEL_WARNING,
+              "information": X.LEVEL_INFORMATION, "verbose": X.LEVEL_VERBOSE,
+              "audit_success": X.LEVEL_LOG_ALWAYS, "audit_failure": X.LEVEL_LOG_ALWAYS}
+    default_quals = {"critical": 0xC000, "error": 0xC000, "warning": 0x8000,
+                     "information": 0x4000, "verbose": 0x4000}
+    keywords = {"audit_success": X.KEYWORDS_AUDIT_SUCCESS, "audit_failure": X.KEYWORDS_AUDIT_FAILURE}
+    out = []
+    for e in events:
+        level = e.level.strip().lower()
+        if e.qualifiers is not None:
+            quals: int | None = e.qualifiers
+        elif e.named:
+            # Manifest-based providers (named EventData) write no Qualifiers.
+            quals = None
+        else:
+            quals = default_quals.get(level, 0)
+        data: Any = dict(e.named) if e.named else list(e.strings)
+        out.append(X.EvtxEvent(
+            provider=e.evtx_provider or e.provider, event_id=e.event_id & 0xFFFF,
+            time_created=e.ts, level=levels.get(level, X.LEVEL_INFORMATION), channel=e.channel,
+            computer=e.computer, qualifiers=quals,
+            event_source_name=e.provider if e.evtx_provider and e.evtx_provider != e.provider else None,
+            task=e.category, keywords=keywords.get(level, X.KEYWORDS_CLASSIC),
+            user_sid=e.user_sid, data=data, binary=e.binary or None))
+    return out
+
+
 def software_noise() -> dict[str, dict[str, Any]]:
     """Ordinary SOFTWARE hive keys of a Windows 2003 Exchange server."""
     return {
