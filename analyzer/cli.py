@@ -157,6 +157,103 @@ def list_checks() -> None:
         click.echo()
 
 
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False),
+              help="Store folder (created): Parquet per case, reports, summary.")
+@click.option("--jobs", "-j", type=int, default=None, help="Parallel cases (default: CPU count).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786); "
+              "without it a LocalCluster is started.")
+@click.option("--force", is_flag=True, help="Re-analyze cases already in the store.")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="Per-case time limit, seconds.")
+@click.option("--memory-mb", type=int, default=None, help="Per-case memory limit, MiB.")
+@click.option("--evtx-backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
+@click.option("--registry", type=click.Choice(["targeted", "full"]), default="targeted", show_default=True)
+def batch(inputs: tuple[str, ...], store_dir: str, jobs: int | None, engine: str,
+          scheduler: str | None, force: bool, timeout_s: float | None, memory_mb: int | None,
+          evtx_backend: str, registry: str) -> None:
+    """Analyze many cases (archives, folders, or folders of them) into a store."""
+    from .batch import BatchOptions, run_batch
+
+    opts = BatchOptions(engine=engine, scheduler=scheduler, force=force,
+                        load={"evtx_backend": evtx_backend, "registry": registry})
+    if jobs:
+        opts.jobs = jobs
+    if timeout_s:
+        opts.timeout_s = timeout_s
+    if memory_mb:
+        opts.memory_mb = memory_mb
+    try:
+        with _batch_progress() as progress:
+            results = run_batch(inputs, store_dir, opts, progress=progress)
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+        if r.status == "failed":
+            click.echo(f"failed: {r.name}: {r.reason}", err=True)
+    click.echo(f"{len(results)} case(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+               + f"; summary in {Path(store_dir) / 'summary.csv'}", err=True)
+
+
+@contextmanager
+def _batch_progress() -> Iterator[Any]:
+    """Cases done/failed with an ETA: a rich bar on a terminal, lines otherwise."""
+    failed = 0
+    if sys.stderr.isatty():
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("failed: {task.fields[failed]}"), TimeElapsedColumn(),
+                      TimeRemainingColumn(), transient=False) as bar:
+            task = bar.add_task("cases", total=None, failed=0)
+
+            def update(res, done, total):
+                nonlocal failed
+                failed += res.status == "failed"
+                bar.update(task, completed=done, total=total, failed=failed)
+            yield update
+        return
+
+    def log(res, done, total):
+        click.echo(f"[{done}/{total}] {res.status}: {res.name}", err=True)
+    yield log
+
+
+@main.command()
+@click.argument("store_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+def query(store_dir: str, sql: str, fmt: str) -> None:
+    """SQL (DuckDB) over a batch store: views events, findings, causes, inventory, summary."""
+    from .store import open_store
+
+    try:
+        df = open_store(store_dir).sql(sql)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - duckdb raises its own error types
+        raise click.UsageError(f"query failed: {exc}") from None
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(df.to_json(orient="records", date_format="iso", force_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(show_lines=False)
+        for col in df.columns:
+            t.add_column(str(col))
+        for row in df.itertuples(index=False):
+            t.add_row(*["" if v is None else str(v) for v in row])
+        Console(width=None if sys.stdout.isatty() else 240).print(t)
+
+
 @main.command("make-samples")
 @click.argument("out_dir", type=click.Path(file_okay=False), default="samples")
 def make_samples(out_dir: str) -> None:

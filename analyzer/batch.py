@@ -1,0 +1,322 @@
+"""Batch analysis of many case archives into a store (analyzer/store.py).
+
+Engineers triage hundreds of case archives at once. Each case is analyzed in
+isolation: a case that raises, exceeds its time limit or its memory limit is
+recorded as failed with the reason, and the batch goes on. A case whose
+content hash is already done in the store is skipped (resumable) unless
+``force``.
+
+Engines:
+- ``local``: one forked worker process per case, at most ``jobs`` at once.
+  A process per case makes the limits enforceable: the memory limit is an
+  address-space rlimit in the child, the time limit a kill from the parent,
+  and a crash (even a segfault in a native parser) only loses that case.
+  Each worker writes its own case into the store; only a small status dict
+  goes back to the parent (sending tables back to a parent lost the whole
+  parallel gain in measurements).
+- ``dask``: dask.distributed. With ``scheduler`` the cases go to an existing
+  cluster (the store must be on a file system the workers share, and the
+  workers need exchange-analyzer installed); without it a LocalCluster with
+  ``jobs`` single-threaded worker processes is started. Each task runs its
+  case in a child interpreter (dask workers are daemonic and may not fork
+  multiprocessing children), so the same time and memory limits hold as in
+  the local engine; the extra interpreter start costs about a second a case.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .archive import detect_archive
+from .store import Store, content_hash
+from .textio import read_head
+
+#: Per-case defaults: generous for a real case, finite for a runaway one.
+DEFAULT_TIMEOUT_S = 1800.0
+DEFAULT_MEMORY_MB = 8192
+
+
+@dataclass
+class BatchOptions:
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    engine: str = "local"
+    scheduler: str | None = None
+    force: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int | None = DEFAULT_MEMORY_MB
+    #: load_case keywords (evtx_backend, registry)
+    load: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CaseResult:
+    case: str
+    name: str
+    source: str
+    status: str        # done | failed | skipped
+    reason: str | None = None
+    duration_s: float = 0.0
+
+
+def discover_cases(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand the batch inputs into case paths.
+
+    An archive is a case. A folder whose direct entries are all archives or
+    folders (and which holds at least one archive) is a folder *of* cases;
+    any other folder is one case.
+    """
+    out: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_file():
+            out.append(p)
+        elif p.is_dir():
+            entries = sorted(x for x in p.iterdir() if not x.name.startswith("."))
+            archives = [e for e in entries if e.is_file() and _is_archive(e)]
+            loose_files = [e for e in entries if e.is_file() and not _is_archive(e)]
+            if archives and not loose_files:
+                out.extend(entries)
+            else:
+                out.append(p)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    return out
+
+
+def _is_archive(p: Path) -> bool:
+    try:
+        return detect_archive(read_head(p, 512)) is not None
+    except OSError:
+        return False
+
+
+def case_name(path: Path) -> str:
+    return path.name
+
+
+def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any]) -> dict[str, Any]:
+    """Analyze one case and write it into the store. Runs in a worker."""
+    from .case import load_case
+    from .report import analyze
+
+    started = time.monotonic()
+    p = Path(path)
+    store = Store(Path(store_dir))
+    base = {"case": case_id, "name": case_name(p), "source": str(p)}
+    try:
+        case = load_case(p, name=case_name(p), **load_kw)
+        report = analyze(case)
+        rep = report.to_dict()
+        meta = dict(base, status="done", reason=None, hosts=case.hosts,
+                    problem_checks=sorted({f["check"] for f in rep["findings"] if f["status"] == "problem"}),
+                    top_causes=sorted({next((c["id"] for c in f["causes"] if c["verdict"] != "ruled_out"), "")
+                                       for f in rep["findings"] if f["status"] == "problem"} - {""}),
+                    inventory_failures=sum(1 for e in case.inventory
+                                           if e.status in ("failed", "partial", "rejected")),
+                    files=len(case.inventory), rows=len(case.table),
+                    duration_s=round(time.monotonic() - started, 3))
+        store.write_case(case_id, report, meta)
+        return meta
+    except MemoryError:
+        reason = "memory limit exceeded"
+    except Exception as exc:  # noqa: BLE001 - one case must not stop the batch
+        reason = f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc(limit=3)
+        reason += f" [{tb.strip().splitlines()[-3].strip() if len(tb.splitlines()) > 2 else ''}]"
+    meta = dict(base, status="failed", reason=reason, duration_s=round(time.monotonic() - started, 3))
+    store.write_failure(case_id, meta)
+    return meta
+
+
+def _child(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
+           memory_mb: int | None, conn) -> None:
+    if memory_mb:
+        import resource
+        limit = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        conn.send(process_case(path, store_dir, case_id, load_kw))
+    finally:
+        conn.close()
+
+
+def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
+               on_result: Callable[[CaseResult], None]) -> None:
+    ctx = mp.get_context("fork")
+    pending = list(todo)
+    running: dict[Any, tuple[Path, str, Any, float]] = {}
+    while pending or running:
+        while pending and len(running) < max(1, opts.jobs):
+            path, cid = pending.pop(0)
+            parent, child = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(str(path), str(store.root), cid, opts.load,
+                                                    opts.memory_mb, child), daemon=True)
+            proc.start()
+            child.close()
+            running[proc] = (path, cid, parent, time.monotonic())
+        time.sleep(0.05)
+        for proc, (path, cid, conn, started) in list(running.items()):
+            elapsed = time.monotonic() - started
+            if conn.poll():
+                try:
+                    meta = conn.recv()
+                except EOFError:
+                    meta = None
+                proc.join(5)
+                del running[proc]
+                on_result(_result(path, cid, meta, elapsed, proc.exitcode, store))
+            elif not proc.is_alive():
+                del running[proc]
+                on_result(_result(path, cid, None, elapsed, proc.exitcode, store))
+            elif elapsed > opts.timeout_s:
+                proc.kill()
+                proc.join(5)
+                del running[proc]
+                meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
+                        "reason": f"time limit of {opts.timeout_s:g} s exceeded",
+                        "duration_s": round(elapsed, 3)}
+                store.write_failure(cid, meta)
+                on_result(_result(path, cid, meta, elapsed, None, store))
+
+
+def run_case_subprocess(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
+                        timeout_s: float, memory_mb: int | None) -> dict[str, Any]:
+    """Run one case in a child interpreter with the batch limits (dask tasks)."""
+    import json
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    cmd = [sys.executable, "-m", "analyzer.batch", path, store_dir, case_id,
+           json.dumps(load_kw), str(memory_mb or 0)]
+    base = {"case": case_id, "name": case_name(Path(path)), "source": path, "status": "failed"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        meta = dict(base, reason=f"time limit of {timeout_s:g} s exceeded",
+                    duration_s=round(time.monotonic() - started, 3))
+        Store(Path(store_dir)).write_failure(case_id, meta)
+        return meta
+    if proc.returncode == 0 and proc.stdout.strip():
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    meta = dict(base, reason=f"worker died (exit code {proc.returncode}): "
+                             f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}",
+                duration_s=round(time.monotonic() - started, 3))
+    Store(Path(store_dir)).write_failure(case_id, meta)
+    return meta
+
+
+def _result(path: Path, cid: str, meta: dict[str, Any] | None, elapsed: float,
+            exitcode: int | None, store: Store) -> CaseResult:
+    if meta is None:
+        reason = (f"worker died (exit code {exitcode}; memory limit or crash)"
+                  if exitcode else "worker ended without a result")
+        meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
+                "reason": reason, "duration_s": round(elapsed, 3)}
+        store.write_failure(cid, meta)
+    return CaseResult(cid, meta["name"], meta["source"], meta["status"], meta.get("reason"),
+                      meta.get("duration_s", 0.0))
+
+
+def _run_dask(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
+              on_result: Callable[[CaseResult], None]) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if opts.scheduler:
+        client = Client(opts.scheduler)
+    else:
+        mem = f"{opts.memory_mb}MiB" if opts.memory_mb else "auto"
+        cluster = LocalCluster(n_workers=max(1, opts.jobs), threads_per_worker=1, processes=True,
+                               memory_limit=mem, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = {client.submit(run_case_subprocess, str(path), str(store.root.resolve()), cid,
+                                 opts.load, opts.timeout_s, opts.memory_mb,
+                                 key=f"case-{cid}", pure=False): (path, cid)
+                   for path, cid in todo}
+        for fut in as_completed(list(futures)):
+            path, cid = futures[fut]
+            try:
+                meta = fut.result()
+            except Exception as exc:  # noqa: BLE001 - worker death, cancellation
+                meta = {"case": cid, "name": case_name(path), "source": str(path),
+                        "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
+                        "duration_s": 0.0}
+                store.write_failure(cid, meta)
+            on_result(_result(path, cid, meta, meta.get("duration_s", 0.0), 0, store))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_batch(inputs: Iterable[str | os.PathLike[str]], store_dir: str | os.PathLike[str],
+              options: BatchOptions | None = None,
+              progress: Callable[[CaseResult, int, int], None] | None = None) -> list[CaseResult]:
+    """Analyze every case of ``inputs`` into the store at ``store_dir``.
+
+    Returns one result per case (skipped ones included) and rewrites the
+    store's summary (Parquet and CSV).
+    """
+    opts = options or BatchOptions()
+    store = Store(Path(store_dir))
+    store.clean_staging()
+    cases = discover_cases(inputs)
+    results: list[CaseResult] = []
+    todo: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    for path in cases:
+        cid = content_hash(path)
+        if cid in seen or (not opts.force and store.is_done(cid)):
+            meta = store.meta(cid) or {}
+            results.append(CaseResult(cid, case_name(path), str(path), "skipped",
+                                      "already in the store" if cid not in seen else "duplicate input",
+                                      meta.get("duration_s", 0.0)))
+            seen.add(cid)
+            continue
+        seen.add(cid)
+        todo.append((path, cid))
+    total = len(cases)
+
+    def on_result(res: CaseResult) -> None:
+        results.append(res)
+        if progress:
+            progress(res, len(results), total)
+
+    for res in results:
+        if progress:
+            progress(res, results.index(res) + 1, total)
+    if todo:
+        if opts.engine == "local":
+            _run_local(todo, store, opts, on_result)
+        elif opts.engine == "dask":
+            _run_dask(todo, store, opts, on_result)
+        else:
+            raise ValueError(f"unknown engine {opts.engine!r} (local or dask)")
+    store.write_summary()
+    return results
+
+
+def _main(argv: list[str]) -> None:
+    """Child-interpreter entry used by :func:`run_case_subprocess`."""
+    import json
+    import resource
+
+    path, store_dir, case_id, load_json, memory_mb = argv
+    if int(memory_mb):
+        limit = int(memory_mb) << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    print(json.dumps(process_case(path, store_dir, case_id, json.loads(load_json))))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])
