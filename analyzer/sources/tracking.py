@@ -1,0 +1,341 @@
+"""Message tracking logs -> ``tracking_entry`` rows (reference notes 07, 08;
+seed 004).
+
+Three variants:
+
+- **Exchange 2000/2003** daily ``yyyymmdd.log`` (System Attendant): header
+  ``# Message Tracking Log File`` / ``# Exchange System Attendant Version
+  6.x`` / ``# Date<TAB>Time<TAB>Client-IP...`` (a ``#``-comment column line,
+  *not* a W3C ``#Fields:``), TAB-separated rows, numeric Event-IDs, times in
+  GMT (``22:53:18 GMT``; dates ``2003-9-12`` without zero padding). The
+  subject column is empty unless subject logging is on; trailing empty
+  columns may be missing. Without a header line the documented 20-column
+  order (KB 246965) is used.
+- **Exchange 5.5** (same ``.log`` name, no header): TAB-separated, one
+  record = a header line (message id, event number, GMT date/time, ...,
+  originator DN, recipient count) followed by one line per recipient. No raw
+  sample is public; the reader is tolerant and marks such rows "partial"
+  when the recipient lines do not add up.
+- **Exchange 2007+** ``MSGTRK*.LOG``: ``#Software``/``#Version``/
+  ``#Log-type``/``#Date``/``#Fields:`` header, UTF-8 with BOM, RFC-4180 CSV
+  (quoted fields with commas, ``""`` escapes), ``;``-separated multi-values,
+  a new header block mid-file (service restart) resets the schema. The field
+  list differs between 14.x and 15.x, so columns are always taken from the
+  ``#Fields:`` line. Timestamps are ISO-8601 UTC.
+- **Message Tracking Center text pasted into a KB** (KB 828938):
+  ``2003-9-12 22:53:18 SMTP: Message Delivered Locally to user@contoso.com``,
+  several entries run together on one line. The console shows the admin's
+  local time, so these rows carry ``ts_source`` "local".
+
+Event names for numeric Event-IDs come from KB Q173364 / 246959 / 821905.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from . import register
+from ._textcommon import head_lines, read_lines
+from .base import ParseContext, Source
+
+#: Numeric tracking Event-IDs (Exchange 5.5 / 2000 / 2003) -> KB names.
+EVENT_NAMES: dict[int, str] = {
+    0: "Message transfer in", 1: "Probe transfer in", 2: "Report transfer in",
+    4: "Message submission", 5: "Probe submission", 6: "Probe transfer out",
+    7: "Message transfer out", 8: "Report transfer out", 9: "Message delivered",
+    10: "Report delivered", 18: "StartAssocByMTSUser", 23: "ReleaseAssocByMTSUser",
+    26: "Distribution list expansion", 28: "Message redirected", 29: "Message rerouted",
+    31: "Downgrading", 33: "Report absorption", 34: "Report generation",
+    43: "Unroutable report discarded", 50: "Gateway deleted message",
+    51: "Gateway deleted probe", 52: "Gateway deleted report", 1000: "Local delivery",
+    1001: "Backbone transfer in", 1002: "Backbone transfer out", 1003: "Gateway transfer out",
+    1004: "Gateway transfer in", 1005: "Gateway report transfer in",
+    1006: "Gateway report transfer out", 1007: "Gateway report generation",
+    1010: "SMTP queued outbound", 1011: "SMTP transferred outbound",
+    1012: "SMTP received inbound", 1013: "SMTP transferred inbound",
+    1014: "SMTP message rerouted", 1015: "SMTP report transferred in",
+    1016: "SMTP report transferred out", 1017: "SMTP report generated",
+    1018: "SMTP report absorbed", 1019: "SMTP submitted message to AQ",
+    1027: "SMTP submitted message from store", 1028: "SMTP delivered to local store",
+}
+
+#: KB 246965 column order of the 2000/2003 log, used when no header is present.
+LEGACY_COLUMNS = ["Date", "Time", "Client-IP", "Client-hostname", "Partner-name",
+                  "Server-hostname", "Server-IP", "Recipient-address", "Event-ID", "MSGID",
+                  "Priority", "Recipient-report-status", "Total-bytes", "Number-recipients",
+                  "Origination-time", "Encryption", "Service-version", "Linked-MSGID",
+                  "Message-Subject", "Sender-Address"]
+
+_LEGACY_HDR = re.compile(r"^#\s*(?:Message Tracking Log File|Exchange System Attendant Version)", re.I)
+_LEGACY_COLS = re.compile(r"^#\s*Date\s+Time\s+Client-IP", re.I)
+_MSGTRK_TYPE = re.compile(r"^#Log-type:\s*Message Tracking Log", re.I)
+_FIELDS = re.compile(r"^#Fields:\s*(?P<f>.*)$")
+_TRAIL = re.compile(
+    r"(?P<d>\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})\s+(?P<t>\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?)\s+"
+    r"(?P<ev>(?:SMTP|STORE|MTA|X\.?400|Exchange|MAPI|Categorizer|Routing):\s.*?)"
+    r"(?=\s+(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})\s+\d{1,2}:\d{2}|\s*$)")
+_TO = re.compile(r"\s+(?:to|from)\s+(?P<addr>\S+@\S+?)\.?$", re.I)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def _legacy_ts(d: str, t: str) -> datetime | None:
+    """``2003-9-12`` + ``22:53:18 GMT`` -> aware UTC datetime (tolerant)."""
+    t = re.sub(r"\s*(?:GMT|UTC|Z)\s*$", "", t.strip(), flags=re.I)
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S",
+                "%m/%d/%Y %I:%M:%S %p", "%Y-%m-%d %I:%M:%S %p"):
+        try:
+            return datetime.strptime(f"{d.strip()} {t}", fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _iso_ts(v: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@register
+class TrackingLogSource(Source):
+    name = "tracking"
+    kind = "message-tracking-log"
+    description = "Exchange message tracking logs (5.5/2000/2003 TAB, 2007+ MSGTRK CSV, pasted trails)"
+
+    def sniff(self, head: bytes, name: str) -> int:
+        lines = head_lines(head)
+        nonblank = [ln for ln in lines if ln.strip()]
+        if not nonblank:
+            return 0
+        if any(_MSGTRK_TYPE.match(ln) for ln in lines[:20]):
+            return 96
+        for ln in lines[:40]:
+            m = _FIELDS.match(ln)
+            if m:
+                cols = {c.strip().lower() for c in m["f"].split(",")}
+                if {"event-id", "message-id", "recipient-address"} <= cols:
+                    return 93
+        if any(_LEGACY_HDR.match(ln) or _LEGACY_COLS.match(ln) for ln in lines[:20]):
+            return 95
+        tabbed = [ln for ln in nonblank if ln.count("\t") >= 12]
+        if len(tabbed) >= 2 and sum(1 for ln in tabbed if self._legacy_row_ok(ln.split("\t"))) >= 2:
+            return 70
+        trail = sum(len(_TRAIL.findall(ln)) for ln in nonblank)
+        trail_lines = sum(1 for ln in nonblank if _TRAIL.search(ln))
+        if trail >= 2:
+            return 80 if trail_lines / len(nonblank) >= 0.5 else 30
+        return 0
+
+    @staticmethod
+    def _legacy_row_ok(f: list[str]) -> bool:
+        return len(f) >= 12 and f[8].strip().lstrip("-").isdigit() and _legacy_ts(f[0], f[1]) is not None
+
+    def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
+        csv_fields: list[str] | None = None
+        legacy_cols: list[str] | None = None
+        legacy_mode = False
+        buf: list[str] = []
+        buf_no = 0
+        n = 0
+        r55: dict[str, Any] | None = None
+        for ln in read_lines(ctx.fs_path):
+            text = ln.raw.replace("\x00", "").rstrip("\r\n")
+            if buf:  # a quoted CSV field spanning lines
+                buf.append(text)
+                joined = "\n".join(buf)
+                if joined.count('"') % 2 == 0:
+                    buf = []
+                    row = self._csv_row(ctx, joined, csv_fields or [], buf_no)
+                    if row:
+                        n += 1
+                        yield row
+                continue
+            stripped = text.strip()
+            if not stripped:
+                continue
+            if stripped.startswith("#"):
+                if (m := _FIELDS.match(stripped)):
+                    csv_fields = [c.strip() for c in m["f"].split(",")]
+                    continue
+                if _LEGACY_COLS.match(stripped):
+                    legacy_cols = [c.strip() for c in stripped.lstrip("#").split("\t") if c.strip()]
+                    if len(legacy_cols) < 10:  # whitespace-collapsed copy
+                        legacy_cols = LEGACY_COLUMNS
+                    legacy_mode = True
+                    continue
+                if _LEGACY_HDR.match(stripped):
+                    legacy_mode = True
+                continue
+            if csv_fields is not None and not legacy_mode and "\t" not in text:
+                if text.count('"') % 2:
+                    buf, buf_no = [text], ln.no
+                    continue
+                row = self._csv_row(ctx, text, csv_fields, ln.no)
+                if row:
+                    n += 1
+                    yield row
+                continue
+            if "\t" in text:
+                f = text.split("\t")
+                if legacy_mode or legacy_cols or self._legacy_row_ok(f):
+                    row = self._legacy_row(ctx, f, legacy_cols or LEGACY_COLUMNS, ln.no,
+                                           ln.last_unterminated)
+                    if row:
+                        n += 1
+                        yield row
+                    continue
+                # Exchange 5.5: header line (event number in field 2) or recipient line
+                if len(f) >= 10 and f[1].strip().isdigit():
+                    if r55:
+                        n += 1
+                        yield self._row55(r55)
+                    r55 = {"f": f, "line": ln.no, "recipients": []}
+                    continue
+                if r55 is not None:
+                    r55["recipients"].append(f[0].strip())
+                    continue
+            trail = list(_TRAIL.finditer(stripped))
+            if trail:
+                for m in trail:
+                    n += 1
+                    yield self._trail_row(m, ln.no)
+                continue
+            if r55 is not None and stripped:
+                r55["recipients"].append(stripped)
+                continue
+            if ln.last_unterminated:
+                ctx.warn("truncated last line", f"line={ln.no}")
+        if buf:
+            ctx.warn("unterminated quoted field at end of file", f"line={buf_no}")
+        if r55:
+            n += 1
+            yield self._row55(r55)
+        if n == 0:
+            ctx.warn("no tracking entries found", None)
+
+    # -- 2007+ CSV ------------------------------------------------------------
+    def _csv_row(self, ctx: ParseContext, text: str, fields: list[str], no: int) -> dict[str, Any] | None:
+        try:
+            values = next(csv.reader([text.replace("\n", "\r")]))
+        except (csv.Error, StopIteration) as exc:
+            ctx.warn(f"unreadable CSV row: {exc}", f"line={no}")
+            return None
+        values = [v.replace("\r", "\n") for v in values]
+        status = "ok"
+        if len(values) != len(fields):
+            ctx.warn(f"{len(values)} fields, header has {len(fields)}", f"line={no}")
+            status = "partial"
+        rec = dict(zip(fields, values))
+        ts = _iso_ts(rec.get("date-time", ""))
+        if ts is None:
+            ctx.warn(f"bad date-time {rec.get('date-time', '')[:30]!r}", f"line={no}")
+            status = "partial"
+        data: dict[str, Any] = {_snake(k): v for k, v in rec.items() if v != ""}
+
+        def multi(key: str) -> list[str]:
+            return [x for x in rec.get(key, "").split(";") if x]
+
+        data.update({
+            "message_id": rec.get("message-id") or None,
+            "sender": rec.get("sender-address") or None,
+            "recipients": multi("recipient-address"),
+            "recipient_status": multi("recipient-status"),
+            "event": rec.get("event-id") or None,
+            "event_id": None,
+            "server": rec.get("server-hostname") or None,
+            "client": rec.get("client-hostname") or rec.get("client-ip") or None,
+            "source": rec.get("source") or None,
+        })
+        if rec.get("message-subject"):
+            data["subject"] = rec["message-subject"]
+        return self._row(ts, "utc", data, no, status)
+
+    # -- 2000/2003 TAB ------------------------------------------------------
+    def _legacy_row(self, ctx: ParseContext, f: list[str], cols: list[str], no: int,
+                    last: bool) -> dict[str, Any] | None:
+        rec = {c: (f[i].strip() if i < len(f) else "") for i, c in enumerate(cols)}
+        key = {c.lower(): c for c in cols}
+
+        def g(name: str) -> str:
+            return rec.get(key.get(name.lower(), name), "")
+
+        ts = _legacy_ts(g("Date"), g("Time"))
+        status = "ok"
+        if ts is None or len(f) < 10:
+            ctx.warn("truncated last line" if last else f"unreadable tracking row ({len(f)} fields)",
+                     f"line={no}")
+            if len(f) < 10:
+                return None
+            status = "partial"
+        ev = g("Event-ID")
+        event_id = int(ev) if ev.lstrip("-").isdigit() else None
+        data: dict[str, Any] = {_snake(k): v for k, v in rec.items() if v}
+        data.update({
+            "message_id": g("MSGID") or None,
+            "sender": g("Sender-Address") or None,
+            "recipients": [g("Recipient-address")] if g("Recipient-address") else [],
+            "event": EVENT_NAMES.get(event_id, f"event {ev}") if event_id is not None else None,
+            "event_id": event_id,
+            "server": g("Server-hostname") or None,
+            "client": g("Client-hostname") or g("Client-IP") or None,
+            "partner": g("Partner-name") or None,
+        })
+        if g("Message-Subject"):
+            data["subject"] = g("Message-Subject")
+        return self._row(ts, "utc", data, no, status)
+
+    # -- 5.5 ----------------------------------------------------------------
+    def _row55(self, r: dict[str, Any]) -> dict[str, Any]:
+        f = r["f"]
+        ts = None
+        dt = f[2].strip() if len(f) > 2 else ""
+        for fmt in ("%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%m/%d/%y %H:%M:%S", "%d/%m/%Y %H:%M:%S"):
+            try:
+                ts = datetime.strptime(dt, fmt).replace(tzinfo=timezone.utc)
+                break
+            except ValueError:
+                continue
+        event_id = int(f[1].strip())
+        recips = [x for x in r["recipients"] if x]
+        if len(f) > 13 and f[13].strip():
+            recips.insert(0, f[13].strip())
+        count = f[12].strip() if len(f) > 12 else ""
+        data = {"message_id": f[0].strip() or None, "event_id": event_id,
+                "event": EVENT_NAMES.get(event_id, f"event {event_id}"),
+                "sender": f[6].strip() if len(f) > 6 and f[6].strip() else None,
+                "recipients": recips, "server": None, "client": None,
+                "gateway": f[3].strip() if len(f) > 3 and f[3].strip() else None,
+                "partner": f[4].strip() if len(f) > 4 and f[4].strip() else None,
+                "variant": "5.5"}
+        status = "ok" if (not count.isdigit() or int(count) == len(recips)) and ts else "partial"
+        return self._row(ts, "utc" if ts else None, data, r["line"], status)
+
+    # -- pasted trail ---------------------------------------------------------
+    def _trail_row(self, m: re.Match[str], no: int) -> dict[str, Any]:
+        ev = m["ev"].strip()
+        ts = _legacy_ts(m["d"], m["t"] if m["t"].count(":") == 2 or "M" in m["t"] else m["t"] + ":00")
+        if ts is not None:
+            ts = ts.replace(tzinfo=None)  # console local time, stored as wall clock
+        to = _TO.search(ev)
+        recips = [to["addr"]] if to else []
+        event = ev[: to.start()] if to else ev
+        data = {"message_id": None, "sender": None, "recipients": recips, "event": event.strip(),
+                "event_id": None, "server": None, "client": None, "text": ev, "variant": "pasted-trail"}
+        return self._row(ts, "local" if ts else None, data, no, "ok")
+
+    @staticmethod
+    def _row(ts: datetime | None, ts_source: str | None, data: dict[str, Any], no: int,
+             status: str) -> dict[str, Any]:
+        recips = ";".join(data.get("recipients") or [])
+        msg = " ".join(x for x in (data.get("event") or "", data.get("sender") or "",
+                                   f"-> {recips}" if recips else "", data.get("message_id") or "") if x)
+        return {"kind": "tracking_entry", "ts": ts, "ts_source": ts_source, "host": data.get("server"),
+                "level": "information", "message": msg, "data": data, "locator": f"line={no}",
+                "parse_status": status}
