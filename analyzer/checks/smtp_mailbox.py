@@ -220,6 +220,14 @@ class SmtpMailboxStuck(Check):
             for _, row in frame.iterrows():
                 h = row.get("host")
                 hosts[str(h) if _present(h) else None][label].append(row)
+        # A 2003 tracking log names the server by its NetBIOS name (EXCH01)
+        # where the event log has the FQDN (EXCH01.contoso.local): one host.
+        fqdns = [h for h in hosts if h and "." in h]
+        for h in [h for h in hosts if h and "." not in h]:
+            full = [f for f in fqdns if f.split(".")[0].lower() == h.lower()]
+            if len(full) == 1:
+                for label, rows in hosts.pop(h).items():
+                    hosts[full[0]][label].extend(rows)
         # Rows without a host (a tracking log without a server column, a
         # pasted excerpt) belong to the only host when there is one.
         named = [h for h in hosts if h is not None]
@@ -303,7 +311,9 @@ class SmtpMailboxStuck(Check):
             data = row_data(row.get("data"))
             mid = data.get("message_id") or data.get("msgid")
             if not mid:
-                continue
+                # A Message Tracking Center history pasted as text (the KB's
+                # own excerpt) has no message id: it is one message's trail.
+                mid = f"(tracking history in {row.get('path')})"
             kinds = _tracking_kind(row)
             m = msgs.setdefault(str(mid), TrackedMessage(str(mid)))
             m.rows.append(row)
