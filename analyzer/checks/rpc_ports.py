@@ -487,6 +487,11 @@ class RpcPortConflict(Check):
             hs = holders_on(sp.port)
             foreign = [h for h in hs if not _owned_by(h, sp.images, sp.service)]
             mine = [h for h in hs if h not in foreign]
+            # A holder that is itself configured for this port is the other
+            # half of a duplicate (static-port-duplicate), not a stranger.
+            twins = [o for o in statics + other_statics if o is not sp and o.port == sp.port]
+            foreign = [h for h in foreign
+                       if not any(_owned_by(h, o.images, o.service) for o in twins)]
             lost = [u for u in sp.interfaces if u in missing] if sp.protocol == TCP else []
             if foreign:
                 conflicts.append((sp, foreign, lost))
