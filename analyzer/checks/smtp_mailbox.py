@@ -222,7 +222,8 @@ class SmtpMailboxStuck(Check):
                 hosts[str(h) if _present(h) else None][label].append(row)
         # A 2003 tracking log names the server by its NetBIOS name (EXCH01)
         # where the event log has the FQDN (EXCH01.contoso.local): one host.
-        fqdns = [h for h in hosts if h and "." in h]
+        all_hosts = {str(h) for h in df["host"].dropna().unique()}
+        fqdns = sorted({h for h in (*hosts, *all_hosts) if h and "." in h})
         for h in [h for h in hosts if h and "." not in h]:
             full = [f for f in fqdns if f.split(".")[0].lower() == h.lower()]
             if len(full) == 1:
@@ -253,7 +254,16 @@ class SmtpMailboxStuck(Check):
         accept = []
         for row in rows["1194"]:
             text = _text_of(row)
-            if not text.strip() or re.search(r"\binterface\s+SMTP\b", text, re.I):
+            msg = row.get("message")
+            strings = [str(x).strip().upper() for x in row_data(row.get("data")).get("strings", [])]
+            if isinstance(msg, str) and msg.strip():
+                ok = re.search(r"\binterface\s+SMTP\b", msg, re.I) is not None
+            elif strings or text.strip():
+                # Unrendered: %1 is the interface name (events.yaml slot order).
+                ok = "SMTP" in strings or re.search(r"\binterface\s+SMTP\b", text, re.I) is not None
+            else:
+                ok = True  # nothing readable: (provider, id) is all we have
+            if ok:
                 accept.append(row)
         messages = self._messages(rows["tracking"])
         loops = [m for m in messages.values() if len(m.retries) >= K["tracking"]["loop_min_retries"]]

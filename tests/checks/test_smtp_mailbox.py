@@ -213,6 +213,26 @@ def test_1194_for_another_interface_is_ignored():
     assert f.status == "ok"
 
 
+def test_1194_unrendered_insertion_strings():
+    rendered_smtp = ev1194()
+    raw_smtp = {**ev1194(), "message": None, "data": {"strings": ["SMTP", "0x80004005"]}}
+    raw_mapi = {**ev1194(), "message": None, "data": {"strings": ["MAPI", "0x80004005"]}}
+    assert run([raw_smtp])[0].status == "inconclusive"
+    assert run([raw_smtp])[0].facts["event_1194_count"] == 1
+    assert "event_1194_count" not in run([raw_mapi])[0].facts
+    assert run([rendered_smtp, raw_mapi])[0].facts["event_1194_count"] == 1
+
+
+def test_netbios_tracking_server_joins_the_fqdn_host():
+    noise_row = {"ts": T0, "ts_source": "utc", "host": HOST, "source": "evtx", "kind": "event",
+                 "channel": "System", "provider": "EventLog", "event_id": 6013,
+                 "level": "information", "path": "System.evtx", "locator": "record=1"}
+    (f,) = run([ev326(), *tracking(host="EXCH01")])
+    assert f.host == HOST and f.status == "problem" and f.facts["retry_loops"]
+    (g,) = run([noise_row, *tracking(host="EXCH01", retries=0, healthy=True)])
+    assert g.host == HOST and g.status == "ok"
+
+
 def test_326_with_smtp_dn_but_other_code_is_likely():
     (f,) = run([ev326(code="0x8004010f"), ev1194(), *tracking()])
     assert f.status == "problem"
