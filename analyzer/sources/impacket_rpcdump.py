@@ -144,6 +144,9 @@ class ImpacketRpcDumpSource(Source):
                 yield row
                 continue
             # banners, [*]/[+] log lines, shell prompts: no endpoint data
+            if ln.last_unterminated:
+                ctx.warn("truncated last line", f"line={ln.no}")
+                continue
             if re.search(UUID_RE, text):
                 ctx.warn(f"unrecognised line with a UUID: {stripped[:80]!r}", f"line={ln.no}")
         if dict_buf:

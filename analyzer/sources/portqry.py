@@ -110,6 +110,8 @@ class PortQrySource(Source):
                 if host is None or host[:1].isdigit():
                     host = m["v"]
                 continue
+            if ln.last_unterminated and stripped:
+                ctx.warn("truncated last line", f"line={ln.no}")
         if current is not None:
             ctx.warn("UUID line without a binding line at end of file", f"line={current[2]}")
         if total_rows == 0:

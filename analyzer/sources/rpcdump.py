@@ -158,6 +158,9 @@ class RpcDumpSource(Source):
             if m := _CMD_SABIN.search(text):
                 host = m["host"]
                 continue
+            if ln.last_unterminated:
+                ctx.warn("truncated last line", f"line={ln.no}")
+                continue
             # Anything else (banners, "Querying Endpoint Mapper Database...",
             # "NN registered endpoints found.", prose around a pasted listing)
             # carries no endpoint; say so only when it looks like a damaged one.
