@@ -401,6 +401,58 @@ def test_ldif_wrong_homemdb_with_text_export(tmp_path):
     assert g.top_cause.id == "smtp-mailbox-missing"
 
 
+KB_EVENTS = """Event Type: Error
+Event Source: MSExchangeTransport
+Event Category: Exchange Store Driver
+Event ID: 326
+Date: 9/12/2003
+Time: 10:41:02 PM
+User: N/A
+Computer: EXCH01
+Description:
+Service Account failed to logon to the store as /o=organization/ou=First Administrative Group/cn=Configuration/cn=Connections/cn=SMTP (EXCH01)/cn={CCCF3BE6-219C-4379-985D-851B766EDDC7}. Error code : 0x80040158. For more information, click http://search.support.microsoft.com/search/?adv=1.
+
+Event Type: Error
+Event Source: MSExchangeIS
+Event Category: General
+Event ID: 1194
+Date: 9/12/2003
+Time: 10:41:04 PM
+User: N/A
+Computer: EXCH01
+Description:
+Accept clients on external interface SMTP failed with error 0x80004005. For more information, click http://search.support.microsoft.com/search/?adv=1.
+"""
+
+KB_TRAIL = """2003-9-12 22:53:18 SMTP: Message Delivered Locally to recipient@contoso.com
+2003-9-12 22:53:18 SMTP: Message Scheduled to Retry Local Delivery 2003-9-12 22:58:18 SMTP: Message Delivered Locally to recipient@contoso.com
+2003-9-12 22:58:18 SMTP: Message Scheduled to Retry Local Delivery 2003-9-12 23:03:18 SMTP: Message Delivered Locally to recipient@contoso.com
+2003-9-12 23:03:18 SMTP: Message Scheduled to Retry Local Delivery
+"""
+
+
+def test_kb_text_exports_and_pasted_tracking_history(tmp_path):
+    """The article's own event blocks (0x80040158) and its Message Tracking
+    Center history (no message id), as two pasted text files."""
+    from analyzer.scenarios import write_text
+    write_text(tmp_path / "events.txt", KB_EVENTS)
+    write_text(tmp_path / "tracking history.txt", KB_TRAIL)
+    case = load_case(tmp_path)
+    assert {e.path: e.source for e in case.inventory} == {"events.txt": "eventtext",
+                                                          "tracking history.txt": "tracking"}
+    (f,) = CHECK.run(case)
+    assert f.host == "EXCH01" and f.status == "problem"
+    assert causes(f)["smtp-mailbox-missing"] == "confirmed"
+    assert f.facts["organization"] == "organization" and f.facts["error_codes"] == ["0x80040158"]
+    (loop,) = f.facts["retry_loops"]
+    assert loop["retries"] == 3 and loop["interval_seconds"] == 300
+    assert loop["recipients"] == ["recipient@contoso.com"]
+    # Only the trail alone: inconclusive.
+    (tmp_path / "events.txt").unlink()
+    (g,) = CHECK.run(load_case(tmp_path))
+    assert g.status == "inconclusive" and g.facts["retry_loops"][0]["retries"] == 3
+
+
 def test_to_evtx_reads_back_with_rust_evtx(tmp_path):
     """noise.to_evtx output as a second reader sees it: provider, qualifiers,
     EventSourceName, level, unnamed insertion strings."""
