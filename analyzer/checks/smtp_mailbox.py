@@ -147,6 +147,16 @@ def _tracking_kind(row: Any) -> set[str]:
     return out
 
 
+_MSGTRK_EVENTS = frozenset(K["tracking_2007_events"])
+
+
+def _is_2007_tracking(value: Any) -> bool:
+    """An Exchange 2007+ MSGTRK entry (textual event id such as DELIVER)."""
+    data = row_data(value)
+    ev = data.get("event")
+    return data.get("event_id") is None and isinstance(ev, str) and ev.strip().upper() in _MSGTRK_EVENTS
+
+
 def _recipients(data: dict[str, Any]) -> list[str]:
     r = data.get("recipients")
     if r is None:
@@ -204,9 +214,9 @@ class SmtpMailboxStuck(Check):
         e326 = self._events(df, "store_logon_failed")
         e1194 = self._events(df, "accept_clients_failed")
         transport = select(df, kind="event", provider=K["transport_providers"])
-        transport = transport[transport["provider"].astype("string").str.lower()
-                              .isin({"msexchangetransport", "smtpsvc"}).fillna(False).astype(bool)]
         tracking = select(df, kind="tracking_entry")
+        if not tracking.empty:
+            tracking = tracking[[not _is_2007_tracking(v) for v in tracking["data"]]]
         ldap = select(df, kind="ldap_entry")
         if e326.empty and e1194.empty and transport.empty and tracking.empty:
             return [Finding(
@@ -411,7 +421,7 @@ class SmtpMailboxStuck(Check):
                     "delivery") + (". Without MSExchangeTransport 326 naming the SMTP connection's "
                                    "legacyExchangeDN (cn=Connections/cn=SMTP (<server>)/cn={GUID}) the SMTP "
                                    "mailbox cannot be told from other local delivery failures.")
-            verdict = "possible" if (loops or accept or c["blind_logons"]) else "possible"
+            verdict = "possible"
             ev = ev_loop + ev_1194 + [Evidence.from_row(lg.row) for lg in c["blind_logons"][:2]]
             causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
                                 verdict, expl, ev))

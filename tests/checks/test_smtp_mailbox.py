@@ -135,6 +135,15 @@ def test_not_applicable_without_transport_evidence():
     assert f.status == "not_applicable"
 
 
+def test_exchange_2007_tracking_is_not_this_world():
+    rows = [{"ts": T0, "ts_source": "utc", "host": HOST, "source": "tracking", "kind": "tracking_entry",
+             "path": "MSGTRK20070312-1.LOG", "locator": "line=6",
+             "data": {"message_id": "<x@contoso.com>", "event": "DELIVER", "event_id": None,
+                      "recipients": ["a@contoso.com"]}}]
+    (f,) = run(rows)
+    assert f.status == "not_applicable"
+
+
 def test_326_1194_and_loop_confirm_missing_without_ad_export():
     (f,) = run([ev326(), ev1194(), *tracking(retries=4)])
     assert f.status == "problem" and f.host == HOST
