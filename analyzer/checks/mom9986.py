@@ -258,7 +258,9 @@ class Mom9986Check(Check):
                 summary="Nothing in this case concerns Exchange or MOM (no Exchange MOM events, "
                         "no Exchange registry keys, no Exchange setup log).",
                 references=list(kb["references"]))]
-        hosts = sorted({h for h in hostkey[world] if h})
+        # The servers to judge: hosts with Exchange evidence (a MOM export
+        # also lists agents that are not Exchange servers).
+        hosts = sorted({h for h in hostkey[self._world_mask(df, kb, hosts_only=True)] if h})
         if not hosts:
             # Only host-less evidence (a hive, a setup log): it belongs to the
             # case's one machine if there is one, else to no named host.
@@ -291,8 +293,9 @@ class Mom9986Check(Check):
             marked |= text.str.contains(m.lower(), regex=False)
         return (is_event & (by_provider | (chan & marked))).fillna(False).astype(bool)
 
-    def _world_mask(self, df: pd.DataFrame, kb: dict) -> pd.Series:
-        """Rows that show the case concerns Exchange or MOM."""
+    def _world_mask(self, df: pd.DataFrame, kb: dict, hosts_only: bool = False) -> pd.Series:
+        """Rows that show the case concerns Exchange or MOM (``hosts_only``:
+        rows that show their host is an Exchange server)."""
         if df.empty:
             return pd.Series(False, index=df.index)
         kind = df["kind"].astype("string").fillna("")
@@ -300,7 +303,8 @@ class Mom9986Check(Check):
         chan = df["channel"].astype("string").str.lower().fillna("")
         mask = self._mom_mask(df, kb)
         mask |= (kind == "event") & prov.str.startswith("msexchange")
-        mask |= chan.isin({c.lower() for c in kb["mom_channels"].values()})
+        if not hosts_only:
+            mask |= chan.isin({c.lower() for c in kb["mom_channels"].values()})
         mask |= kind.isin(["setup_line", "setup_process"])
         keys = df["key"].astype("string").fillna("").map(_norm_key)
         reg = kb["registry"]
@@ -326,12 +330,16 @@ class Mom9986Check(Check):
         several hosts, to the one the SYSTEM hive names; else to all of them."""
         if len(hosts) <= 1:
             return {}
-        names = set()
-        vals = df[hostless & (df["kind"].astype("string") == "registry_value")]
-        if not vals.empty:
+        names: set[str] = set()
+        kind = df["kind"].astype("string")
+        regs = df[kind.isin(["registry_key", "registry_value"])]
+        if not regs.empty:
+            # A SYSTEM hive names its machine; hive rows may carry it as host.
+            names |= {_short(h) for h in regs["host"].dropna().astype(str)}
+            vals = regs[regs["kind"].astype("string") == "registry_value"]
             vn = vals["value_name"].astype("string").str.lower().fillna("")
             sel = vals[vn.isin(["computername", "hostname"])]
-            names = {_short(v) for v in sel["value"].dropna()}
+            names |= {_short(v) for v in sel["value"].dropna().astype(str)}
         named = [h for h in hosts if h in names]
         if len(named) == 1:
             return {h: h == named[0] for h in hosts}
@@ -834,6 +842,14 @@ class Mom9986Check(Check):
                             "The mailbox access account (DATA1..DATA3) was never stored",
                             v, why, ev_list, c_rem))
 
+        # Among equal verdicts, the more plausible first: with the helper
+        # registered where it belongs and no failure anywhere, the script not
+        # running explains a missing 9986 before any DCOM-level failure would
+        # (those leave DCOM or MOM error events behind).
+        quiet = (not f.outcomes and not f.dcom_start and not f.dcom_access
+                 and registered and not path_mismatch and not path_bad)
+        weight = {"publish-not-running": 1 if quiet else 0}
+        causes.sort(key=lambda c: -weight.get(c.id, 0))
         return self._finding(f, causes, kb, data_complete, done, failing)
 
     # ------------------------------------------------------------ finding

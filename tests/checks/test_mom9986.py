@@ -371,3 +371,76 @@ def test_finding_serializes():
     d = json.loads(json.dumps(f.to_dict()))
     assert d["check"] == "mom-9986" and d["causes"][0]["evidence"]
     assert any("911143" in r for r in d["references"])
+
+
+# ------------------------------------------------------ scenarios end to end
+from analyzer.scenarios import build as build_scenario  # noqa: E402
+from analyzer.scenarios.mom9986 import SCENARIOS  # noqa: E402
+
+
+def _load_scenario(name: str, tmp_path):
+    sc = next(s for s in SCENARIOS if s.name == name)
+    target = build_scenario(sc, tmp_path)
+    case = load_case(target / "case")
+    validate(case.table)
+    return sc, case, get("mom-9986").run(case)
+
+
+def _parsed(case, suffix: str) -> bool:
+    return any(e.path.endswith(suffix) and e.status == "parsed" for e in case.inventory)
+
+
+@pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
+def test_scenario_end_to_end(name, tmp_path):
+    sc, case, fs = _load_scenario(name, tmp_path)
+    exp = sc.expected[0]
+    assert exp.check == "mom-9986"
+    assert len(fs) == 1, [(f.host, f.status) for f in fs]
+    f = fs[0]
+    assert f.host == "EXCH01"
+    assert f.status == exp.status, (f.summary, [(c.id, c.verdict, c.explanation) for c in f.causes])
+    assert (f.top_cause.id if f.top_cause else None) == exp.top_cause
+    assert {c.id for c in f.causes} == set(CAUSES)
+    # The MOM console export must have been read: every cause cites real rows.
+    assert _parsed(case, "Exchange MOM events.txt") or name.endswith("no-mom-export")
+    for c in f.causes:
+        for e in c.evidence:
+            assert e.path and e.locator
+    if exp.status == "problem":
+        assert f.severity == "error" and f.top_cause.evidence
+    if exp.status == "inconclusive":
+        assert f.severity == "warning"
+        assert any("Operator Console" in c for c in f.collect)
+
+
+def test_scenario_exchkp_names_helper_folder_events(tmp_path):
+    _, case, fs = _load_scenario("mom9986-exchange2000-exchkp", tmp_path)
+    f = fs[0]
+    assert f.facts["helper"] == "ExchKP" and f.facts["exchange_version"] == "2000"
+    assert f.facts["mom_version"] == "2000"
+    assert "ExchKP.exe" in f.summary and "Microsoft Operations Manager 2000\\OnePoint" in f.summary
+    assert "9972" in f.summary and "9970" in f.summary
+
+
+def test_scenario_dcom_evidence_from_system_log(tmp_path):
+    _, case, fs = _load_scenario("mom9986-dcom-permissions", tmp_path)
+    c = next(c for c in fs[0].causes if c.id == "dcom-permissions")
+    if _parsed(case, "SysEvent.Evt"):
+        # DCOM 10016 naming EMPKP corroborates; the unrelated 10016 is not cited.
+        assert c.verdict == "confirmed"
+        assert any(e.path.endswith("SysEvent.Evt") for e in c.evidence)
+        assert not any("BA126AD1" in e.excerpt for e in c.evidence)
+    else:
+        assert c.verdict == "likely"
+
+
+def test_scenario_path_invalid_cites_setup_and_registry(tmp_path):
+    _, case, fs = _load_scenario("mom9986-helper-path-invalid", tmp_path)
+    c = fs[0].causes[0]
+    assert c.id == "helper-path-invalid" and c.verdict == "confirmed"
+    paths = {e.path for e in c.evidence}
+    assert "Registry/SOFTWARE" in paths
+    if _parsed(case, "SysEvent.Evt"):
+        assert "EventLogs/SysEvent.Evt" in paths
+    else:
+        assert "Exchange Server Setup Progress.log" in paths
