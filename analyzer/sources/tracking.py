@@ -274,6 +274,10 @@ class TrackingLogSource(Source):
             if len(f) < 10:
                 return None
             status = "partial"
+        if last and status == "ok" and len(f) < len(cols):
+            # an unterminated last line that is also short: cut while written
+            ctx.warn("truncated last line", f"line={no}")
+            status = "partial"
         ev = g("Event-ID")
         event_id = int(ev) if ev.lstrip("-").isdigit() else None
         data: dict[str, Any] = {_snake(k): v for k, v in rec.items() if v}
