@@ -483,6 +483,7 @@ class RpcPortConflict(Check):
         # ---- cause: static-port-in-use --------------------------------------
         conflicts: list[tuple[StaticPort, list[Holder], list[str]]] = []
         own_ok: list[tuple[StaticPort, list[Holder]]] = []
+        shared: list[tuple[StaticPort, list[Holder]]] = []
         for sp in statics:
             hs = holders_on(sp.port)
             foreign = [h for h in hs if not _owned_by(h, sp.images, sp.service)]
@@ -490,8 +491,10 @@ class RpcPortConflict(Check):
             # A holder that is itself configured for this port is the other
             # half of a duplicate (static-port-duplicate), not a stranger.
             twins = [o for o in statics + other_statics if o is not sp and o.port == sp.port]
-            foreign = [h for h in foreign
-                       if not any(_owned_by(h, o.images, o.service) for o in twins)]
+            twin_held = [h for h in foreign if any(_owned_by(h, o.images, o.service) for o in twins)]
+            foreign = [h for h in foreign if h not in twin_held]
+            if twin_held:
+                shared.append((sp, twin_held))
             lost = [u for u in sp.interfaces if u in missing] if sp.protocol == TCP else []
             if foreign:
                 conflicts.append((sp, foreign, lost))
@@ -503,7 +506,7 @@ class RpcPortConflict(Check):
                                "missing_interfaces": [_iface_name(u) for u in lost]}
                               for sp, hs, lost in conflicts for h in hs]
         explained: set[str] = set()
-        in_use = self._cause_in_use(statics, conflicts, own_ok, missing, has_dump, has_netstat,
+        in_use = self._cause_in_use(statics, conflicts, own_ok, shared, missing, has_dump, has_netstat,
                                     has_tasklist, reg_known, explained, fmt, collect)
         causes.append(in_use)
 
@@ -567,6 +570,14 @@ class RpcPortConflict(Check):
             severity = "info"
         if status == "problem" and not has_dump:
             collect.insert(0, fmt("dump"))
+        if status == "inconclusive":
+            # KB 926210's whole evidence chain: dump, static ports, holders.
+            if not reg_known:
+                collect.append(fmt("hive"))
+            if not has_netstat:
+                collect.append(fmt("netstat"))
+            if not has_tasklist:
+                collect.append(fmt("tasklist"))
 
         facts["symptom_events"] = len(srv.symptoms)
         summary = self._summary(srv, status, has_dump, groups_present, groups_missing,
@@ -628,7 +639,8 @@ class RpcPortConflict(Check):
 
     # ---- causes ------------------------------------------------------------
     @staticmethod
-    def _cause_in_use(statics: list[StaticPort], conflicts: list, own_ok: list, missing: list[str],
+    def _cause_in_use(statics: list[StaticPort], conflicts: list, own_ok: list, shared: list,
+                      missing: list[str],
                       has_dump: bool, has_netstat: bool, has_tasklist: bool, reg_known: bool,
                       explained: set[str], fmt: Any, collect: list[str]) -> Cause:
         cid, title = "static-port-in-use", "A static Exchange RPC port is held by another process"
@@ -689,10 +701,16 @@ class RpcPortConflict(Check):
         if statics and has_netstat:
             mine = "; ".join(f"{sp.label} is used by {', '.join(h.describe() for h in hs)}"
                              for sp, hs in own_ok)
-            free = [sp.label for sp in statics if not any(sp is o[0] for o in own_ok)]
-            text = "netstat shows no other process on the static ports."
+            twin = "; ".join(f"{sp.label} is held by {', '.join(h.describe() for h in hs)}, which is "
+                             "configured for the same port (see static-port-duplicate)"
+                             for sp, hs in shared)
+            free = [sp.label for sp in statics
+                    if not any(sp is o[0] for o in own_ok) and not any(sp is o[0] for o in shared)]
+            text = "netstat shows no process outside the configured services on the static ports."
             if mine:
                 text += f" {mine}."
+            if twin:
+                text += f" {twin}."
             if free:
                 text += (f" Free when netstat ran: {'; '.join(free)} (a process that held them at "
                          "service start may have exited since).")
