@@ -506,8 +506,16 @@ class RpcPortConflict(Check):
                                "missing_interfaces": [_iface_name(u) for u in lost]}
                               for sp, hs, lost in conflicts for h in hs]
         explained: set[str] = set()
+        lo, hi = kb["ephemeral_range"]
+        mup = kb.get("max_user_port")
+        if view is not None and mup:
+            v = view.get(mup["key"], mup["value"])
+            top = _port(v.value) if v is not None else None
+            if top and top > lo:
+                hi = top
+                facts["max_user_port"] = top
         in_use = self._cause_in_use(statics, conflicts, own_ok, shared, missing, has_dump, has_netstat,
-                                    has_tasklist, reg_known, explained, fmt, collect)
+                                    has_tasklist, reg_known, explained, fmt, collect, (lo, hi))
         causes.append(in_use)
 
         # ---- cause: static-port-duplicate -----------------------------------
@@ -642,10 +650,11 @@ class RpcPortConflict(Check):
     def _cause_in_use(statics: list[StaticPort], conflicts: list, own_ok: list, shared: list,
                       missing: list[str],
                       has_dump: bool, has_netstat: bool, has_tasklist: bool, reg_known: bool,
-                      explained: set[str], fmt: Any, collect: list[str]) -> Cause:
+                      explained: set[str], fmt: Any, collect: list[str],
+                      client_range: tuple[int, int]) -> Cause:
         cid, title = "static-port-in-use", "A static Exchange RPC port is held by another process"
         kb = _kb()
-        lo, hi = kb["ephemeral_range"]
+        lo, hi = client_range
         if conflicts:
             verdict = "possible"
             parts: list[str] = []

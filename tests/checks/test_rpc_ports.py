@@ -367,15 +367,17 @@ def test_static_port_without_netstat_is_likely_and_asks_for_netstat():
     assert "netstat -ano" in text and "tasklist /svc" in text
 
 
-def test_outgoing_connection_on_static_port_in_client_range():
+@pytest.mark.parametrize("max_user_port,in_range", [(None, True), (65534, True), (1030, False)])
+def test_outgoing_connection_on_static_port_in_client_range(max_user_port, in_range):
     rows = dump({u: p for u, p in full_ports().items() if u not in SA_UUIDS[1:]})
-    rows += system(cs2={SA_KEY: {"TCP/IP Port": 1031}})
+    tcpip = {"Tcpip\\Parameters": {"MaxUserPort": max_user_port}} if max_user_port else {}
+    rows += system(cs2={SA_KEY: {"TCP/IP Port": 1031}, **tcpip})
     rows += [listener(1040, 1312, 1, state="ESTABLISHED", kind="connection"),
              {**listener(1031, 1312, 2, state="ESTABLISHED", kind="connection")}]
     rows += EXCHANGE_PROCS + [proc("inetinfo.exe", 1312, ["IISADMIN", "SMTPSVC", "W3SVC"], 30)]
     f = _one(CHECK.run(_case(rows)))
     assert f.top_cause.id == "static-port-in-use" and f.top_cause.verdict == "confirmed"
-    assert "client port range" in f.top_cause.explanation
+    assert ("client port range" in f.top_cause.explanation) is in_range
     assert f.severity == "error"
     assert f.facts["groups_missing"] == ["System Attendant"]
 
