@@ -278,6 +278,34 @@ def build_no_mom_export(root: Path) -> None:
     _write_case(root, mom=None, system=[], software=software_hive(), setup=setup_log())
 
 
+def build_opsmgr2007_dcom_permissions(root: Path) -> None:
+    """Operations Manager 2007 agent on the Exchange 2003 server: the
+    "Operations Manager" log (a classic .evt on Windows Server 2003) has
+    Exchange MOM 10001 every night among HealthService chatter, and the
+    System log DCOM 10016 naming EMPKP; EMPKP is registered where setup put it."""
+    keys = software_hive()
+    del keys["Mission Critical Software\\OnePoint"]
+    keys["Microsoft\\Microsoft Operations Manager\\3.0\\Agent Management Groups\\CONTOSO_OM"] = {
+        "IsSourcedFromAD": ("REG_DWORD", 0)}
+    keys["Microsoft\\Microsoft Operations Manager\\3.0\\Setup"] = {
+        "InstallDirectory": ("REG_SZ", "C:\\Program Files\\System Center Operations Manager 2007\\"),
+        "AgentVersion": ("REG_SZ", "6.0.6278.0")}
+    _write_case(root, mom=None, system=[dcom_10016(r, EMPKP_CLSID) for r in RUNS],
+                software=keys, setup=setup_log())
+    om: list[EventSpec] = []
+    for i, r in enumerate(RUNS):
+        om.append(EventSpec("OpsMgr Connector", 21025, "information", r - timedelta(hours=5, minutes=3 * i),
+                            "Operations Manager", HOST, ["CONTOSO_OM"]))
+        om.append(EventSpec("HealthService", 1206, "information", r - timedelta(minutes=30),
+                            "Operations Manager", HOST, ["CONTOSO_OM"]))
+        om.append(EventSpec("Exchange MOM", 9987, "warning", r - timedelta(minutes=15), "Operations Manager",
+                            HOST, [_TEXT[9987].format(h=HOST)], qualifiers=0))
+        om.append(EventSpec("Exchange MOM", 10001, "error", r + timedelta(seconds=2), "Operations Manager",
+                            HOST, [_TEXT[10001].format(h=HOST)], qualifiers=0))
+    om.sort(key=lambda e: e.ts)
+    write_evt(root / "EventLogs" / "Operations Manager.Evt", noise.to_evt(om))
+
+
 def _s(name: str, build, status: str, top: str | None, doc: str | None = None) -> Scenario:
     return Scenario(f"mom9986-{name}", " ".join((doc or build.__doc__ or "").split()), build=build,
                     expected=(Expect(CHECK, status, top),))
@@ -292,6 +320,7 @@ SCENARIOS = [
     _s("credentials-not-configured", build_credentials_not_configured, "problem",
        "credentials-not-configured"),
     _s("exchange2000-exchkp", build_exchange2000_exchkp, "problem", "helper-not-registered"),
+    _s("opsmgr2007-dcom-permissions", build_opsmgr2007_dcom_permissions, "problem", "dcom-permissions"),
     _s("healthy-exchange2003", build_healthy, "ok", None),
     _s("no-mom-export", build_no_mom_export, "inconclusive", "publish-not-running"),
 ]

@@ -358,6 +358,38 @@ def test_exchange_2000_mom_2005_uses_empkp_common_files():
     assert verdict(f, "helper-path-invalid") != "confirmed"
 
 
+def test_opsmgr_2007_log_with_agent_key():
+    rows = noise_system() + software() + setup() + [
+        regkey(f"{SW}\\Microsoft\\Microsoft Operations Manager\\3.0\\Agent Management Groups\\CONTOSO_OM"),
+        dcom(10016, EMPKP)]
+    for r in (mom(9987), mom(10001, day=1)):
+        r["channel"], r["source"], r["path"] = "Operations Manager", "evt", "Operations Manager.Evt"
+        rows.append(r)
+    f = one(rows)
+    assert f.facts["mom_version"] == "2007"
+    assert top(f) == "dcom-permissions" and verdict(f, "dcom-permissions") == "confirmed"
+
+
+def test_other_mom_source_with_id_10000_is_not_a_publish_failure():
+    other = mom(10000, provider="Microsoft Operations Manager",
+                message="The Operations Manager server failed to process a configuration request.")
+    f = one(noise_system() + software() + setup() + [mom(9987), other])
+    assert verdict(f, "publish-failed") == "ruled_out"
+    assert top(f) == "publish-not-running"
+
+
+def test_hostless_hive_goes_to_the_server_its_system_hive_names():
+    sysrow = regval("HKLM\\SYSTEM\\ControlSet001\\Control\\ComputerName\\ComputerName",
+                    "ComputerName", "REG_SZ", "EXCH01")
+    sysrow["host"] = "EXCH01"
+    rows = software(exmpls=("DATA0",)) + [sysrow, mom(9986, host="EXCH01"), mom(9986, host="EXCH02")]
+    fs = {f.host: f for f in run(rows)}
+    assert fs["EXCH01"].status == "problem"
+    assert top(fs["EXCH01"]) == "credentials-not-configured"
+    assert fs["EXCH02"].status == "ok"
+    assert verdict(fs["EXCH02"], "credentials-not-configured") == "possible"
+
+
 # ------------------------------------------------------------ multi-host
 def test_one_finding_per_host():
     rows = [mom(10001, host="EXCH01"), mom(9986, host="EXCH02.contoso.local")]
@@ -393,6 +425,8 @@ def _parsed(case, suffix: str) -> bool:
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
 def test_scenario_end_to_end(name, tmp_path):
     sc, case, fs = _load_scenario(name, tmp_path)
+    if name.startswith("mom9986-opsmgr2007") and not _parsed(case, "Operations Manager.Evt"):
+        pytest.skip("no source reads legacy .evt yet (issue 3): the OpsMgr log is this case's MOM evidence")
     exp = sc.expected[0]
     assert exp.check == "mom-9986"
     assert len(fs) == 1, [(f.host, f.status) for f in fs]
