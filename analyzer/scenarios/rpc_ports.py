@@ -466,9 +466,53 @@ def build_store_stopped(case: Path) -> None:
     _write_logs(case, HOST, START, security=False, symptoms=False, extra_system=[crash])
 
 
+def security_text_export(host: str, start) -> str:
+    """Security events copied from Event Viewer (Windows 2000/2003 "copy to
+    clipboard" blocks, TAB-aligned as in KB 926210): KB 926210's 529/681
+    pairs, a successful network logon and a console typo (529, type 2)."""
+    blocks: list[str] = []
+
+    def block(t, etype, cat, eid, desc: list[str]) -> None:
+        hour = t.hour % 12 or 12
+        blocks.append("\n".join([
+            f"Event Type:\t{etype}", "Event Source:\tSecurity", f"Event Category:\t{cat} ",
+            f"Event ID:\t{eid}", f"Date:\t\t{t.month}/{t.day}/{t.year}",
+            f"Time:\t\t{hour}:{t.minute:02d}:{t.second:02d} {'AM' if t.hour < 12 else 'PM'}",
+            "User:\t\tNT AUTHORITY\\SYSTEM", f"Computer:\t{host}", "Description:", *desc, "", ""]))
+
+    t = start
+    for n in range(6):
+        t = t + timedelta(minutes=11, seconds=7 * n)
+        user, ws = _USERS[n % len(_USERS)], _WORKSTATIONS[n % len(_WORKSTATIONS)]
+        block(t, "Success Audit", "Logon/Logoff", 540, [
+            "Successful Network Logon:", f" \tUser Name:\t{user}", " \tDomain:\t\tCONTOSO",
+            " \tLogon Type:\t3", " \tLogon Process:\tKerberos",
+            " \tAuthentication Package:\tKerberos", f" \tWorkstation Name:\t{ws}"])
+        if n == 2:
+            block(t + timedelta(seconds=30), "Failure Audit", "Logon/Logoff", 529, [
+                "Logon Failure:", " \tReason:\t\tUnknown user name or bad password",
+                " \tUser Name:\tadministrator", f" \tDomain:\t\t{host}", " \tLogon Type:\t2",
+                " \tLogon Process:\tUser32  ", " \tAuthentication Package:\tNegotiate",
+                f" \tWorkstation Name:\t{host}"])
+        if n % 2 == 1:
+            f = t + timedelta(minutes=1)
+            block(f, "Failure Audit", "Logon/Logoff", 529, [
+                "Logon Failure:", " \tReason:\t\tUnknown user name or bad password",
+                f" \tUser Name:\t{user}", f" \tDomain:\t\t{ws}", " \tLogon Type:\t3",
+                " \tLogon Process:\tNtLmSsp ",
+                " \tAuthentication Package:\tMICROSOFT_AUTHENTICATION_PACKAGE_V1_0",
+                f" \tWorkstation Name:\t{ws}"])
+            block(f, "Failure Audit", "Account Logon", 681, [
+                f"The logon to account: {user}", " by: MICROSOFT_AUTHENTICATION_PACKAGE_V1_0",
+                f" from workstation: {ws}", " failed. The error code was: 3221225572"])
+    return "\n".join(blocks)
+
+
 def build_symptoms_only(case: Path) -> None:
-    """Only the event logs were sent: 529/681 pairs in the Security log."""
-    _write_logs(case, HOST, START, security=True, symptoms=True)
+    """Only event logs were sent: System/Application .evt noise and the
+    Security events the admin copied out of Event Viewer as text."""
+    _write_logs(case, HOST, START, security=False, symptoms=False)
+    write_text(case / "security-events.txt", security_text_export(HOST, START))
 
 
 def build_not_exchange(case: Path) -> None:
@@ -523,8 +567,9 @@ SCENARIOS = [
              build=build_store_stopped,
              expected=(Expect(CHECK, "problem", "endpoints-missing"),)),
     Scenario("rpc-port-conflict-symptoms-only",
-             "Only event logs: Security 529 (Logon Type 3, NtLmSsp) and 681 (3221225572); no dump, "
-             "hive, netstat or tasklist -> inconclusive with what to collect.",
+             "Only event logs: Security 529 (Logon Type 3, NtLmSsp) and 681 (3221225572) copied out "
+             "of Event Viewer as text; no dump, hive, netstat or tasklist -> inconclusive with what "
+             "to collect.",
              build=build_symptoms_only,
              expected=(Expect(CHECK, "inconclusive", None),)),
     Scenario("rpc-port-conflict-not-exchange",

@@ -487,9 +487,6 @@ def _have(source: str) -> bool:
 
 @pytest.mark.parametrize("sc", scen.SCENARIOS, ids=lambda s: s.name)
 def test_scenarios_end_to_end(sc, tmp_path):
-    needs = {"rpc-port-conflict-symptoms-only": "evt"}
-    if sc.name in needs and not _have(needs[sc.name]):
-        pytest.skip(f"the {needs[sc.name]} source is not in the tree yet")
     target = build(sc, tmp_path)
     case = load_case(target / "case")
     validate(case.table)
@@ -517,3 +514,23 @@ def test_reg_export_scenario_reads_current_control_set(tmp_path):
     assert ("MSExchangeIS", "tcp/ip port", 4000) in ports
     assert ("MSExchangeSA", "tcp/ip port", 4000) in ports
     assert all(s["source"] == "exchange-services.reg" for s in f.facts["static_ports"])
+
+
+def test_symptoms_only_scenario_counts_the_kb_pairs(tmp_path):
+    sc = next(s for s in scen.SCENARIOS if s.name == "rpc-port-conflict-symptoms-only")
+    case = load_case(build(sc, tmp_path) / "case")
+    f = _one(CHECK.run(case))
+    assert f.host == "EXCH01" and f.status == "inconclusive"
+    assert f.facts["symptom_events"] == 6  # three 529/681 pairs; the console 529 is not one
+    assert any("rpcdump /S EXCH01" in c for c in f.collect)
+
+
+def test_conflict_scenario_reads_security_evt(tmp_path):
+    """Security .evt symptoms are read once the legacy .evt source exists."""
+    if not _have("evt"):
+        pytest.skip("the evt source is not in the tree yet")
+    sc = next(s for s in scen.SCENARIOS if s.name == "rpc-port-conflict-static-port-in-use")
+    case = load_case(build(sc, tmp_path) / "case")
+    f = _one(CHECK.run(case))
+    assert f.facts["symptom_events"] > 0
+    assert any(e.path.endswith("SecEvent.Evt") for e in f.evidence)
