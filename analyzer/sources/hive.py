@@ -922,7 +922,11 @@ class HiveSource(Source):
         except Exception as exc:  # noqa: BLE001
             errors.append(f"regipy: {type(exc).__name__}: {exc}")
         full = ctx.options.registry == "full"
-        if full or reg_root is None:
+        # Our regipy-based walker (own subkey-list and value-cell reading) is
+        # as fast as libregf on a full walk (benchmarks/registry_full_load.py)
+        # and keeps more of a damaged hive; libregf is the fallback when
+        # regipy cannot even parse the root key.
+        if reg_root is None:
             try:
                 opened = open_pyregf(read_path)
                 if opened:

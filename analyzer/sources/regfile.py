@@ -38,7 +38,8 @@ from .base import ParseContext, Source
 
 HEADER_V5 = "windows registry editor version 5.00"
 HEADER_V4 = "regedit4"
-_ROOT_RE = re.compile(r"^\[-?(HKEY_[A-Z_]+|HK(LM|CU|CR|U|CC))(\\|\])", re.I)
+_ROOT_RE = re.compile(r"^\[-?(HKEY_(LOCAL_MACHINE|USERS|CURRENT_USER|CLASSES_ROOT|CURRENT_CONFIG|"
+                      r"PERFORMANCE_DATA|DYN_DATA)|HK(LM|CU|CR|U|CC))(\\|\])", re.I)
 _HEX_RE = re.compile(r"^hex(?:\(([0-9a-fA-F]{1,8})\))?:", re.I)
 _PAIR_START = re.compile(r'\s*(@|")')
 
@@ -297,7 +298,8 @@ class RegFileSource(Source):
             code = int(m.group(1), 16) if m.group(1) else TYPE_CODES["REG_BINARY"]
             body = re.match(r"[0-9a-fA-F,\s]*", rest[m.end():]).group(0)  # type: ignore[union-attr]
             hexes = [h for h in re.split(r"[,\s]+", body) if h]
-            if any(len(h) > 2 for h in hexes):
+            after = rest[m.end() + len(body):].strip()
+            if any(len(h) > 2 for h in hexes) or (after and after[0] not in '";'):
                 return None
             try:
                 raw = bytes(int(h, 16) for h in hexes)
