@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -100,6 +101,36 @@ def case_name(path: Path) -> str:
     return path.name
 
 
+#: The memory limit in force in this worker process (MiB), for the reason text.
+_memory_limit_mb: int | None = None
+
+
+def _memory_reason(where: str | None = None) -> str:
+    limit = f"memory limit of {_memory_limit_mb} MiB exceeded" if _memory_limit_mb \
+        else "memory limit exceeded"
+    return f"{limit} ({where})" if where else limit
+
+
+def _swallowed_memory_error(case: Any, report: Any) -> str | None:
+    """Where a MemoryError was caught and turned into a per-file or per-check
+    failure, if anywhere.
+
+    The loader catches every ``Exception`` of a parser (the file becomes
+    ``failed``, "parser error: MemoryError: ...") and run_checks turns a
+    crashing check into an ``inconclusive`` finding. Both are right for one
+    bad file, but under the batch's address-space limit a MemoryError means
+    the *case* ran out of its memory budget: its table and findings are
+    incomplete, so the case must be recorded as failed, not done.
+    """
+    for e in case.inventory:
+        if e.detail and "MemoryError" in e.detail:
+            return f"while parsing {e.path}"
+    for f in report.findings:
+        if "MemoryError" in (f.summary or ""):
+            return f"while running check {f.check}"
+    return None
+
+
 def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any]) -> dict[str, Any]:
     """Analyze one case and write it into the store. Runs in a worker."""
     from .case import load_case
@@ -112,6 +143,10 @@ def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any
     try:
         case = load_case(p, name=case_name(p), **load_kw)
         report = analyze(case)
+        where = _swallowed_memory_error(case, report)
+        if where:
+            del case, report
+            raise MemoryError(where)
         rep = report.to_dict()
         meta = dict(base, status="done", reason=None, hosts=case.hosts,
                     problem_checks=sorted({f["check"] for f in rep["findings"] if f["status"] == "problem"}),
@@ -123,8 +158,8 @@ def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any
                     duration_s=round(time.monotonic() - started, 3))
         store.write_case(case_id, report, meta)
         return meta
-    except MemoryError:
-        reason = "memory limit exceeded"
+    except MemoryError as exc:
+        reason = _memory_reason(str(exc) or None)
     except Exception as exc:  # noqa: BLE001 - one case must not stop the batch
         reason = f"{type(exc).__name__}: {exc}"
         tb = traceback.format_exc(limit=3)
@@ -134,20 +169,52 @@ def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any
     return meta
 
 
-def _child(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
-           memory_mb: int | None, conn) -> None:
+def _set_memory_limit(memory_mb: int | None) -> None:
+    """Cap this process's address space (RLIMIT_AS).
+
+    An address-space cap is what the kernel can enforce per process without
+    cgroups: an allocation past it fails (MemoryError in Python, an abort in
+    some native code) instead of pushing the machine into swap or the OOM
+    killer. It counts mapped, not resident, memory, so the limit must leave
+    room for the interpreter, its libraries and thread stacks (a forked
+    worker starts with the parent's mappings, typically 0.5-2 GiB).
+    """
+    global _memory_limit_mb
     if memory_mb:
         import resource
         limit = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _memory_limit_mb = memory_mb
+
+
+def _child(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
+           memory_mb: int | None, conn) -> None:
+    _set_memory_limit(memory_mb)
     try:
         conn.send(process_case(path, store_dir, case_id, load_kw))
     finally:
         conn.close()
 
 
+def _warm_up() -> None:
+    """Import every source, check and renderer in the parent before forking.
+
+    Forked workers inherit the imported modules (copy-on-write), so each case
+    does not pay the imports and the registry scans again; measured on a
+    small case this is most of its run time.
+    """
+    from . import checks, report, sources  # noqa: F401
+    from .render import html, markdown, text  # noqa: F401
+
+    sources.registered()
+    checks.registered()
+
+
 def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
                on_result: Callable[[CaseResult], None]) -> None:
+    from multiprocessing.connection import wait
+
+    _warm_up()
     ctx = mp.get_context("fork")
     pending = list(todo)
     running: dict[Any, tuple[Path, str, Any, float]] = {}
@@ -160,7 +227,12 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
             proc.start()
             child.close()
             running[proc] = (path, cid, parent, time.monotonic())
-        time.sleep(0.05)
+        # Sleep until a worker reports or ends, or the nearest deadline: a
+        # fixed polling interval would leave a core idle between cases.
+        now = time.monotonic()
+        next_deadline = min(started + opts.timeout_s for _, _, _, started in running.values())
+        handles = [conn for _, _, conn, _ in running.values()] + [p.sentinel for p in running]
+        wait(handles, timeout=max(0.0, min(1.0, next_deadline - now)))
         for proc, (path, cid, conn, started) in list(running.items()):
             elapsed = time.monotonic() - started
             if conn.poll():
@@ -205,18 +277,30 @@ def run_case_subprocess(path: str, store_dir: str, case_id: str, load_kw: dict[s
         return meta
     if proc.returncode == 0 and proc.stdout.strip():
         return json.loads(proc.stdout.strip().splitlines()[-1])
-    meta = dict(base, reason=f"worker died (exit code {proc.returncode}): "
-                             f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}",
+    tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    meta = dict(base, reason=_death_reason(proc.returncode) + (f": {tail}" if tail else ""),
                 duration_s=round(time.monotonic() - started, 3))
     Store(Path(store_dir)).write_failure(case_id, meta)
     return meta
 
 
+def _death_reason(exitcode: int | None) -> str:
+    """Why a worker ended without sending its case's result."""
+    if exitcode is None or exitcode == 0:
+        return "worker ended without a result"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"worker died (killed by {name}; memory limit or crash)"
+    return f"worker died (exit code {exitcode}; memory limit or crash)"
+
+
 def _result(path: Path, cid: str, meta: dict[str, Any] | None, elapsed: float,
             exitcode: int | None, store: Store) -> CaseResult:
     if meta is None:
-        reason = (f"worker died (exit code {exitcode}; memory limit or crash)"
-                  if exitcode else "worker ended without a result")
+        reason = _death_reason(exitcode)
         meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
                 "reason": reason, "duration_s": round(elapsed, 3)}
         store.write_failure(cid, meta)
@@ -307,12 +391,9 @@ def run_batch(inputs: Iterable[str | os.PathLike[str]], store_dir: str | os.Path
 def _main(argv: list[str]) -> None:
     """Child-interpreter entry used by :func:`run_case_subprocess`."""
     import json
-    import resource
 
     path, store_dir, case_id, load_json, memory_mb = argv
-    if int(memory_mb):
-        limit = int(memory_mb) << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _set_memory_limit(int(memory_mb) or None)
     print(json.dumps(process_case(path, store_dir, case_id, json.loads(load_json))))
 
 

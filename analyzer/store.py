@@ -35,6 +35,8 @@ from .table import write_parquet
 
 SUMMARY_COLUMNS = ["case", "name", "source", "status", "hosts", "problem_checks",
                    "top_causes", "inventory_failures", "files", "rows", "duration_s", "reason"]
+SUMMARY_STRING_COLUMNS = ["case", "name", "source", "status", "hosts", "problem_checks",
+                          "top_causes", "reason"]
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
@@ -147,6 +149,8 @@ class Store:
             shutil.rmtree(d, ignore_errors=True)
         for d in (self.root / "cases").glob(".old-*"):
             shutil.rmtree(d, ignore_errors=True)
+        for f in self.root.glob(".summary-*"):
+            f.unlink(missing_ok=True)
 
     def metas(self) -> list[dict[str, Any]]:
         out = []
@@ -163,7 +167,13 @@ class Store:
         df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
         for col in ("hosts", "problem_checks", "top_causes"):
             df[col] = df[col].map(lambda v: ";".join(v) if isinstance(v, list) else v)
-        df = df.sort_values("name", kind="stable").reset_index(drop=True)
+        df = df.sort_values(["name", "case"], kind="stable").reset_index(drop=True)
+        # Fixed dtypes whatever the mix of done and failed cases (a failed case
+        # has no counts): otherwise a store of only failed cases writes null
+        # columns and a mixed one floats, and the DuckDB view changes type.
+        df = df.astype({**{c: "string" for c in SUMMARY_STRING_COLUMNS},
+                        "inventory_failures": "Int64", "files": "Int64", "rows": "Int64",
+                        "duration_s": "float64"})
         tmp = self.root / f".summary-{uuid.uuid4().hex[:8]}"
         df.to_parquet(f"{tmp}.parquet", index=False)
         df.to_csv(f"{tmp}.csv", index=False)
