@@ -251,7 +251,8 @@ class Mom9986Check(Check):
         raw = df["host"].astype(object)
         hostkey = raw.map({h: _short(h) for h in raw.dropna().unique()}).astype(object)
         hostkey = hostkey.where(hostkey.notna(), "").astype(str)
-        world = self._world_mask(df, kb)
+        mom_all = self._mom_mask(df, kb)
+        world, exchange_hosts = self._world_masks(df, kb, mom_all)
         if not world.any():
             return [Finding(
                 check=self.id, title=self.title, status="not_applicable", severity="info",
@@ -260,13 +261,16 @@ class Mom9986Check(Check):
                 references=list(kb["references"]))]
         # The servers to judge: hosts with Exchange evidence (a MOM export
         # also lists agents that are not Exchange servers).
-        hosts = sorted({h for h in hostkey[self._world_mask(df, kb, hosts_only=True)] if h})
+        hosts = sorted({h for h in hostkey[exchange_hosts] if h})
         if not hosts:
             # Only host-less evidence (a hive, a setup log): it belongs to the
             # case's one machine if there is one, else to no named host.
             every = sorted({h for h in hostkey if h})
             if len(every) == 1:
                 hosts = every
+        chans = {str(c).lower() for c in df["channel"].dropna().unique()}
+        whole = {"mom_channel": bool(chans & {c.lower() for c in kb["mom_channels"].values()}),
+                 "opsmgr_channel": kb["mom_channels"]["opsmgr2007"].lower() in chans}
         hostless = hostkey == ""
         assign = self._assign_hostless(df, hostless, hosts)
         findings = []
@@ -274,49 +278,68 @@ class Mom9986Check(Check):
             mask = ((hostkey == h) | (hostless & assign.get(h, True))) if h else \
                 pd.Series(True, index=df.index)
             display = self._display_name(df, hostkey, h) if h else None
-            findings.append(self._diagnose(df[mask], df, display, kb))
+            findings.append(self._diagnose(df[mask], whole, mom_all, display, kb))
         return findings
 
     # ------------------------------------------------------------- helpers
     @staticmethod
-    def _mom_mask(df: pd.DataFrame, kb: dict) -> pd.Series:
+    def _text(df: pd.DataFrame) -> pd.Series:
+        return (df["message"].astype("string").fillna("") + " "
+                + df["data"].astype("string").fillna("")).str.lower()
+
+    def _mom_mask(self, df: pd.DataFrame, kb: dict) -> pd.Series:
         """Events of the publish script: source Exchange MOM (by alias), or a
-        MOM/OpsMgr channel event whose text names the script."""
-        is_event = df["kind"].astype("string") == "event"
+        MOM/OpsMgr channel event whose text names the script. Text is only
+        searched on MOM-channel rows (a million-row table stays cheap)."""
+        is_event = (df["kind"].astype("string") == "event").fillna(False).astype(bool)
         prov = df["provider"].astype("string").str.lower().fillna("")
-        by_provider = prov.isin(provider_aliases(kb["mom_provider"]))
+        by_provider = is_event & prov.isin(provider_aliases(kb["mom_provider"]))
         channels = {c.lower() for c in kb["mom_channels"].values()}
         chan = df["channel"].astype("string").str.lower().fillna("").isin(channels)
-        text = (df["message"].astype("string").fillna("") + " " + df["data"].astype("string").fillna("")).str.lower()
-        marked = pd.Series(False, index=df.index)
-        for m in kb["mom_text_markers"] + [kb["mom_provider"]]:
-            marked |= text.str.contains(m.lower(), regex=False)
-        return (is_event & (by_provider | (chan & marked))).fillna(False).astype(bool)
+        cand = is_event & chan & ~by_provider
+        out = by_provider.copy()
+        if cand.any():
+            text = self._text(df[cand])
+            marked = pd.Series(False, index=text.index)
+            for m in kb["mom_text_markers"] + [kb["mom_provider"]]:
+                marked |= text.str.contains(m.lower(), regex=False)
+            out.loc[marked.index] = marked.fillna(False).astype(bool)
+        return out.fillna(False).astype(bool)
 
-    def _world_mask(self, df: pd.DataFrame, kb: dict, hosts_only: bool = False) -> pd.Series:
-        """Rows that show the case concerns Exchange or MOM (``hosts_only``:
-        rows that show their host is an Exchange server)."""
+    def _world_masks(self, df: pd.DataFrame, kb: dict, mom: pd.Series) -> tuple[pd.Series, pd.Series]:
+        """(rows that show the case concerns Exchange or MOM, rows that show
+        their host is an Exchange server -- a MOM export also lists agents
+        and management servers that are not)."""
         if df.empty:
-            return pd.Series(False, index=df.index)
+            empty = pd.Series(False, index=df.index)
+            return empty, empty
         kind = df["kind"].astype("string").fillna("")
         prov = df["provider"].astype("string").str.lower().fillna("")
         chan = df["channel"].astype("string").str.lower().fillna("")
-        mask = self._mom_mask(df, kb)
+        mask = mom.copy()
         mask |= (kind == "event") & prov.str.startswith("msexchange")
-        if not hosts_only:
-            mask |= chan.isin({c.lower() for c in kb["mom_channels"].values()})
         mask |= kind.isin(["setup_line", "setup_process"])
-        keys = df["key"].astype("string").fillna("").map(_norm_key)
-        reg = kb["registry"]
-        prefixes = [reg["exmpls"], reg["exchange_setup"], *reg["mom_agent_keys"]]
-        prefixes += [f"{reg['clsid_root']}\\{h['clsid']}" for h in kb["helpers"].values()]
-        for p in prefixes:
-            np_ = _norm_key(p)
-            mask |= (keys == np_) | keys.str.startswith(np_ + "\\")
-        text = (df["message"].astype("string").fillna("") + " " + df["data"].astype("string").fillna("")).str.lower()
-        for h in kb["helpers"].values():
-            mask |= (kind == "event") & text.str.contains(h["clsid"].strip("{}").lower(), regex=False)
-        return mask.fillna(False).astype(bool)
+        isreg = kind.isin(["registry_key", "registry_value"])
+        if isreg.any():
+            keys = df.loc[isreg, "key"].astype("string").fillna("").map(_norm_key)
+            reg = kb["registry"]
+            prefixes = [reg["exmpls"], reg["exchange_setup"], *reg["mom_agent_keys"]]
+            prefixes += [f"{reg['clsid_root']}\\{h['clsid']}" for h in kb["helpers"].values()]
+            hit = pd.Series(False, index=keys.index)
+            for p in prefixes:
+                np_ = _norm_key(p)
+                hit |= (keys == np_) | keys.str.startswith(np_ + "\\")
+            mask.loc[hit.index] |= hit.fillna(False).astype(bool)
+        dcom = (kind == "event") & prov.isin(provider_aliases(kb["dcom"]["provider"]))
+        if dcom.any():
+            text = self._text(df[dcom])
+            hit = pd.Series(False, index=text.index)
+            for h in kb["helpers"].values():
+                hit |= text.str.contains(h["clsid"].strip("{}").lower(), regex=False)
+            mask.loc[hit.index] |= hit.fillna(False).astype(bool)
+        mask = mask.fillna(False).astype(bool)
+        world = mask | chan.isin({c.lower() for c in kb["mom_channels"].values()})
+        return world.fillna(False).astype(bool), mask
 
     @staticmethod
     def _display_name(df: pd.DataFrame, hostkey: pd.Series, h: str) -> str:
@@ -346,17 +369,17 @@ class Mom9986Check(Check):
         return {}
 
     # ------------------------------------------------------------ facts
-    def _facts(self, rows: pd.DataFrame, whole: pd.DataFrame, host: str | None, kb: dict) -> _Facts:
+    def _facts(self, rows: pd.DataFrame, whole: dict[str, bool], mom_all: pd.Series,
+               host: str | None, kb: dict) -> _Facts:
         f = _Facts(host=host)
         reg = kb["registry"]
         mom_events = kb["mom_events"]
         channels = {c.lower() for c in kb["mom_channels"].values()}
-        whole_chan = whole["channel"].astype("string").str.lower().fillna("")
-        f.mom_present = bool(whole_chan.isin(channels).any() or self._mom_mask(whole, kb).any())
-        f.opsmgr = bool((whole_chan == kb["mom_channels"]["opsmgr2007"].lower()).any())
+        f.mom_present = bool(whole["mom_channel"] or mom_all.any())
+        f.opsmgr = bool(whole["opsmgr_channel"])
 
         # Step 2: what the publish script logged for this host.
-        mom = rows[self._mom_mask(rows, kb)]
+        mom = rows[mom_all.loc[rows.index]]
         chan = rows["channel"].astype("string").str.lower().fillna("")
         f.mom_host_rows = int(chan.isin(channels).sum()) + int(len(mom))
         ids = {mom_events["published"]: "published", mom_events["no_key"]: "no_key"}
@@ -569,8 +592,9 @@ class Mom9986Check(Check):
                 f.helper_ambiguous = True
 
     # ------------------------------------------------------------ causes
-    def _diagnose(self, rows: pd.DataFrame, whole: pd.DataFrame, host: str | None, kb: dict) -> Finding:
-        f = self._facts(rows, whole, host, kb)
+    def _diagnose(self, rows: pd.DataFrame, whole: dict[str, bool], mom_all: pd.Series,
+                  host: str | None, kb: dict) -> Finding:
+        f = self._facts(rows, whole, mom_all, host, kb)
         helper = kb["helpers"][f.helper_key]
         me = kb["mom_events"]
         ev_create = me["create_failed"][f.helper_key]
@@ -669,7 +693,7 @@ class Mom9986Check(Check):
             why = (f"The System log has DCOM 10000 \"Unable to start a DCOM Server: {clsid}\" "
                    f"({len(f.dcom_start)} time(s)): {name} is registered but DCOM cannot start the file "
                    f"LocalServer32 names.")
-            ev_list = [ev(r) for r in f.dcom_start[-3:]] + ls_ev
+            ev_list = [ev(r) for r in f.dcom_start[-3:]] + ls_ev + [ev(r) for r in f.rows_of("create_failed")[-1:]]
             if path_mismatch:
                 why += f" LocalServer32 = {f.ls32_path}, expected {exp_txt}."
                 ev_list += [ev(r) for r in f.expected_rows]
@@ -680,7 +704,7 @@ class Mom9986Check(Check):
         elif path_mismatch and f.expected_source == "setup":
             v = "confirmed"
             why = f"LocalServer32 of {clsid} = {f.ls32_path}, but setup copied the helper to {f.expected_path}."
-            ev_list = ls_ev + [ev(r) for r in f.expected_rows]
+            ev_list = ls_ev + [ev(r) for r in f.expected_rows] + [ev(r) for r in f.rows_of("create_failed")[-1:]]
         elif f.latest == "publish_failed":
             v = "ruled_out"
             why = f"event {ev_fail} shows the {name} application started (and then failed), so its path is valid."
@@ -846,6 +870,10 @@ class Mom9986Check(Check):
         # registered where it belongs and no failure anywhere, the script not
         # running explains a missing 9986 before any DCOM-level failure would
         # (those leave DCOM or MOM error events behind).
+        for c in causes:
+            ref = kb["cause_refs"].get(c.id)
+            if ref:
+                c.explanation = f"{c.explanation} [{ref}]"
         quiet = (not f.outcomes and not f.dcom_start and not f.dcom_access
                  and registered and not path_mismatch and not path_bad)
         weight = {"publish-not-running": 1 if quiet else 0}
@@ -871,8 +899,9 @@ class Mom9986Check(Check):
         severity = {"problem": "error", "inconclusive": "warning"}.get(status, "info")
 
         folder = str(f.expected_path or "").rsplit("\\", 1)[0]
+        mom_name = {"2000": "MOM 2000 SP1", "2005": "MOM 2005", "2007": "Operations Manager 2007"}
         versions = (f"Exchange {f.exchange or '(version unknown)'}, "
-                    f"{'MOM ' + f.mom if f.mom else 'MOM version unknown'}")
+                    f"{mom_name.get(f.mom or '', 'MOM version unknown')}")
         helper_txt = (f"{helper['name']} ({' + '.join(helper['files'])}, {helper['progid']}, CLSID "
                       f"{helper['clsid']}) in {folder}; its failure events are "
                       f"{me['publish_failed'][f.helper_key]} (publish failed) and "
