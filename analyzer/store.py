@@ -208,9 +208,15 @@ class Store:
 
     def sql(self, query: str) -> pd.DataFrame:
         """Run SQL over the store's views; returns a DataFrame."""
+        import warnings
+
         con = self.connect()
         try:
-            return con.execute(query).df()
+            with warnings.catch_warnings():
+                # duckdb's own DataFrame conversion uses a pandas keyword
+                # that pandas 3.1 deprecates; not something callers can fix.
+                warnings.filterwarnings("ignore", message="The inplace keyword")
+                return con.execute(query).df()
         finally:
             con.close()
 
