@@ -402,10 +402,13 @@ class Mom9986Check(Check):
             f.latest = f.outcomes[-1][0]
 
         # Step 4 inputs: DCOM events in the System log naming a helper CLSID.
-        f.system_present = bool(((rows["kind"].astype("string") == "event")
-                                 & (chan == "system")).any())
         dcom_names = provider_aliases(kb["dcom"]["provider"])
         prov = rows["provider"].astype("string").str.lower().fillna("")
+        sys_names: set[str] = set()
+        for p_ in kb["system_log_providers"]:
+            sys_names |= provider_aliases(p_)
+        f.system_present = bool(((rows["kind"].astype("string") == "event")
+                                 & ((chan == "system") | ((chan == "") & prov.isin(sys_names)))).any())
         dcom = rows[(rows["kind"].astype("string") == "event") & prov.isin(dcom_names)
                     & rows["event_id"].isin([kb["dcom"]["start_failed"], kb["dcom"]["access_denied"]]).fillna(False)]
         dcom_by_helper: dict[str, list[pd.Series]] = {k: [] for k in kb["helpers"]}

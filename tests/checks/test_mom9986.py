@@ -390,6 +390,17 @@ def test_hostless_hive_goes_to_the_server_its_system_hive_names():
     assert verdict(fs["EXCH02"], "credentials-not-configured") == "possible"
 
 
+def test_system_log_without_channel_name_still_counts():
+    """A .evt does not store its log name: System-only sources show it."""
+    rows = noise_system() + software() + setup() + [mom(10001)]
+    for r in rows:
+        if r.get("channel") == "System":
+            r["channel"] = None
+    f = one(rows)
+    assert f.facts["system_log_present"]
+    assert verdict(f, "helper-path-invalid") == "ruled_out"
+
+
 # ------------------------------------------------------------ multi-host
 def test_one_finding_per_host():
     rows = [mom(10001, host="EXCH01"), mom(9986, host="EXCH02.contoso.local")]
