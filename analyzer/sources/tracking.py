@@ -60,6 +60,11 @@ EVENT_NAMES: dict[int, str] = {
     1016: "SMTP report transferred out", 1017: "SMTP report generated",
     1018: "SMTP report absorbed", 1019: "SMTP submitted message to AQ",
     1027: "SMTP submitted message from store", 1028: "SMTP delivered to local store",
+    # Local-delivery trail of KB 828938 (Exchange 2003 tracking history wording;
+    # ids as listed in the public Exchange 2003 message-tracking event table).
+    1023: "SMTP: Message Delivered Locally",
+    1036: "SMTP: Message Queued for Local Delivery",
+    1037: "SMTP: Message Scheduled to Retry Local Delivery",
 }
 
 #: KB 246965 column order of the 2000/2003 log, used when no header is present.
