@@ -250,6 +250,7 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
                 proc.kill()
                 proc.join(5)
                 del running[proc]
+                store.discard_staging(cid)  # it may have died mid-write
                 meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
                         "reason": f"time limit of {opts.timeout_s:g} s exceeded",
                         "duration_s": round(elapsed, 3)}
@@ -271,12 +272,14 @@ def run_case_subprocess(path: str, store_dir: str, case_id: str, load_kw: dict[s
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        Store(Path(store_dir)).discard_staging(case_id)
         meta = dict(base, reason=f"time limit of {timeout_s:g} s exceeded",
                     duration_s=round(time.monotonic() - started, 3))
         Store(Path(store_dir)).write_failure(case_id, meta)
         return meta
     if proc.returncode == 0 and proc.stdout.strip():
         return json.loads(proc.stdout.strip().splitlines()[-1])
+    Store(Path(store_dir)).discard_staging(case_id)
     tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
     meta = dict(base, reason=_death_reason(proc.returncode) + (f": {tail}" if tail else ""),
                 duration_s=round(time.monotonic() - started, 3))
@@ -300,6 +303,7 @@ def _death_reason(exitcode: int | None) -> str:
 def _result(path: Path, cid: str, meta: dict[str, Any] | None, elapsed: float,
             exitcode: int | None, store: Store) -> CaseResult:
     if meta is None:
+        store.discard_staging(cid)
         reason = _death_reason(exitcode)
         meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
                 "reason": reason, "duration_s": round(elapsed, 3)}

@@ -143,6 +143,13 @@ class Store:
         (staging / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         self._commit(case_id, staging)
 
+    def discard_staging(self, case_id: str) -> None:
+        """Remove the staging folders of one case whose worker is known dead
+        (killed at its time limit, crashed): safe while other cases are
+        being written, unlike :meth:`clean_staging`."""
+        for d in (self.root / "cases").glob(f".tmp-{case_id}-*"):
+            shutil.rmtree(d, ignore_errors=True)
+
     def clean_staging(self) -> None:
         """Remove leftovers of a killed batch (never taken as done)."""
         for d in (self.root / "cases").glob(".tmp-*"):

@@ -395,10 +395,16 @@ def test_leftover_staging_is_never_done_and_is_cleaned(tmp_path: Path) -> None:
     (old / "meta.json").write_text("{}")
     (store_dir / ".summary-0badc0de.parquet").write_bytes(b"half")
 
+    other = cases_dir / ".tmp-ffffffffffffffffffff-00000000"
+    other.mkdir()
+
     store = Store(store_dir)
     assert not store.is_done(cid)
     # Staging folders are not partitions: the views do not see them.
     assert len(store.sql("select * from events")) == 0
+    # Discarding a dead worker's staging touches only that case.
+    store.discard_staging("ffffffffffffffffffff")
+    assert not other.exists() and staging.exists()
 
     res = run_batch([case], store_dir, opts())
     assert [(r.status, r.case) for r in res] == [("done", cid)]
