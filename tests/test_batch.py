@@ -600,3 +600,49 @@ def test_dask_engine_equals_local_engine(tmp_path: Path) -> None:
     # Resumable with dask too.
     again = run_batch([inbox], tmp_path / "dask", opts(engine="dask", jobs=2))
     assert {r.status for r in again} == {"skipped"}
+
+
+# --------------------------------------------------------------------------
+# the child-interpreter path the dask engine runs (limits without fork)
+
+def test_case_subprocess_limits_and_success(tmp_path: Path) -> None:
+    from analyzer.batch import run_case_subprocess
+
+    case = make_case(tmp_path / "c", [135, 25])
+    cid = content_hash(case)
+    store = Store(tmp_path / "store")
+    meta = run_case_subprocess(str(case), str(store.root), cid, {}, timeout_s=0.05, memory_mb=None)
+    assert (meta["status"], meta["reason"]) == ("failed", "time limit of 0.05 s exceeded")
+    assert store.meta(cid)["status"] == "failed"
+
+    # The limit is set once the batch module is imported; 64 MiB of address
+    # space then cannot hold the parsers' libraries.
+    meta = run_case_subprocess(str(case), str(store.root), cid, {}, timeout_s=120, memory_mb=64)
+    assert meta["status"] == "failed"
+    assert meta["reason"].startswith("memory limit of 64 MiB exceeded"), meta["reason"]
+
+    meta = run_case_subprocess(str(case), str(store.root), cid, {}, timeout_s=120, memory_mb=None)
+    assert meta["status"] == "done", meta
+    assert store.is_done(cid)
+    assert meta["rows"] == len(load_case(case).table)
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+def test_cli_batch(tmp_path: Path, test_sources) -> None:
+    from click.testing import CliRunner
+
+    from analyzer.cli import main
+
+    good = make_case(tmp_path / "good", [135, 25])
+    slow = marker_case(tmp_path / "slow", "EXA-TEST-SLOW")
+    store_dir = tmp_path / "store"
+    res = CliRunner().invoke(main, ["batch", str(good), str(slow), "--store", str(store_dir),
+                                    "--jobs", "2", "--timeout", "5"])
+    assert res.exit_code == 0, res.output
+    assert "failed: slow: time limit of 5 s exceeded" in res.stderr
+    assert "2 case(s): 1 done, 1 failed" in res.stderr
+    assert (store_dir / "summary.csv").is_file()
+    res = CliRunner().invoke(main, ["batch", str(good), "--store", str(store_dir)])
+    assert res.exit_code == 0 and "1 case(s): 1 skipped" in res.stderr
