@@ -8,10 +8,9 @@ when its world is there but the deciding evidence is not, it says
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import TYPE_CHECKING, ClassVar
 
+from .._plugins import import_all
 from ..findings import Finding
 
 if TYPE_CHECKING:
@@ -51,9 +50,7 @@ def _load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+    import_all(__name__, __path__)
 
 
 def registered() -> list[Check]:

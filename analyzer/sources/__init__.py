@@ -7,10 +7,7 @@ name would make the ``source`` column ambiguous.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
-
+from .._plugins import import_all
 from .base import Chunk, Options, ParseContext, Source, Warning_
 
 __all__ = ["Chunk", "Options", "ParseContext", "Source", "Warning_", "register",
@@ -37,9 +34,7 @@ def _load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if mod.name != "base" and not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+    import_all(__name__, __path__, frozenset({"base"}))
 
 
 def registered() -> list[Source]:
@@ -68,5 +63,3 @@ def sniff(head: bytes, name: str,
             best, best_score = src, score
     return best, best_score
 
-
-SourceFactory = Callable[[], Source]
