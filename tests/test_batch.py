@@ -602,6 +602,31 @@ def test_dask_engine_equals_local_engine(tmp_path: Path) -> None:
     assert {r.status for r in again} == {"skipped"}
 
 
+def test_dask_engine_on_an_existing_cluster(tmp_path: Path) -> None:
+    """``--scheduler tcp://...``: submit to a cluster someone else started
+    (here a real LocalCluster with 2 worker processes); same store."""
+    distributed = pytest.importorskip("distributed")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    zip_case(make_case(tmp_path / "s1", [135, 25], host="EXCH01", problem=True), inbox / "one.zip")
+    zip_case(make_case(tmp_path / "s2", [135, 443], host="EXCH02", evt=2), inbox / "two.zip")
+    local = run_batch([inbox], tmp_path / "local", opts(engine="local"))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote = run_batch([inbox], tmp_path / "remote",
+                           opts(engine="dask", scheduler=cluster.scheduler_address))
+        # The batch closed its client, not the cluster: it still serves.
+        with distributed.Client(cluster.scheduler_address) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+    assert sorted((r.name, r.status) for r in remote) == sorted((r.name, r.status) for r in local)
+    left, right = _store_tables(tmp_path / "local"), _store_tables(tmp_path / "remote")
+    assert sorted(left) == sorted(right)
+    pd.testing.assert_frame_equal(left.pop("summary"), right.pop("summary"))
+    for key in left:
+        same = left[key].equals(right[key]) if hasattr(left[key], "equals") else left[key] == right[key]
+        assert same, key
+
+
 # --------------------------------------------------------------------------
 # the child-interpreter path the dask engine runs (limits without fork)
 
