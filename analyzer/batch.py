@@ -111,26 +111,6 @@ def _memory_reason(where: str | None = None) -> str:
     return f"{limit} ({where})" if where else limit
 
 
-def _swallowed_memory_error(case: Any, report: Any) -> str | None:
-    """Where a MemoryError was caught and turned into a per-file or per-check
-    failure, if anywhere.
-
-    The loader catches every ``Exception`` of a parser (the file becomes
-    ``failed``, "parser error: MemoryError: ...") and run_checks turns a
-    crashing check into an ``inconclusive`` finding. Both are right for one
-    bad file, but under the batch's address-space limit a MemoryError means
-    the *case* ran out of its memory budget: its table and findings are
-    incomplete, so the case must be recorded as failed, not done.
-    """
-    for e in case.inventory:
-        if e.detail and "MemoryError" in e.detail:
-            return f"while parsing {e.path}"
-    for f in report.findings:
-        if "MemoryError" in (f.summary or ""):
-            return f"while running check {f.check}"
-    return None
-
-
 def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any]) -> dict[str, Any]:
     """Analyze one case and write it into the store. Runs in a worker."""
     from .case import load_case
@@ -143,10 +123,6 @@ def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any
     try:
         case = load_case(p, name=case_name(p), **load_kw)
         report = analyze(case)
-        where = _swallowed_memory_error(case, report)
-        if where:
-            del case, report
-            raise MemoryError(where)
         rep = report.to_dict()
         meta = dict(base, status="done", reason=None, hosts=case.hosts,
                     problem_checks=sorted({f["check"] for f in rep["findings"] if f["status"] == "problem"}),

@@ -245,6 +245,10 @@ class _Loader:
                         pending = []
             if pending:
                 batches.append(table.rows_to_arrow(pending))
+        except MemoryError as exc:
+            # Out of memory is the case's budget, not one bad file: let the
+            # caller (e.g. a batch worker under a memory limit) see it.
+            raise MemoryError(f"while parsing {display}") from exc
         except Exception as exc:  # noqa: BLE001 - bad input must never stop the case
             error = f"{type(exc).__name__}: {exc}"
             if pending:

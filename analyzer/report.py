@@ -108,6 +108,8 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
     for check in selected:
         try:
             out.extend(check.run(case))
+        except MemoryError as exc:
+            raise MemoryError(f"while running check {check.id}") from exc
         except Exception as exc:  # noqa: BLE001 - one check must not stop the report
             out.append(Finding(
                 check=check.id, title=check.title, status="inconclusive", severity="warning",
