@@ -19,6 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +89,7 @@ class EvtxSource(Source):
         # a file of this size can hold; the cap only guards a library bug.
         max_errors = size // 24 + 16
         batch: list[str] = []
+        last_text: str | None = None
         read = rec_errors = chunk_errors = 0
         while True:
             try:
@@ -95,12 +97,21 @@ class EvtxSource(Source):
                     batch.append(rec["data"])
                     if len(batch) >= BATCH:
                         read += len(batch)
+                        last_text = batch[-1]
                         yield records_to_table(batch, ctx.path, self.name)
                         batch = []
                 break
             except RuntimeError as exc:
                 msg = str(exc)
                 loc, is_chunk = _error_locator(msg, chunks)
+                if loc is None:
+                    # The record id is not in any chunk header's range, or the
+                    # error names no record (bad record header): find the
+                    # record in the file, else place the error after the last
+                    # record read.
+                    m = _RECORD_ERR.search(msg)
+                    loc = (_find_record(path, int(m.group(1))) if m else None) or \
+                        _after_locator(path, batch[-1] if batch else last_text, chunks)
                 if is_chunk:
                     chunk_errors += 1
                 else:
@@ -169,8 +180,39 @@ def _error_locator(msg: str, chunks: list[tuple[int, int, int, bool]]) -> tuple[
             if ok and first <= rid <= last:
                 off = ep.FILE_HEADER_SIZE + idx * ep.CHUNK_SIZE
                 return f"chunk={idx} offset=0x{off:x} record={rid}", False
-        return f"record={rid}", False
+        # Not in any chunk's header range (damaged header): placed after
+        # the last record read by the caller.
+        return None, False
     return None, False
+
+
+def _find_record(path: Path, rid: int) -> str | None:
+    """Locator of the record header carrying ``rid`` (searched only on errors)."""
+    pattern = re.compile(re.escape(b"\x2a\x2a\x00\x00") + b".{4}" + re.escape(struct.pack("<Q", rid)),
+                         re.S)
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        m = pattern.search(buf, ep.FILE_HEADER_SIZE)
+    if not m:
+        return None
+    off = m.start()
+    idx = (off - ep.FILE_HEADER_SIZE) // ep.CHUNK_SIZE
+    return f"chunk={idx} offset=0x{off:x} record={rid}"
+
+
+_RID = re.compile(r'"EventRecordID":"?(\d+)')
+
+
+def _after_locator(path: Path, text: str | None,
+                   chunks: list[tuple[int, int, int, bool]]) -> str | None:
+    m = _RID.search(text) if text else None
+    if not m:
+        return None
+    rid = int(m.group(1))
+    for idx, first, last, ok in chunks:
+        if ok and first <= rid <= last:
+            return f"chunk={idx} offset=0x{ep.FILE_HEADER_SIZE + idx * ep.CHUNK_SIZE:x} after record={rid}"
+    found = _find_record(path, rid)
+    return f"{found.replace(' record=', ' after record=')}" if found else f"after record={rid}"
 
 
 def _summary(ctx: ParseContext, read: int, rec_errors: int, chunk_errors: int,

@@ -1,0 +1,318 @@
+"""Legacy .evt event logs (Windows NT 4 / 2000 / XP / 2003, "LfLe").
+
+The format (libyal "Windows Event Log (EVT) format"; MSDN ELF_LOGFILE_HEADER,
+EVENTLOGRECORD, ELF_EOF_RECORD) is a circular buffer: a 48-byte header,
+records, and a 40-byte end-of-file record. We read it ourselves rather than
+through libevt-python (pyevt) because pyevt follows the header, and the
+header is exactly what is wrong in the files customers send:
+
+* **Dirty header.** Windows rewrites the header only when the log is closed
+  cleanly. A log copied while the EventLog service had it open (the usual
+  case) has the dirty flag set and header offsets/record numbers that lag
+  behind the data. The end-of-file record, rewritten after every event, is
+  the authority: we locate it by its signature and take start/end offsets
+  from it. Without one we walk from the start offset until the data stops
+  making sense and then scan the rest of the file for record signatures.
+* **Wrapping.** When the log is full, records continue after the header: the
+  logical log runs from the start offset to the end of the file, then from
+  offset 0x30 to the end-of-file record, and a record may be split across
+  that boundary. Windows pads the tail with 0x00000027 dwords.
+* **Bad lengths.** A record whose length field, signature or trailing
+  length copy disagree is skipped with a warning naming its offset, and the
+  walk resynchronises on the next ``LfLe`` signature that starts a valid
+  record.
+
+Field mapping: the stored 32-bit event identifier is a message id; Event
+Viewer shows ``id & 0xFFFF`` (``event_id``) and the top 16 bits are what EVTX
+calls Qualifiers (``qualifiers``). Times are UTC POSIX seconds. Event type
+1/2/4/8/16 -> error/warning/information/audit_success/audit_failure; type 0
+(EVENTLOG_SUCCESS) is shown by Event Viewer as Information. Insertion strings
+go to ``data["strings"]``, the data bytes to ``data["binary"]`` (hex).
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import register
+from .base import ParseContext, Source
+
+SIGNATURE = b"LfLe"
+HEADER_SIZE = 0x30
+FIXED_SIZE = 0x38
+EOF_SIZE = 0x28
+EOF_MAGIC = struct.pack("<IIIII", EOF_SIZE, 0x11111111, 0x22222222, 0x33333333, 0x44444444)
+PAD_DWORD = b"\x27\x00\x00\x00"
+FLAG_DIRTY = 0x1
+FLAG_WRAPPED = 0x2
+#: Largest record we accept: Windows caps a record at 64 KiB of variable data.
+MAX_RECORD = 0x40000
+
+EVENT_TYPES = {0: "information", 1: "error", 2: "warning", 4: "information",
+               8: "audit_success", 16: "audit_failure"}
+
+#: File-name stems Windows 2000/2003 used for the classic logs (the .evt has
+#: no log name inside). Anything else gives channel None.
+CHANNELS = {
+    "appevent": "Application", "application": "Application",
+    "sysevent": "System", "system": "System",
+    "secevent": "Security", "security": "Security",
+    "dnsevent": "DNS Server", "ntdsevent": "Directory Service",
+    "ntfrs": "File Replication Service",
+}
+
+
+def channel_from_name(name: str) -> str | None:
+    stem = Path(name).name.rsplit(".", 1)[0].lower().replace(" ", "")
+    return CHANNELS.get(stem)
+
+
+def sid_text(raw: bytes) -> str | None:
+    """Binary SID -> ``S-1-5-...`` (None when malformed)."""
+    if len(raw) < 8:
+        return None
+    rev, count = raw[0], raw[1]
+    if len(raw) < 8 + 4 * count:
+        return None
+    auth = int.from_bytes(raw[2:8], "big")
+    subs = struct.unpack_from(f"<{count}I", raw, 8)
+    return "S-" + "-".join([str(rev), str(auth), *map(str, subs)])
+
+
+def _utf16z(buf: bytes, pos: int, end: int) -> tuple[str, int]:
+    """NUL-terminated UTF-16LE string at pos (bounded by end): (text, next pos)."""
+    i = pos
+    while i + 1 < end:
+        if buf[i] == 0 and buf[i + 1] == 0:
+            return buf[pos:i].decode("utf-16-le", errors="replace"), i + 2
+        i += 2
+    return buf[pos:end].decode("utf-16-le", errors="replace"), end
+
+
+def valid_record_at(buf: bytes, pos: int) -> int:
+    """Size of a well-formed record starting at ``pos`` in ``buf``, else 0."""
+    if pos + FIXED_SIZE > len(buf) or buf[pos + 4:pos + 8] != SIGNATURE:
+        return 0
+    size = struct.unpack_from("<I", buf, pos)[0]
+    if size < FIXED_SIZE + 4 or size % 4 or size > MAX_RECORD or pos + size > len(buf):
+        return 0
+    if struct.unpack_from("<I", buf, pos + size - 4)[0] != size:
+        return 0
+    return size
+
+
+def decode_record(rec: bytes) -> dict[str, Any]:
+    """The fields of one record (``rec`` is exactly the record's bytes)."""
+    (size, _sig, number, generated, written, event_id, etype, nstrings, category,
+     _flags, _closing, str_off, sid_len, sid_off, data_len, data_off) = struct.unpack_from(
+        "<I4sIIIIHHHHIIIIII", rec, 0)
+    end = size - 4
+    source, pos = _utf16z(rec, FIXED_SIZE, end)
+    computer, _ = _utf16z(rec, pos, end)
+    user = None
+    if sid_len and FIXED_SIZE <= sid_off and sid_off + sid_len <= end:
+        user = sid_text(rec[sid_off:sid_off + sid_len])
+    strings: list[str] = []
+    if nstrings and FIXED_SIZE <= str_off < end:
+        p = str_off
+        limit = data_off if str_off <= data_off <= end and data_len else end
+        for _ in range(nstrings):
+            if p >= limit:
+                break
+            s, p = _utf16z(rec, p, limit)
+            strings.append(s)
+    binary = b""
+    if data_len and FIXED_SIZE <= data_off and data_off + data_len <= end:
+        binary = rec[data_off:data_off + data_len]
+    return {"number": number, "generated": generated, "written": written,
+            "event_id": event_id, "type": etype, "category": category,
+            "source": source, "computer": computer, "user": user,
+            "strings": strings, "binary": binary}
+
+
+class _Log:
+    """The logical byte stream of the circular log, with file offsets."""
+
+    def __init__(self, data: bytes, start: int, end: int) -> None:
+        size = len(data)
+        if start <= end:
+            self.parts = [(start, end)]
+        else:  # wrapped: start..EOF of file, then after the header..end
+            self.parts = [(start, size), (HEADER_SIZE, end)]
+        self.buf = b"".join(data[a:b] for a, b in self.parts)
+
+    def file_offset(self, pos: int) -> int:
+        for a, b in self.parts:
+            if pos < b - a:
+                return a + pos
+            pos -= b - a
+        return self.parts[-1][1]
+
+
+def _find_eof(data: bytes) -> tuple[int, int, int, int, int] | None:
+    """(offset, start, end, current, oldest) of the last end-of-file record."""
+    at = data.rfind(EOF_MAGIC)
+    if at < 0 or at + EOF_SIZE > len(data):
+        return None
+    start, end, current, oldest, size2 = struct.unpack_from("<IIIII", data, at + 20)
+    if size2 != EOF_SIZE:
+        return None
+    return at, start, end, current, oldest
+
+
+@register
+class EvtSource(Source):
+    name = "evt"
+    kind = "evt"
+    description = "Legacy Windows event log (.evt, NT 4/2000/XP/2003)"
+
+    def sniff(self, head: bytes, name: str) -> int:
+        if len(head) >= 8 and head[4:8] == SIGNATURE and \
+                struct.unpack_from("<I", head, 0)[0] == HEADER_SIZE:
+            return 100
+        # Header overwritten but records present.
+        if SIGNATURE in head[:4096] and valid_record_at(head, max(0, head.find(SIGNATURE) - 4)):
+            return 70 if name.lower().endswith(".evt") else 40
+        return 0
+
+    def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
+        data = Path(ctx.fs_path).read_bytes()
+        channel = channel_from_name(ctx.path.rsplit("!", 1)[-1])
+        render = _renderer()
+        for rec, offset in self._records(ctx, data):
+            yield _row(rec, offset, channel, render, ctx.path)
+
+    # -- walking -----------------------------------------------------------
+    def _records(self, ctx: ParseContext, data: bytes) -> Iterator[tuple[dict[str, Any], int]]:
+        size = len(data)
+        header_ok = size >= HEADER_SIZE and data[4:8] == SIGNATURE
+        h_start = h_end = flags = 0
+        if header_ok:
+            (_hs, _sig, _maj, _min, h_start, h_end, _cur, _old, _max, flags, _ret,
+             _hs2) = struct.unpack_from("<I4sIIIIIIIIII", data, 0)
+        else:
+            ctx.warn("file header is not an LfLe header; records found by scanning", "offset=0x0")
+        eof = _find_eof(data)
+        if header_ok and flags & FLAG_DIRTY:
+            ctx.note("header marked dirty (log copied while open)")
+        if eof is not None:
+            at, start, _end, _, _ = eof
+            end = at  # the end-of-file record sits where the log ends
+            if header_ok and (start, _end) != (h_start, h_end):
+                ctx.note(f"header offsets (start 0x{h_start:x}, end 0x{h_end:x}) are stale; "
+                         f"used the end-of-file record (start 0x{start:x}, end 0x{_end:x})")
+            trusted_end = True
+        elif header_ok:
+            start, end, trusted_end = h_start, size, False
+            ctx.warn("no end-of-file record: log read up to the end of the file", None)
+        else:
+            start, end, trusted_end = HEADER_SIZE, size, False
+        if not (HEADER_SIZE <= start <= size) or not (HEADER_SIZE <= end <= size):
+            ctx.warn(f"offsets out of range (start 0x{start:x}, end 0x{end:x}); scanning", None)
+            start, end, trusted_end = HEADER_SIZE, size, False
+        log = _Log(data, start, end)
+        count = skipped = 0
+        for item in self._walk(ctx, log, stop_at_eof=not trusted_end):
+            if item is None:
+                skipped += 1
+                continue
+            count += 1
+            yield item
+        ctx.note(f"{count} records read" + (f"; {skipped} damaged record(s) skipped" if skipped else ""))
+
+    def _walk(self, ctx: ParseContext, log: _Log,
+              stop_at_eof: bool) -> Iterator[tuple[dict[str, Any], int] | None]:
+        buf = log.buf
+        pos = 0
+        n = len(buf)
+        while pos + 4 <= n:
+            if buf[pos:pos + 4] == PAD_DWORD:
+                pos += 4
+                continue
+            if buf[pos:pos + EOF_SIZE - 8] == EOF_MAGIC[: EOF_SIZE - 8]:
+                return
+            if stop_at_eof and buf[pos:pos + 4] == b"\x00\x00\x00\x00":
+                # Unwritten space: nothing more unless records hide further on.
+                nxt = self._resync(buf, pos)
+                if nxt < 0:
+                    return
+                pos = nxt
+                continue
+            size = valid_record_at(buf, pos)
+            if not size:
+                claimed = struct.unpack_from("<I", buf, pos)[0] if pos + 4 <= n else 0
+                off = log.file_offset(pos)
+                ctx.warn(f"bad record (length {claimed}, signature or trailing length wrong); "
+                         "skipped to the next record", f"offset=0x{off:x}")
+                yield None
+                nxt = self._resync(buf, pos + 4)
+                if nxt < 0:
+                    return
+                pos = nxt
+                continue
+            off = log.file_offset(pos)
+            try:
+                rec = decode_record(buf[pos:pos + size])
+            except (struct.error, ValueError) as exc:
+                ctx.warn(f"unreadable record: {exc}", f"offset=0x{off:x}")
+                yield None
+            else:
+                yield rec, off
+            pos += size
+
+    @staticmethod
+    def _resync(buf: bytes, pos: int) -> int:
+        """Position of the next well-formed record at or after pos, else -1."""
+        while True:
+            i = buf.find(SIGNATURE, pos + 4 if pos + 4 <= len(buf) else len(buf))
+            if i < 0:
+                return -1
+            cand = i - 4
+            if cand >= pos and valid_record_at(buf, cand):
+                return cand
+            pos = i - 3
+
+
+def _renderer():
+    try:
+        from analyzer import messages
+    except ImportError:
+        return None
+    return messages.render
+
+
+def _row(rec: dict[str, Any], offset: int, channel: str | None, render: Any,
+         path: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"strings": rec["strings"]}
+    if rec["binary"]:
+        data["binary"] = rec["binary"].hex()
+    eid = rec["event_id"] & 0xFFFF
+    message = None
+    if render is not None and rec["source"]:
+        try:
+            message = render(rec["source"], eid, data)
+        except Exception:  # noqa: BLE001 - a message is a convenience
+            message = None
+    return {
+        "ts": datetime.fromtimestamp(rec["generated"], tz=timezone.utc),
+        "ts_source": "utc",
+        "host": rec["computer"] or None,
+        "source": "evt",
+        "kind": "event",
+        "channel": channel,
+        "provider": rec["source"] or None,
+        "event_id": eid,
+        "qualifiers": rec["event_id"] >> 16,
+        "level": EVENT_TYPES.get(rec["type"], "unknown"),
+        "category": str(rec["category"]),
+        "user": rec["user"],
+        "record_id": rec["number"],
+        "message": message,
+        "data": data,
+        "path": path,
+        "locator": f"record={rec['number']} offset=0x{offset:x}",
+        "parse_status": "ok",
+    }
