@@ -122,7 +122,7 @@ def dcom_10016(ts: datetime, clsid: str, host: str = HOST) -> EventSpec:
 def software_hive(helper: str | None = "empkp", ls32: str | None = EMPKP_PATH,
                   exmpls: tuple[str, ...] = (), exchange2000: bool = False,
                   mom_dir: str = "C:\\Program Files\\Microsoft Operations Manager 2005\\") -> dict[str, Any]:
-    keys = noise.software_noise()
+    keys = noise.software_noise(empkp=False)
     if exchange2000:
         keys["Microsoft\\Windows NT\\CurrentVersion"] = {
             "ProductName": ("REG_SZ", "Microsoft Windows 2000"),

@@ -167,9 +167,17 @@ def to_evtx(events: list[EventSpec]) -> list[Any]:
     return out
 
 
-def software_noise() -> dict[str, dict[str, Any]]:
-    """Ordinary SOFTWARE hive keys of a Windows 2003 Exchange server."""
-    return {
+#: Exchange 2003 setup registers the EMPKP DCOM helper on every server,
+#: whether or not MOM is deployed (KB 911143), so an ordinary Exchange 2003
+#: SOFTWARE hive has it.
+EMPKP_CLSID = "{94A6DCD0-B6F5-40E8-8C9D-CEE2C7796380}"
+
+
+def software_noise(empkp: bool = True) -> dict[str, dict[str, Any]]:
+    """Ordinary SOFTWARE hive keys of a Windows 2003 Exchange 2003 server
+    (``empkp=False`` leaves out the EMPKP registration, for scenarios that
+    decide it themselves)."""
+    keys = {
         "Microsoft\\Windows NT\\CurrentVersion": {
             "ProductName": ("REG_SZ", "Microsoft Windows Server 2003"),
             "CurrentVersion": ("REG_SZ", "5.2"),
@@ -200,6 +208,13 @@ def software_noise() -> dict[str, dict[str, Any]]:
             "AUOptions": ("REG_DWORD", 3),
         },
     }
+    if empkp:
+        keys[f"Classes\\CLSID\\{EMPKP_CLSID}"] = {"": ("REG_SZ", "PubKeyPublisher Class"),
+                                                   "AppID": ("REG_SZ", EMPKP_CLSID)}
+        keys[f"Classes\\CLSID\\{EMPKP_CLSID}\\ProgID"] = {"": ("REG_SZ", "EMPKP.PubKeyPublisher.1")}
+        keys[f"Classes\\CLSID\\{EMPKP_CLSID}\\LocalServer32"] = {
+            "": ("REG_SZ", "C:\\PROGRA~1\\Exchsrvr\\bin\\empkp.exe")}
+    return keys
 
 
 def system_noise(host: str = "EXCH01", control_sets: tuple[int, ...] = (1, 2)) -> dict[str, dict[str, Any]]:
