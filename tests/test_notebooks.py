@@ -59,9 +59,9 @@ def test_notebook_executes(name: str, cwd: str, tmp_path: Path) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     samples = _samples_dir()
-    if not _has_problem_sample(samples):
-        pytest.skip(f"{samples} holds no sample case with a problem finding yet "
-                    "(run `exchange-analyzer make-samples samples`)")
+    assert _has_problem_sample(samples), (
+        f"{samples} holds no sample case with a problem finding "
+        "(run `exchange-analyzer make-samples samples` and commit samples/)")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     workdir = NOTEBOOKS if cwd == "notebooks" else REPO
     before = {p.name for p in NOTEBOOKS.iterdir()}

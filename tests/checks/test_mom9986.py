@@ -436,8 +436,6 @@ def _parsed(case, suffix: str) -> bool:
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
 def test_scenario_end_to_end(name, tmp_path):
     sc, case, fs = _load_scenario(name, tmp_path)
-    if name.startswith("mom9986-opsmgr2007") and not _parsed(case, "Operations Manager.Evt"):
-        pytest.skip("no source reads legacy .evt yet (issue 3): the OpsMgr log is this case's MOM evidence")
     exp = sc.expected[0]
     assert exp.check == "mom-9986"
     assert len(fs) == 1, [(f.host, f.status) for f in fs]
@@ -446,8 +444,11 @@ def test_scenario_end_to_end(name, tmp_path):
     assert f.status == exp.status, (f.summary, [(c.id, c.verdict, c.explanation) for c in f.causes])
     assert (f.top_cause.id if f.top_cause else None) == exp.top_cause
     assert {c.id for c in f.causes} == set(CAUSES)
-    # The MOM console export must have been read: every cause cites real rows.
-    assert _parsed(case, "Exchange MOM events.txt") or name.endswith("no-mom-export")
+    # The MOM evidence must have been read: every cause cites real rows.
+    if name.startswith("mom9986-opsmgr2007"):
+        assert _parsed(case, "Operations Manager.Evt")
+    else:
+        assert _parsed(case, "Exchange MOM events.txt") or name.endswith("no-mom-export")
     for c in f.causes:
         for e in c.evidence:
             assert e.path and e.locator

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import checks, sources
+from analyzer import checks
 from analyzer.case import Case, load_case
 from analyzer.checks.rpc_ports import host_key, is_symptom
 from analyzer.scenarios import build
@@ -481,10 +481,6 @@ def test_host_key_normalizes_spellings():
 # ---------------------------------------------------------------------------
 # scenarios end to end
 
-def _have(source: str) -> bool:
-    return any(s.name == source for s in sources.registered())
-
-
 @pytest.mark.parametrize("sc", scen.SCENARIOS, ids=lambda s: s.name)
 def test_scenarios_end_to_end(sc, tmp_path):
     target = build(sc, tmp_path)
@@ -526,9 +522,7 @@ def test_symptoms_only_scenario_counts_the_kb_pairs(tmp_path):
 
 
 def test_conflict_scenario_reads_security_evt(tmp_path):
-    """Security .evt symptoms are read once the legacy .evt source exists."""
-    if not _have("evt"):
-        pytest.skip("the evt source is not in the tree yet")
+    """Security .evt symptoms are read by the legacy .evt source."""
     sc = next(s for s in scen.SCENARIOS if s.name == "rpc-port-conflict-static-port-in-use")
     case = load_case(build(sc, tmp_path) / "case")
     f = _one(CHECK.run(case))
