@@ -33,7 +33,6 @@ from __future__ import annotations
 import fnmatch
 import re
 import struct
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 

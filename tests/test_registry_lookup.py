@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from analyzer.findings import Evidence
 from analyzer.registry import RegistryView, decode_value, normalize_key

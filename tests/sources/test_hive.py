@@ -14,7 +14,7 @@ from analyzer.case import load_case
 from analyzer.registry import RegistryView
 from analyzer.sources import Options, ParseContext, get
 from analyzer.sources.hive import (
-    classify_log, identify_hive, marvin32, parse_base_block, replay_logs, regf_checksum,
+    classify_log, identify_hive, marvin32, parse_base_block, replay_logs,
 )
 from analyzer.synth import regf as synth
 from analyzer.table import arrow_to_frame, validate
