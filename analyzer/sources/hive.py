@@ -835,6 +835,29 @@ def system_host(root: Any) -> tuple[str | None, int | None]:
     return None, cur
 
 
+def sibling_system_host(siblings: tuple[Path, ...]) -> str | None:
+    """ComputerName of the one SYSTEM hive among ``siblings``, if exactly one
+    SYSTEM hive with a name is there."""
+    from regipy.registry import RegistryHive
+
+    found: set[str] = set()
+    for sib in siblings:
+        try:
+            with open(sib, "rb") as fh:
+                if fh.read(4) != b"regf":
+                    continue
+            hive = RegistryHive(str(sib))
+            cur = next((v.value for v in hive.get_key("\\Select").iter_values()
+                        if v.name.lower() == "current"), None)
+            key = hive.get_key(f"\\ControlSet{int(cur):03d}\\Control\\ComputerName\\ComputerName")
+            name = next((v.value for v in key.iter_values() if v.name.lower() == "computername"), None)
+        except Exception:  # noqa: BLE001 - not a readable SYSTEM hive: no opinion
+            continue
+        if isinstance(name, str) and name.strip():
+            found.add(name.strip())
+    return found.pop() if len(found) == 1 else None
+
+
 # ---------------------------------------------------------------------------
 # Sources
 
@@ -963,6 +986,12 @@ class HiveSource(Source):
             host, cur = system_host(reg_root or root)
             if cur:
                 ctx.note(f"current control set ControlSet{cur:03d} (Select\\Current)")
+        elif htype in ("SOFTWARE", "SAM", "SECURITY"):
+            # Machine hives carry no computer name of their own; hives copied
+            # together from one config folder belong to the same machine.
+            host = sibling_system_host(ctx.siblings)
+            if host:
+                ctx.note(f"host {host} from the SYSTEM hive beside it")
 
         def fallback(rel: list[str], index: int) -> Any:
             """libregf could not read a subkey: take it from regipy."""
