@@ -361,3 +361,29 @@ def test_synth_software_hive_hkcr_alias(tmp_path):
     assert reg.get(r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "CurrentBuild").value == "3790"
     # CurrentVersion is declared values-only: its Fonts subkey is not loaded
     assert not reg.key_exists(r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Fonts")
+
+
+def test_software_hive_takes_host_of_sibling_system_hive(tmp_path):
+    """SOFTWARE has no computer name; the SYSTEM hive copied beside it does."""
+    from analyzer import load_case
+    from analyzer.synth.regf import write_hive
+
+    write_hive(tmp_path / "SYSTEM", {
+        "Select": {"Current": ("REG_DWORD", 2)},
+        r"ControlSet001\Control\ComputerName\ComputerName": {"ComputerName": ("REG_SZ", "OLDNAME")},
+        r"ControlSet002\Control\ComputerName\ComputerName": {"ComputerName": ("REG_SZ", "EXCH07")},
+        r"ControlSet002\Services\Tcpip\Parameters": {"Hostname": ("REG_SZ", "EXCH07")},
+    }, root_name="SYSTEM")
+    write_hive(tmp_path / "SOFTWARE", {
+        r"Microsoft\Windows NT\CurrentVersion": {"CurrentVersion": ("REG_SZ", "5.2")},
+        r"Classes\CLSID\{00000000-0000-0000-0000-000000000001}": {"": ("REG_SZ", "x")},
+    }, root_name="SOFTWARE")
+    case = load_case(tmp_path)
+    hosts = case.table.groupby("path", observed=True)["host"].agg(lambda s: set(s.dropna()))
+    assert hosts["SYSTEM"] == {"EXCH07"}
+    assert hosts["SOFTWARE"] == {"EXCH07"}
+    # Alone, a SOFTWARE hive has no host.
+    solo = tmp_path / "solo"
+    solo.mkdir()
+    (solo / "SOFTWARE").write_bytes((tmp_path / "SOFTWARE").read_bytes())
+    assert load_case(solo).table["host"].isna().all()
