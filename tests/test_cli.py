@@ -138,3 +138,22 @@ def test_schema_rejects_a_renamed_field(tmp_path: Path) -> None:
     report["findings"][0]["cause"] = report["findings"][0].pop("causes")
     with pytest.raises(jsonschema.ValidationError):
         validate_report(report)
+
+
+def test_readme_quickstart_is_two_true_commands() -> None:
+    """The Quickstart has exactly two commands; the sample it analyzes exists
+    and the test command is the one .ci/run runs."""
+    import re
+    import shlex
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", quick, flags=re.S)
+    commands = [line for b in blocks for line in b.strip().splitlines() if line.strip()]
+    assert len(commands) == 2, commands
+    install_and_analyze, test_command = commands
+    words = shlex.split(install_and_analyze)
+    sample = Path(words[words.index("analyze") + 1])
+    assert (REPO / sample).is_dir(), f"Quickstart sample {sample} does not exist"
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_command in ci.splitlines(), ".ci/run must run exactly the README's test command"

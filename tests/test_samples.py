@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.report import analyze, validate_report
+from click.testing import CliRunner
+
+from analyzer.cli import main
+from analyzer.report import validate_report
 from analyzer.scenarios import all_scenarios, build
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,10 +65,15 @@ def stable_report(report: dict) -> dict:
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_sample_findings(name: str) -> None:
+    """`exchange-analyzer analyze --format json` on the sample: the report
+    validates, the exit code follows the findings, the expected findings hold."""
     sample = SAMPLES / name
     expected = json.loads((sample / "expected.json").read_text(encoding="utf-8"))
-    report = analyze(sample / "case").to_dict()
+    res = CliRunner().invoke(main, ["analyze", str(sample / "case"), "--format", "json"])
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads(res.output)
     validate_report(report)
+    assert res.exit_code == (1 if any(f["status"] == "problem" for f in report["findings"]) else 0)
     by_check: dict[str, list[dict]] = {}
     for f in report["findings"]:
         by_check.setdefault(f["check"], []).append(f)
