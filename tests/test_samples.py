@@ -71,7 +71,7 @@ def test_sample_findings(name: str) -> None:
     expected = json.loads((sample / "expected.json").read_text(encoding="utf-8"))
     res = CliRunner().invoke(main, ["analyze", str(sample / "case"), "--format", "json"])
     assert res.exit_code in (0, 1), res.output
-    report = json.loads(res.output)
+    report = json.loads(res.stdout)
     validate_report(report)
     assert res.exit_code == (1 if any(f["status"] == "problem" for f in report["findings"]) else 0)
     by_check: dict[str, list[dict]] = {}
