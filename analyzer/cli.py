@@ -103,9 +103,11 @@ def main() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the report to FILE instead of standard output.")
 @click.option("--check", "check_ids", multiple=True, help="Run only this check (repeatable).")
+@click.option("--attachments", "attach_dir", type=click.Path(file_okay=False), default=None,
+              help="Write files that findings hand over for review (e.g. an LDIF) into DIR.")
 @with_load_flags
 def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
-            evtx_backend: str, registry: str, work_dir: str | None,
+            attach_dir: str | None, evtx_backend: str, registry: str, work_dir: str | None,
             max_depth: int | None, max_bytes: int | None) -> None:
     """Analyze a case and report findings (exit 1 when a problem is found)."""
     from .render import render
@@ -118,6 +120,9 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from None
     _write(output, render(report.to_dict(), fmt))
+    if attach_dir:
+        for written in report.write_attachments(Path(attach_dir)):
+            click.echo(f"attachment: {written}", err=True)
     sys.exit(report.exit_code)
 
 

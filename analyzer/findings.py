@@ -99,6 +99,10 @@ class Finding:
     collect: list[str] = field(default_factory=list)
     #: Extra machine-readable facts (allowed by the contract: extra fields).
     facts: dict[str, Any] = field(default_factory=dict)
+    #: Files a remediation hands to the engineer for review (file name ->
+    #: text), e.g. an LDIF of the object to recreate. In the JSON report as
+    #: an extra field; ``analyze --attachments DIR`` writes them as files.
+    attachments: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Causes are always ranked: most likely first, ruled out last.
@@ -111,8 +115,9 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if not d["facts"]:
-            d.pop("facts")
+        for extra in ("facts", "attachments"):
+            if not d[extra]:
+                d.pop(extra)
         return d
 
     def _repr_html_(self) -> str:

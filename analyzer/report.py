@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -59,6 +61,19 @@ class Report:
     def to_markdown(self) -> str:
         from .render.markdown import render_markdown
         return render_markdown(self.to_dict())
+
+    def write_attachments(self, folder: Path) -> list[Path]:
+        """Write every finding's attachments as ``<check>[-<host>]-<name>``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for f in self.findings:
+            for name, text in f.attachments.items():
+                parts = [f.check] + ([f.host] if f.host else []) + [name]
+                safe = "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
+                target = folder / safe
+                target.write_text(text, encoding="utf-8", newline="")
+                written.append(target)
+        return written
 
     def findings_frame(self) -> pd.DataFrame:
         """One row per finding (status, severity, top cause) for notebooks."""

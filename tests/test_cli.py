@@ -157,3 +157,27 @@ def test_readme_quickstart_is_two_true_commands() -> None:
     assert (REPO / sample).is_dir(), f"Quickstart sample {sample} does not exist"
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci.splitlines(), ".ci/run must run exactly the README's test command"
+
+
+def test_attachments_are_written_only_where_asked(tmp_path: Path, monkeypatch) -> None:
+    class Attach(checks.Check):
+        id = "test-attach"
+        title = "attach"
+        description = "attach"
+
+        def run(self, case):
+            return [Finding(self.id, self.title, "problem", "error", "s", host="EXCH01",
+                            attachments={"new-object.ldf": "dn: CN=x\r\nchangetype: add\r\n"})]
+
+    monkeypatch.setitem(checks._REGISTRY, Attach.id, Attach())
+    case = tmp_path / "case"
+    case.mkdir()
+    out = tmp_path / "attach"
+    res = CliRunner().invoke(main, ["analyze", str(case), "--check", Attach.id, "--format", "json",
+                                    "--attachments", str(out)])
+    assert res.exit_code == 1
+    report = json.loads(res.stdout)
+    validate_report(report)
+    assert report["findings"][0]["attachments"] == {"new-object.ldf": "dn: CN=x\r\nchangetype: add\r\n"}
+    assert (out / "test-attach-EXCH01-new-object.ldf").read_bytes() == b"dn: CN=x\r\nchangetype: add\r\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attach", "case"]
