@@ -75,8 +75,9 @@ class Case:
 
     @property
     def hosts(self) -> list[str]:
-        col = self.table["host"].dropna()
-        return sorted({str(h) for h in col.unique() if str(h)})
+        """The machines the case is about, one name each (FQDN when seen)."""
+        from .hosts import display_names
+        return display_names(self.table["host"].dropna().unique())
 
     def inventory_frame(self) -> pd.DataFrame:
         return pd.DataFrame([e.to_dict() for e in self.inventory],
