@@ -181,3 +181,13 @@ def test_attachments_are_written_only_where_asked(tmp_path: Path, monkeypatch) -
     assert report["findings"][0]["attachments"] == {"new-object.ldf": "dn: CN=x\r\nchangetype: add\r\n"}
     assert (out / "test-attach-EXCH01-new-object.ldf").read_bytes() == b"dn: CN=x\r\nchangetype: add\r\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["attach", "case"]
+
+
+def test_text_report_of_every_sample_fits_80_columns() -> None:
+    samples = sorted((REPO / "samples").glob("*/case"))
+    assert samples
+    for case in samples:
+        res = CliRunner().invoke(main, ["analyze", str(case)])
+        assert res.exit_code in (0, 1), res.output
+        too_long = [line for line in res.stdout.splitlines() if len(line) > 80]
+        assert not too_long, (case, too_long[:3])

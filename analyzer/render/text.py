@@ -60,7 +60,12 @@ def render_text(report: dict[str, Any], width: int = 80) -> str:
                     first, *rest = str(r).splitlines() or [""]
                     lines += _wrap(first, width, "        ", "    * ")
                     for extra in rest:
-                        lines.append("        " + extra)
+                        # Preformatted block (e.g. an LDIF): keep its lines,
+                        # fold the long ones; --attachments has the exact text.
+                        lines += textwrap.wrap(extra, width=width, initial_indent="        ",
+                                               subsequent_indent="          ",
+                                               break_long_words=True, break_on_hyphens=False,
+                                               drop_whitespace=False) or [""]
         outs = ruled_out(f)
         if outs:
             lines.append("")
