@@ -40,6 +40,7 @@ binary log rendered from the catalog) or only from its insertion strings
 from __future__ import annotations
 
 import re
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import median
@@ -47,7 +48,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import knowledge
+from .. import knowledge, messages
 from ..findings import Cause, Evidence, Finding
 from ..query import select
 from ..table import row_data
@@ -58,6 +59,60 @@ _DN_RE = re.compile(K["smtp_connection_dn_regex"], re.I)
 _CODE_RE = re.compile(r"0x[0-9a-f]{8}", re.I)
 _KB_CODES = {c.lower() for c in K["kb_error_codes"]}
 FILL = "<FILL IN: {}>"
+#: Width of the LDIF the check writes. RFC 2849 folds a long line into
+#: continuation lines that start with one space (ldifde reads and writes
+#: them), so the file stays valid and fits an 80-column report even with the
+#: report's indentation.
+LDIF_WIDTH = 72
+
+
+def _ev(row: Any, excerpt: str | None = None) -> Evidence:
+    """Evidence for a row; an event without a rendered message (the .evtx
+    fast path keeps only the insertion strings) is shown as the catalog's
+    message text filled with them, not as raw JSON."""
+    if excerpt is None and row.get("kind") == "event":
+        msg = row.get("message")
+        if not (isinstance(msg, str) and msg.strip()):
+            provider, eid = row.get("provider"), row.get("event_id")
+            text = messages.render(str(provider), int(eid), row_data(row.get("data"))) \
+                if _present(provider) and _present(eid) else None
+            if text:
+                head = " ".join(str(x) for x in (provider, eid, row.get("level")) if _present(x))
+                excerpt = f"{head}: {text}"
+    return Evidence.from_row(row, excerpt)
+
+
+def _fmt_ts(t: pd.Timestamp | str | None) -> str:
+    """A time as an engineer reads it in a report: ``2007-03-12 22:53:18 UTC``."""
+    if t is None:
+        return "?"
+    t = pd.Timestamp(t)
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC")
+    return t.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+
+
+def _attachment_name(check: str, host: str | None, name: str) -> str:
+    """The file name ``analyze --attachments DIR`` gives an attachment
+    (analyzer.report.Report.write_attachments), so the text can name it."""
+    parts = [check] + ([host] if host else []) + [name]
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
+
+
+def _fold(line: str, width: int = LDIF_WIDTH) -> list[str]:
+    """One LDIF line folded per RFC 2849 (continuations start with a space)."""
+    out, rest = [line[:width]], line[width:]
+    while rest:
+        out.append(" " + rest[:width - 1])
+        rest = rest[width - 1:]
+    return out
+
+
+def _comment(text: str, width: int = LDIF_WIDTH) -> list[str]:
+    """An LDIF comment wrapped into ``#`` lines (a folded comment would also
+    be valid, but wrapped words read better)."""
+    return textwrap.wrap(text, width=width, initial_indent="# ", subsequent_indent="# ",
+                         break_long_words=True, break_on_hyphens=False)
 
 
 def _text_of(row: Any) -> str:
@@ -275,37 +330,70 @@ class SmtpMailboxStuck(Check):
                 ok = True  # nothing readable: (provider, id) is all we have
             if ok:
                 accept.append(row)
-        messages = self._messages(rows["tracking"])
-        loops = [m for m in messages.values() if len(m.retries) >= K["tracking"]["loop_min_retries"]]
-        healthy = [m for m in messages.values()
+        tracked = self._messages(rows["tracking"])
+        loops = [m for m in tracked.values() if len(m.retries) >= K["tracking"]["loop_min_retries"]]
+        healthy = [m for m in tracked.values()
                    if (m.store_delivered or m.delivered) and not m.retries]
 
+        # Several stores can each lose their SMTP mailbox; the article's fix
+        # is per store. The store of the most recent 326 leads, the others
+        # are named and get their own LDIF record.
+        smtp_logons.sort(key=lambda lg: (_ts(lg.row) or pd.Timestamp(0, tz="UTC")))
         conn = smtp_logons[-1].dn if smtp_logons else None
+        other_conns: list[ConnDN] = []
+        for lg in smtp_logons:
+            assert lg.dn is not None
+            if conn and lg.dn.guid != conn.guid and all(o.guid != lg.dn.guid for o in other_conns):
+                other_conns.append(lg.dn)
+        # Local delivery that completed after the store refused the SMTP
+        # mailbox shows the mailbox has worked since: a past problem, not
+        # the article's "messages remain in the local delivery queue".
+        last_fail = max((t for t in (_ts(r) for r in [lg.row for lg in smtp_logons] + accept)
+                         if t is not None), default=None)
+        delivered_after: list[tuple[TrackedMessage, Any]] = []
+        if conn and last_fail is not None and not loops:
+            for m in healthy:
+                done = [r for r in (m.store_delivered or m.delivered)
+                        if (_ts(r) is not None and _ts(r) > last_fail)]
+                if done:
+                    delivered_after.append((m, done[-1]))
+
         facts: dict[str, Any] = {}
         evidence: list[Evidence] = []
         if conn:
             facts.update({"organization": conn.org, "administrative_group": conn.ag,
                           "server": conn.server, "store_guid": "{" + conn.guid + "}",
                           "smtp_connection_dn": conn.dn})
+            if other_conns:
+                facts["other_store_guids"] = ["{" + o.guid + "}" for o in other_conns]
             codes = sorted({c for lg in smtp_logons for c in lg.codes})
             facts["error_codes"] = codes
             facts["event_326_count"] = len(smtp_logons)
-            evidence += [Evidence.from_row(lg.row) for lg in smtp_logons[:5]]
+            evidence += [_ev(lg.row) for lg in smtp_logons[:5]]
         if accept:
             facts["event_1194_count"] = len(accept)
-            evidence += [Evidence.from_row(r) for r in accept[:3]]
+            evidence += [_ev(r) for r in accept[:3]]
         if loops:
             facts["retry_loops"] = [self._loop_facts(m) for m in loops[:20]]
-            evidence += [Evidence.from_row(r) for r in self._loop_excerpt(loops[0])]
+            evidence += [_ev(r) for r in self._loop_excerpt(loops[0])]
         if healthy and not loops:
             facts["delivered_messages"] = len(healthy)
+        if delivered_after:
+            facts["delivered_after_last_failure"] = len(delivered_after)
+            facts["last_failure"] = last_fail.isoformat() if last_fail is not None else None
 
-        ctx = {"host": host, "conn": conn, "smtp_logons": smtp_logons, "other_logons": other_logons,
-               "blind_logons": blind_logons, "accept": accept, "loops": loops, "healthy": healthy,
-               "ldap": ldap, "facts": facts}
-        if conn:
+        ctx = {"host": host, "conn": conn, "other_conns": other_conns, "smtp_logons": smtp_logons,
+               "other_logons": other_logons, "blind_logons": blind_logons, "accept": accept,
+               "loops": loops, "healthy": healthy, "delivered_after": delivered_after,
+               "last_fail": last_fail, "ldap": ldap, "facts": facts, "extra_evidence": [],
+               "attachments": {}}
+        # The issue's status table: a 326 naming the SMTP connection mailbox
+        # is a problem when 1194 or a retry loop shows the store still refuses
+        # it; a 326 alone (or one that local delivery has since got past)
+        # leaves the current state open.
+        if conn and (accept or loops) and not delivered_after:
             status = "problem"
-        elif loops or accept or blind_logons:
+        elif conn or loops or accept or blind_logons:
             status = "inconclusive"
         elif healthy:
             status = "ok"
@@ -314,16 +402,19 @@ class SmtpMailboxStuck(Check):
         causes, collect, remediation = self._causes(ctx, status)
         summary = self._summary(ctx, status)
         severity = {"problem": "error", "inconclusive": "warning"}.get(status, "info")
+        evidence += ctx["extra_evidence"]
+        if delivered_after:
+            evidence += [_ev(r) for _, r in delivered_after[:3]]
         if status == "ok":
-            evidence += [Evidence.from_row(m.store_delivered[-1] if m.store_delivered else m.delivered[-1])
+            evidence += [_ev(m.store_delivered[-1] if m.store_delivered else m.delivered[-1])
                          for m in healthy[:3]]
-            evidence += [Evidence.from_row(lg.row, None) for lg in other_logons[:2]]
+            evidence += [_ev(lg.row) for lg in other_logons[:2]]
         if status == "inconclusive" and other_logons:
-            evidence += [Evidence.from_row(lg.row) for lg in other_logons[:2]]
+            evidence += [_ev(lg.row) for lg in other_logons[:2]]
         return Finding(check=self.id, title=self.title, status=status, severity=severity,
                        summary=summary, host=host, causes=causes, evidence=evidence,
                        remediation=remediation, references=list(self.references),
-                       collect=collect, facts=facts)
+                       collect=collect, facts=facts, attachments=ctx["attachments"])
 
     def _messages(self, rows: list[Any]) -> dict[str, TrackedMessage]:
         msgs: dict[str, TrackedMessage] = {}
@@ -377,6 +468,18 @@ class SmtpMailboxStuck(Check):
         return out
 
     # --- causes --------------------------------------------------------------
+    @staticmethod
+    def _loop_text(lf: dict[str, Any]) -> str:
+        """One retry loop as the article's tracking excerpt reads: how many
+        retries, how often, from when to when, to whom."""
+        s = f"{lf['message_id']}: {lf['retries']} retries"
+        if lf["interval_seconds"]:
+            s += f" every {int(lf['interval_seconds']) // 60} min" if lf["interval_seconds"] % 60 == 0 \
+                else f" every {int(lf['interval_seconds'])} s"
+        if lf["first"]:
+            s += f", {_fmt_ts(lf['first'])} to {_fmt_ts(lf['last'])}"
+        return s + f", recipients {', '.join(lf['recipients']) or 'unknown'}"
+
     def _causes(self, c: dict[str, Any], status: str) -> tuple[list[Cause], list[str], list[str]]:
         conn: ConnDN | None = c["conn"]
         host = c["host"]
@@ -385,11 +488,10 @@ class SmtpMailboxStuck(Check):
         remediation: list[str] = []
         causes: list[Cause] = []
         loops, accept = c["loops"], c["accept"]
-        ev_326 = [Evidence.from_row(lg.row) for lg in c["smtp_logons"][:3]]
-        ev_1194 = [Evidence.from_row(r) for r in accept[:2]]
-        ev_loop = [Evidence.from_row(r) for r in (self._loop_excerpt(loops[0]) if loops else [])]
+        ev_326 = [_ev(lg.row) for lg in c["smtp_logons"][:3]]
+        ev_1194 = [_ev(r) for r in accept[:2]]
+        ev_loop = [_ev(r) for r in (self._loop_excerpt(loops[0]) if loops else [])]
         server = conn.server if conn else (host.split(".")[0] if host else None)
-        names = self._names(conn, server, host, c["ldap"])
 
         if status == "ok":
             expl = (f"Message tracking shows {len(c['healthy'])} message(s) delivered locally with no "
@@ -398,17 +500,18 @@ class SmtpMailboxStuck(Check):
             if c["other_logons"]:
                 expl += (" The 326 event(s) present name another legacyExchangeDN (not "
                          "cn=Connections/cn=SMTP (...)): a different logon failure, not this problem.")
+            ev_ok = [_ev(m.store_delivered[-1] if m.store_delivered else m.delivered[-1])
+                     for m in c["healthy"][:2]]
             for cid, title in (("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected"),
                                ("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes")):
-                causes.append(Cause(cid, title, "ruled_out", expl))
+                causes.append(Cause(cid, title, "ruled_out", expl, ev_ok))
             return causes, collect, remediation
 
         if status == "inconclusive" and not conn:
             why = []
             if loops:
-                lf = facts["retry_loops"][0]
-                why.append(f"message tracking shows {len(loops)} message(s) retrying local delivery "
-                           f"(e.g. {lf['message_id']}: {lf['retries']} retries)")
+                why.append(f"Message tracking shows {len(loops)} message(s) retrying local delivery "
+                           f"(e.g. {self._loop_text(facts['retry_loops'][0])})")
             if accept:
                 why.append(f"MSExchangeIS 1194 ({len(accept)}x) says the store did not accept SMTP clients")
             if c["blind_logons"]:
@@ -417,16 +520,20 @@ class SmtpMailboxStuck(Check):
             if c["other_logons"]:
                 why.append("the 326 event(s) present name another DN, not the SMTP connection mailbox, "
                            "so they are not this problem")
-            expl = ("; ".join(why) or "Exchange transport events are present but nothing about local "
-                    "delivery") + (". Without MSExchangeTransport 326 naming the SMTP connection's "
-                                   "legacyExchangeDN (cn=Connections/cn=SMTP (<server>)/cn={GUID}) the SMTP "
-                                   "mailbox cannot be told from other local delivery failures.")
-            verdict = "possible"
-            ev = ev_loop + ev_1194 + [Evidence.from_row(lg.row) for lg in c["blind_logons"][:2]]
+            common = ("; ".join(why) or "Exchange transport events are present but nothing about local "
+                      "delivery")
+            common = common[0].upper() + common[1:] + "."
+            tail = (" Without MSExchangeTransport 326 naming the SMTP connection's legacyExchangeDN "
+                    "(cn=Connections/cn=SMTP (<server>)/cn={GUID}) the SMTP mailbox cannot be told "
+                    "from other local delivery failures.")
+            ev = ev_loop + ev_1194 + [_ev(lg.row) for lg in c["blind_logons"][:2]]
             causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
-                                verdict, expl, ev))
+                                "possible", common + tail + " A missing or disconnected SMTP mailbox is "
+                                "the article's first cause.", ev))
             causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
-                                verdict, expl, ev))
+                                "possible", common + tail + " Wrong homeMTA, homeMDB or "
+                                "legacyExchangeDN on the SMTP mailbox object give the same symptoms; "
+                                "only an Active Directory export can tell.", ev))
             collect.append(f"The Application event log of {host or 'the Exchange server'} (.evt/.evtx, or "
                            "an export with descriptions) covering a dismount and mount of the information "
                            "stores: MSExchangeTransport 326 and MSExchangeIS 1194 are logged at mount time.")
@@ -436,43 +543,62 @@ class SmtpMailboxStuck(Check):
                                "to see whether local delivery is retried.")
             return causes, collect, remediation
 
-        # status == "problem": event 326 names the SMTP connection mailbox.
+        # Event 326 names the SMTP connection mailbox.
         assert conn is not None
+        names = self._names(conn, server, host, c["ldap"])
         codes = facts.get("error_codes", [])
         kb_code = any(code in _KB_CODES for code in codes)
         corroborated = bool(accept or loops)
+        after = c["delivered_after"]
         base = (f"MSExchangeTransport 326: the service account failed to log on to the store as the SMTP "
                 f"connection mailbox {conn.dn} (organization '{conn.org}', administrative group "
                 f"'{conn.ag}', server {conn.server}, mailbox store {{{conn.guid}}}), error "
                 f"{', '.join(codes) or 'code not given'}"
                 + ("" if kb_code else " (not one of the codes KB 828938 shows)") + ".")
+        if c["other_conns"]:
+            base += (" Event 326 also names the SMTP mailbox of store(s) "
+                     + ", ".join("{" + o.guid + "}" for o in c["other_conns"])
+                     + ": apply the same steps to each (the LDIF has one object per store).")
         if accept:
             base += f" MSExchangeIS 1194 ({len(accept)}x): the store did not accept clients on its SMTP interface."
         if loops:
-            lf = facts["retry_loops"][0]
             base += (f" Message tracking: {len(loops)} message(s) loop between 'Delivered Locally' and "
-                     f"'Scheduled to Retry Local Delivery' (e.g. {lf['message_id']}: {lf['retries']} retries"
-                     + (f" every {int(lf['interval_seconds'])} s" if lf["interval_seconds"] else "")
-                     + f", {lf['first']} to {lf['last']}, recipients {', '.join(lf['recipients']) or 'unknown'}).")
-        evidence = ev_326 + ev_1194 + ev_loop
+                     f"'Scheduled to Retry Local Delivery' (e.g. {self._loop_text(facts['retry_loops'][0])}).")
+        if after:
+            base += (f" But message tracking shows {len(after)} message(s) delivered to the store "
+                     f"without retries after the last failure ({_fmt_ts(c['last_fail'])}): the SMTP "
+                     "mailbox has worked since, so the problem may already be resolved.")
+        evidence = ev_326 + ev_1194 + ev_loop + [_ev(r) for _, r in after[:2]]
         ad = self._ad_state(conn, c["ldap"], names)
+        c["extra_evidence"] += ad["evidence"]
         facts["ad_export"] = ad["summary"]
-        ldif = self._ldif(conn, names)
-        facts["ldif"] = ldif
+        ldif = self._ldif([conn, *c["other_conns"]], server, host, c["ldap"])
+        c["attachments"][K["attachments"]["add"]] = ldif
         facts["mailgateway"] = names["attrs"]
 
         miss_rem = [s.format(**names["fmt"]) for s in K["remediation"]["missing"]]
-        miss_rem.append("New mailGateway object (LDIF for review, also in facts['ldif']):\n" + ldif)
-        attr_rem = [s.format(**names["fmt"]) for s in K["remediation"]["attributes"]]
-        strength = "confirmed" if (corroborated and kb_code) else "likely"
+        # The LDIF goes right after the article's "create a new object" step.
+        miss_rem.insert(K["remediation"]["missing_ldif_after"] + 1,
+                        f"New mailGateway object (LDIF for review; analyze --attachments DIR writes it as "
+                        f"{_attachment_name(self.id, host, K['attachments']['add'])}):\n" + ldif)
+        attr = K["remediation"]["attributes"]
+        attr_open = [s.format(**names["fmt"]) for s in attr["open"]]
+        attr_after = [s.format(**names["fmt"]) for s in attr["after"]]
+        if after:
+            strength = "possible"
+        elif corroborated and kb_code:
+            strength = "confirmed"
+        else:
+            strength = "likely"
+        with_ad = "possible" if after else ("confirmed" if corroborated else "likely")
 
         if ad["covered"] and ad["object"] is None:
             causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
-                                "confirmed" if corroborated else "likely",
+                                with_ad,
                                 base + f" The Active Directory export covers CN=Connections but has no "
                                 f"mailGateway object for SMTP ({conn.server}-{{{conn.guid}}}) / "
                                 f"{conn.dn}: the object is missing.",
-                                evidence + ad["evidence"], miss_rem))
+                                ad["evidence"] + evidence, miss_rem))
             causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
                                 "ruled_out", "There is no such object in the exported CN=Connections, "
                                 "so there are no attributes to be wrong.", ad["evidence"]))
@@ -480,21 +606,27 @@ class SmtpMailboxStuck(Check):
             wrong = ad["wrong"]
             if wrong:
                 lines = "; ".join(f"{a}: expected {e!r}, found {f!r}" for a, e, f in wrong)
+                modify = self._ldif_modify(ad["object_dn"], wrong)
+                c["attachments"][K["attachments"]["modify"]] = modify
+                fix = attr_open + [attr["set"].format(attr=a, value=e, **names["fmt"]) for a, e, _ in wrong]
+                fix.append("Or import the change after review (ldifde -i -f <file>; analyze --attachments "
+                           f"DIR writes it as {_attachment_name(self.id, host, K['attachments']['modify'])}):\n"
+                           + modify)
                 causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
-                                    "confirmed" if corroborated else "likely",
+                                    with_ad,
                                     base + f" The mailGateway object exists ({ad['object_dn']}) but: {lines}.",
-                                    evidence + ad["evidence"],
-                                    attr_rem + [f"Set {a} to {e}" for a, e, _ in wrong]))
+                                    ad["evidence"] + evidence, fix + attr_after))
                 causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
                                     "ruled_out", f"The mailGateway object exists in the export "
                                     f"({ad['object_dn']}); its attributes are what is wrong.", ad["evidence"]))
             else:
                 causes.append(Cause("smtp-mailbox-missing", "SMTP mailbox object missing or disconnected",
-                                    "likely", base + " The mailGateway object exists in the export with "
+                                    "possible" if after else "likely",
+                                    base + " The mailGateway object exists in the export with "
                                     "the expected homeMTA, homeMDB and legacyExchangeDN, so the SMTP "
                                     "mailbox itself is most likely disconnected in the store (not visible "
                                     "in Active Directory): recreate the object as the article says.",
-                                    evidence + ad["evidence"], miss_rem))
+                                    ad["evidence"] + evidence, miss_rem))
                 causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
                                     "ruled_out", "homeMTA, homeMDB and legacyExchangeDN of "
                                     f"{ad['object_dn']} match the expected values "
@@ -511,16 +643,21 @@ class SmtpMailboxStuck(Check):
                                 "export can tell. Expected values: "
                                 + "; ".join(f"{k}: {v}" for k, v in names["attrs"].items()
                                             if k in ("homeMTA", "homeMDB", "legacyExchangeDN")),
-                                evidence[:2], attr_rem))
+                                evidence[:2],
+                                attr_open + [attr["check_all"].format(**names["fmt"])] + attr_after))
             collect.append("An LDIF export of the SMTP connection objects, run on a domain controller: "
                            + K["mailgateway"]["ldifde_command"].format(**names["fmt"]))
             collect.append("An LDIF export of the server's stores (to fill in homeMDB and tell a public "
                            "from a private store): "
                            + K["mailgateway"]["ldifde_stores_command"].format(**names["fmt"]))
-        if not corroborated:
-            collect.append(f"Message tracking logs of {conn.server} for the days messages were stuck "
-                           "(to count the local delivery retries), and the rest of the Application log "
-                           "(MSExchangeIS 1194).")
+        if after:
+            collect.append(f"The current Local Delivery queue of {conn.server} (Exchange System Manager, "
+                           "Queues) and its Application log since the last mount of the stores: is a "
+                           "326 still logged, do messages still wait?")
+        elif not corroborated:
+            collect.append(f"Message tracking logs of {conn.server} (Exchsrvr\\{conn.server}.log\\"
+                           "yyyymmdd.log) for the days messages were stuck, to count the local delivery "
+                           "retries, and the whole Application log around the 326 (MSExchangeIS 1194).")
         is_public = ad.get("public")
         causes.append(Cause("store-workaround", "Workaround: new store, move the mailboxes",
                             "possible",
@@ -528,17 +665,28 @@ class SmtpMailboxStuck(Check):
                             + ("the store is a public store, where this does not apply; "
                                if is_public else "")
                             + "create a new store, move all users to it and delete the old store.",
-                            [], [s.format(**names["fmt"]) for s in K["remediation"]["workaround"]]))
+                            ev_326[:1], [s.format(**names["fmt"]) for s in K["remediation"]["workaround"]]))
         causes.append(Cause("system-mailbox-missing", "SystemMailbox{GUID} of the store missing (KB 316622)",
                             "ruled_out" if is_public else "possible",
-                            "A public store has no system mailbox."
+                            "The store named in event 326 is a public store, and a public store has no "
+                            "system mailbox."
                             if is_public else
                             f"The article notes that the store's SystemMailbox{{{conn.guid}}} may also "
                             "need to be repaired or recreated before mail flows (KB 316622); nothing in the "
                             "case shows whether it exists.",
-                            [], [s.format(**names["fmt"]) for s in K["remediation"]["system_mailbox"]]))
+                            ad["evidence"][:1] if is_public else ev_326[:1],
+                            [s.format(**names["fmt"]) for s in K["remediation"]["system_mailbox"]]))
         top = [cs for cs in causes if cs.verdict in ("confirmed", "likely")]
-        remediation = list(top[0].remediation) if top else miss_rem
+        chosen = list(top[0].remediation) if top else list(miss_rem)
+        # The text report prints a finding's remediation as wrapped
+        # paragraphs: a multi-line LDIF there would be run together into an
+        # unusable blob, so it is shown under its cause and pointed to here.
+        for r in chosen:
+            if "\n" in r:
+                first = r.split("\n", 1)[0].rstrip(":").rstrip()
+                remediation.append(f"{first}: see the LDIF under the cause above.")
+            else:
+                remediation.append(r)
         if is_public:
             remediation.insert(0, "The store named in event 326 is a public store: it has no system "
                                "mailbox, so the disconnected SMTP mailbox cannot be seen with the Cleanup "
@@ -649,45 +797,73 @@ class SmtpMailboxStuck(Check):
             if not found["homeMDB"] or f"cn={conn.server.lower()},cn=servers" not in _norm_dn(found["homeMDB"]):
                 wrong.append(("homeMDB", expected["homeMDB"], found["homeMDB"]))
         out["wrong"] = wrong
-        out["evidence"].insert(0, Evidence.from_row(row, f"{row['key']}: " + "; ".join(
-            f"{k}={v}" for k, v in found.items())))
+        # The excerpt is clipped at 400 characters and DNs are long: name the
+        # object by its first RDN and put the wrong attributes first.
+        bad = [a for a, _, _ in wrong]
+        order = bad + [k for k in found if k not in bad]
+        rdn = str(row["key"]).split(",")[0]
+        out["evidence"].insert(0, Evidence.from_row(row, f"{rdn} (CN=Connections): " + "; ".join(
+            f"{k}={found[k]}" for k in order)))
         out["summary"] = (f"mailGateway {row['key']} found; "
                           + ("wrong: " + ", ".join(a for a, _, _ in wrong) if wrong else "attributes as expected"))
         return out
 
+    def _ldif(self, conns: list[ConnDN], server: str | None, host: str | None,
+              ldap: pd.DataFrame) -> str:
+        """The article's new mailGateway object(s) as an LDIF file to review
+        and import: one ``changetype: add`` record per store whose SMTP
+        mailbox event 326 names, folded to :data:`LDIF_WIDTH` columns."""
+        head = [
+            "KB 828938: replacement SMTP connection mailbox object(s). REVIEW BEFORE IMPORTING.",
+            "Delete an existing object of the same name first; import with: "
+            "ldifde -i -f <the .ldf file>",
+        ]
+        records: list[list[str]] = []
+        notes: list[str] = []
+        for conn in conns:
+            names = self._names(conn, conn.server or server, host, ldap)
+            a = names["attrs"]
+            if any("<FILL IN" in str(v) for v in a.values()) and len(head) == 2:
+                head.insert(1, "Values marked FILL IN were not in the evidence: take them from "
+                               "Active Directory.")
+            if names["domain_note"] and names["domain_note"] + "." not in notes:
+                notes.append(names["domain_note"] + ".")
+            rec = []
+            if not names["store_known"]:
+                rec += _comment(f"homeMDB: the DN of the mailbox store whose objectGUID is {{{conn.guid}}}.")
+            for line in (f"dn: {names['dn']}", "changetype: add", f"objectClass: {a['objectClass']}",
+                         f"cn: {a['cn']}", f"homeMTA: {a['homeMTA']}",
+                         f"deliveryMechanism: {a['deliveryMechanism']}", f"homeMDB: {a['homeMDB']}",
+                         f"legacyExchangeDN: {a['legacyExchangeDN']}"):
+                rec += _fold(line)
+            records.append(rec)
+        lines = [x for t in head + notes for x in _comment(t)] + ["version: 1"]
+        for rec in records:
+            lines += [""] + rec
+        return "\n".join(lines) + "\n"
+
     @staticmethod
-    def _ldif(conn: ConnDN, names: dict[str, Any]) -> str:
-        a = names["attrs"]
-        lines = [
-            "# KB 828938: replacement SMTP connection mailbox object. REVIEW BEFORE IMPORTING.",
-            "# Delete an existing object of the same name first; import with: ldifde -i -f smtp-mailgateway.ldf",
-        ]
-        if any("<FILL IN" in str(v) for v in a.values()):
-            lines.insert(1, "# Values marked FILL IN were not in the evidence: take them from Active Directory.")
-        if names["domain_note"]:
-            lines.append(f"# {names['domain_note']}.")
-        if not names["store_known"]:
-            lines.append(f"# homeMDB: the DN of the mailbox store whose objectGUID is {{{conn.guid}}}.")
-        lines += [
-            "version: 1",
-            "",
-            f"dn: {names['dn']}",
-            "changetype: add",
-            f"objectClass: {a['objectClass']}",
-            f"cn: {a['cn']}",
-            f"homeMTA: {a['homeMTA']}",
-            f"deliveryMechanism: {a['deliveryMechanism']}",
-            f"homeMDB: {a['homeMDB']}",
-            f"legacyExchangeDN: {a['legacyExchangeDN']}",
-            "",
-        ]
-        return "\n".join(lines)
+    def _ldif_modify(dn: str, wrong: list[tuple[str, str, Any]]) -> str:
+        """The attribute fix as an LDIF ``changetype: modify`` record (one
+        ``replace:`` group per wrong attribute), folded like :meth:`_ldif`."""
+        lines = _comment("KB 828938: correct the SMTP connection mailbox object. REVIEW BEFORE "
+                         "IMPORTING, against the global catalog the Exchange server uses.")
+        if any("<FILL IN" in str(e) for _, e, _ in wrong):
+            lines += _comment("Values marked FILL IN were not in the evidence: take them from "
+                              "Active Directory.")
+        lines += ["version: 1", ""] + _fold(f"dn: {dn}") + ["changetype: modify"]
+        for attr, expected, _ in wrong:
+            lines += [f"replace: {attr}"] + _fold(f"{attr}: {expected}") + ["-"]
+        return "\n".join(lines) + "\n"
 
     def _summary(self, c: dict[str, Any], status: str) -> str:
         conn = c["conn"]
+        stores = f"store {{{conn.guid}}}" if conn else ""
+        if conn and c["other_conns"]:
+            stores += f" and {len(c['other_conns'])} other store(s)"
         if status == "problem":
             s = (f"Local delivery on {conn.server} is blocked: the store refuses the SMTP connection "
-                 f"mailbox of store {{{conn.guid}}} (MSExchangeTransport 326")
+                 f"mailbox of {stores} (MSExchangeTransport 326")
             if c["accept"]:
                 s += ", MSExchangeIS 1194"
             s += ")"
@@ -696,6 +872,15 @@ class SmtpMailboxStuck(Check):
                 s += (f"; {len(c['loops'])} message(s) retry local delivery ({lf['retries']} retries of "
                       f"{lf['message_id']})")
             return s + "."
+        if status == "inconclusive" and conn:
+            if c["delivered_after"]:
+                return (f"MSExchangeTransport 326 named the SMTP connection mailbox of {stores} on "
+                        f"{conn.server} (last failure {_fmt_ts(c['last_fail'])}), but "
+                        f"{len(c['delivered_after'])} message(s) were delivered to the store after it "
+                        "without retries: the problem may be resolved; check the Local Delivery queue.")
+            return (f"MSExchangeTransport 326 names the SMTP connection mailbox of {stores} on "
+                    f"{conn.server}, but nothing shows messages stuck in local delivery (no "
+                    "MSExchangeIS 1194, no tracking retry loop): collect the message tracking logs.")
         if status == "ok":
             return (f"Local delivery completes: {len(c['healthy'])} message(s) delivered locally without "
                     "retries, and no event 326 names the SMTP connection mailbox.")

@@ -10,7 +10,7 @@ from analyzer import checks
 from analyzer.case import Case, load_case
 from analyzer.checks.smtp_mailbox import parse_connection_dn
 from analyzer.sources import Options
-from analyzer.table import rows_to_frame, validate
+from analyzer.table import row_data, rows_to_frame, validate
 
 CHECK = checks.get("smtp-mailbox-stuck")
 UTC = timezone.utc
@@ -111,6 +111,11 @@ def causes(f):
     return {c.id: c.verdict for c in f.causes}
 
 
+def unfold(ldif: str) -> str:
+    """RFC 2849: a line starting with one space continues the previous one."""
+    return ldif.replace("\n ", "")
+
+
 # --- DN parsing ------------------------------------------------------------
 
 def test_parse_connection_dn_kb_text():
@@ -160,7 +165,7 @@ def test_326_1194_and_loop_confirm_missing_without_ad_export():
     assert loop["last"].startswith("2007-03-12T23:08:18")
     # Without an AD export: the ldifde command is requested.
     assert any("ldifde -f smtp.ldf" in c and "CN=Connections,CN=Contoso" in c for c in f.collect)
-    ldif = f.facts["ldif"]
+    ldif = unfold(f.attachments["smtp-mailgateway.ldf"])
     assert f"cn: SMTP (EXCH01-{{{GUID}}})" in ldif
     assert "deliveryMechanism: 2" in ldif
     assert f"legacyExchangeDN: {DN}" in ldif
@@ -169,7 +174,11 @@ def test_326_1194_and_loop_confirm_missing_without_ad_export():
     assert "homeMDB: CN=<FILL IN: mailbox store name" in ldif
     assert "DC=contoso,DC=local" in ldif  # derived from the host's DNS domain, and said so
     assert "derived from the server's DNS domain" in ldif
-    assert any("ldif" in r.lower() and "dn: CN=SMTP (EXCH01-" in r for r in f.remediation)
+    # The LDIF is under the cause; the finding's own steps point to it
+    # (the text report wraps those into paragraphs: no multi-line blob).
+    assert any("ldif" in r.lower() and "dn: CN=SMTP (EXCH01-" in unfold(r) for r in f.top_cause.remediation)
+    assert all("\n" not in r for r in f.remediation)
+    assert any("see the LDIF under the cause" in r for r in f.remediation)
     assert any("public store" in r for r in f.remediation)
     locs = {e.locator for e in f.evidence}
     assert "record=1" in locs and "record=9" in locs
@@ -182,11 +191,20 @@ def test_326_from_insertion_strings_only_kb_0x80040158():
     assert causes(f)["smtp-mailbox-missing"] == "confirmed"
 
 
-def test_326_alone_is_problem_but_only_likely_and_asks_for_tracking():
+def test_326_alone_is_inconclusive_likely_and_asks_for_tracking():
+    """Issue 9 status table: problem needs 326 plus 1194 or a retry loop; a
+    326 alone names the cause but not that mail is stuck now."""
     (f,) = run([ev326()])
-    assert f.status == "problem"
+    assert f.status == "inconclusive" and f.severity == "warning"
     assert causes(f)["smtp-mailbox-missing"] == "likely"
-    assert any("tracking" in c.lower() for c in f.collect)
+    assert f.top_cause.id == "smtp-mailbox-missing"
+    assert any("tracking" in c.lower() and "EXCH01.log" in c for c in f.collect)
+    assert "nothing shows messages stuck" in f.summary and f"{{{GUID}}}" in f.summary
+    # The DN is still parsed and the LDIF still written for the engineer.
+    assert f.facts["store_guid"] == f"{{{GUID}}}" and "dn: CN=SMTP (EXCH01-" in unfold(f.attachments["smtp-mailgateway.ldf"])
+    # With a retry loop, or a 1194, the same 326 is a problem.
+    assert run([ev326(), *tracking()])[0].status == "problem"
+    assert run([ev326(), ev1194()])[0].status == "problem"
 
 
 def test_retry_loop_alone_is_inconclusive_and_collects_application_log():
@@ -260,8 +278,8 @@ def test_ldif_wrong_home_mdb_confirms_attributes():
     assert "homeMDB: expected" in expl and "CN=Old Store" in expl and "Mailbox Store (EXCH01)" in expl
     assert "homeMTA" not in expl.split("but:")[1]
     # The store from the export fills homeMDB in the LDIF: no placeholder.
-    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in f.facts["ldif"]
-    assert "<FILL IN" not in f.facts["ldif"]
+    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in unfold(f.attachments["smtp-mailgateway.ldf"])
+    assert "<FILL IN" not in unfold(f.attachments["smtp-mailgateway.ldf"])
     assert not any("ldifde -f smtp.ldf" in c for c in f.collect)
 
 
@@ -298,7 +316,7 @@ def test_ldif_without_connections_still_asks_for_export():
     (f,) = run([ev326(), ev1194(), store_entry()])
     assert causes(f)["smtp-mailbox-attributes"] == "possible"
     assert any("ldifde -f smtp.ldf" in c for c in f.collect)
-    assert "Mailbox Store (EXCH01)" in f.facts["ldif"]
+    assert "Mailbox Store (EXCH01)" in unfold(f.attachments["smtp-mailgateway.ldf"])
 
 
 def test_one_finding_per_host():
@@ -307,6 +325,147 @@ def test_one_finding_per_host():
     fs = {f.host: f for f in run(rows)}
     assert set(fs) == {HOST, other}
     assert fs[HOST].status == "problem" and fs[other].status == "ok"
+
+
+# --- review fixes ------------------------------------------------------------
+
+def test_unrendered_326_evidence_reads_as_the_event_message():
+    """.evtx rows carry only insertion strings: the evidence shows the
+    catalog text filled with them, not the raw JSON of the data column."""
+    (f,) = run([ev326(as_message=False), ev1194()])
+    ex = next(e.excerpt for e in f.evidence if e.locator == "record=1")
+    assert ex.startswith("MSExchangeTransport 326 error: Service Account failed to logon to the store as /o=")
+    assert "Error code : 0x80040148" in ex and '"strings"' not in ex
+    # A rendered message is kept as it is.
+    (g,) = run([ev326(dn=DN.replace("EXCH01", "EXCH01 "), as_message=True), ev1194()])
+    ex = next(e.excerpt for e in g.evidence if e.locator == "record=1")
+    assert "cn=SMTP (EXCH01 )" in ex
+
+
+def _ldif_rows(text, tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "out.ldf").write_text(text, encoding="utf-8")
+    case = load_case(tmp_path)
+    (inv,) = case.inventory
+    assert inv.source == "ldif" and inv.status == "parsed", inv
+    return case.table[case.table["kind"] == "ldap_entry"]
+
+
+def test_ldif_attachment_is_folded_valid_ldif(tmp_path):
+    """The LDIF fits an 80-column report (72 columns + indentation) by RFC
+    2849 folding, so it is still importable: the LDIF parser reads back the
+    exact attribute values."""
+    (f,) = run([ev326(), ev1194(), *tracking()])
+    text = f.attachments["smtp-mailgateway.ldf"]
+    assert max(len(x) for x in text.splitlines()) <= 72
+    assert any(x.startswith(" ") for x in text.splitlines())  # long DNs were folded
+    rows = _ldif_rows(text, tmp_path)
+    (row,) = rows.to_dict("records")
+    data = row_data(row["data"])
+    assert row["key"] == (f"CN=SMTP (EXCH01-{{{GUID}}}),CN=Connections,CN=Contoso,{CONFIG}")
+    assert data["legacyexchangedn"] == [DN]
+    assert data["homemta"] == [f"CN=Microsoft MTA,CN=EXCH01,CN=Servers,{AGDN}"]
+    assert data["deliverymechanism"] == ["2"] and data["objectclass"] == ["mailGateway"]
+    assert data["changetype"] == "add"
+    # The cause shows the same text; the finding's own steps point to it.
+    assert any(text in r for r in f.top_cause.remediation)
+    i_create = next(i for i, r in enumerate(f.top_cause.remediation) if "Create a new mailGateway" in r)
+    assert "LDIF for review" in f.top_cause.remediation[i_create + 1]
+    assert "smtp-mailbox-stuck-EXCH01.contoso.local-smtp-mailgateway.ldf" in f.top_cause.remediation[i_create + 1]
+
+
+def test_delivery_after_the_last_326_is_not_a_current_problem():
+    """326 and 1194 at a mount, then messages delivered to the store without
+    retries: the SMTP mailbox has worked since; not 'problem'."""
+    later = T0 + timedelta(hours=2)
+    (f,) = run([ev326(), ev1194(), *tracking(mid="<D@contoso.local>", retries=0, healthy=True, start=later)])
+    assert f.status == "inconclusive"
+    assert causes(f)["smtp-mailbox-missing"] == "possible"
+    assert f.facts["delivered_after_last_failure"] == 1
+    assert "may be resolved" in f.summary
+    assert any("Local Delivery queue" in c for c in f.collect)
+    assert any(e.path == "EXCH01.log/20070312.log" for e in f.evidence)
+    # Deliveries *before* the failure do not count: still a problem.
+    earlier = T0 - timedelta(hours=3)
+    (g,) = run([ev326(), ev1194(), *tracking(mid="<D@contoso.local>", retries=0, healthy=True, start=earlier)])
+    assert g.status == "problem" and causes(g)["smtp-mailbox-missing"] == "confirmed"
+    assert "delivered_after_last_failure" not in g.facts
+    # A retry loop still running keeps it a problem whatever else was delivered.
+    (h,) = run([ev326(), *tracking(retries=3),
+                *tracking(mid="<E@contoso.local>", retries=0, healthy=True, start=later)])
+    assert h.status == "problem"
+
+
+def test_326_for_several_stores_names_each_and_writes_one_object_each(tmp_path):
+    g2 = "0B7E5A3C-1F2D-4C55-9A8B-2E6F1D0C9B47"
+    dn2 = DN.replace(GUID, g2)
+    (f,) = run([ev326(dn=dn2, n=1), ev326(n=2), ev1194(), *tracking()])
+    assert f.facts["store_guid"] == f"{{{GUID}}}"
+    assert f.facts["other_store_guids"] == [f"{{{g2}}}"]
+    assert "1 other store(s)" in f.summary
+    assert f"{{{g2}}}" in f.top_cause.explanation
+    rows = _ldif_rows(f.attachments["smtp-mailgateway.ldf"], tmp_path)
+    assert sorted(rows["key"]) == sorted(f"CN=SMTP (EXCH01-{{{g}}}),CN=Connections,CN=Contoso,{CONFIG}"
+                                         for g in (GUID, g2))
+    # The same store twice is one store.
+    (g,) = run([ev326(n=1), ev326(n=2), ev1194()])
+    assert "other_store_guids" not in g.facts and "other store" not in g.summary
+    assert len(_ldif_rows(g.attachments["smtp-mailgateway.ldf"], tmp_path / "2")) == 1
+
+
+def test_wrong_attribute_cause_leads_with_ad_evidence_and_fix_order(tmp_path):
+    wrong = f"CN=Old Store,CN=Second Storage Group,CN=InformationStore,CN=EXCH02,CN=Servers,{AGDN}"
+    (f,) = run([ev326(), ev1194(), *tracking(), gateway_entry(home_mdb=wrong), store_entry()])
+    top = f.top_cause
+    assert top.id == "smtp-mailbox-attributes"
+    # The deciding evidence (the exported object) is cited first, and in the
+    # finding's evidence too.
+    assert top.evidence[0].path == "smtp.ldf" and top.evidence[0].locator == "line=10"
+    # ... with the wrong value in its excerpt (not clipped away behind the DN).
+    assert top.evidence[0].excerpt.startswith(f"CN=SMTP (EXCH01-{{{GUID}}}) (CN=Connections): homeMDB=CN=Old Store")
+    assert any(e.path == "smtp.ldf" for e in f.evidence)
+    rem = top.remediation
+    i_set = next(i for i, r in enumerate(rem) if r.startswith("Set homeMDB to: CN=Mailbox Store (EXCH01)"))
+    i_mount = next(i for i, r in enumerate(rem) if r.startswith("Dismount all information stores"))
+    assert i_set < i_mount
+    assert not any("homeMTA" in r and r.startswith("Set ") for r in rem)
+    # The change as an LDIF modify, valid for the parser.
+    mod = f.attachments["smtp-mailgateway-fix.ldf"]
+    assert max(len(x) for x in mod.splitlines()) <= 72
+    (row,) = _ldif_rows(mod, tmp_path).to_dict("records")
+    data = row_data(row["data"])
+    assert data["changetype"] == "modify"
+    assert data["homemdb"] == [f"CN=Mailbox Store (EXCH01),CN=First Storage Group,CN=InformationStore,"
+                               f"CN=EXCH01,CN=Servers,{AGDN}"]
+    assert "homemta" not in data
+    # A correct object: no modify file, and the attributes are ruled out.
+    (g,) = run([ev326(), ev1194(), gateway_entry(), store_entry()])
+    assert "smtp-mailgateway-fix.ldf" not in g.attachments
+    assert causes(g)["smtp-mailbox-attributes"] == "ruled_out"
+
+
+def test_inconclusive_causes_explain_themselves():
+    (f,) = run(tracking(retries=3))
+    by_id = {c.id: c.explanation for c in f.causes}
+    assert by_id["smtp-mailbox-missing"][0].isupper() and by_id["smtp-mailbox-attributes"][0].isupper()
+    assert by_id["smtp-mailbox-missing"] != by_id["smtp-mailbox-attributes"]
+    assert "every 5 min" in by_id["smtp-mailbox-missing"]
+    assert "2007-03-12 22:53:18 UTC" in by_id["smtp-mailbox-missing"]
+    assert "Active Directory export" in by_id["smtp-mailbox-attributes"]
+
+
+def test_text_report_fits_80_columns(tmp_path):
+    """What an engineer reads: every line of this check's text report,
+    the LDIF included, fits an 80-column terminal."""
+    from analyzer.render.text import render_text
+    from analyzer.report import analyze
+    wrong = f"CN=Old Store,CN=Second Storage Group,CN=InformationStore,CN=EXCH02,CN=Servers,{AGDN}"
+    for rows in ([ev326(), ev1194(), *tracking()],
+                 [ev326(), ev1194(), *tracking(), gateway_entry(home_mdb=wrong), store_entry()]):
+        text = render_text(analyze(_case(rows), checks=[CHECK.id]).to_dict())
+        assert "version: 1" in text  # the LDIF is shown
+        long = [x for x in text.splitlines() if len(x) > 80]
+        assert not long, long
 
 
 # --- end to end: scenarios -------------------------------------------------------
@@ -353,7 +512,7 @@ def test_text_export_only_end_to_end(tmp_path):
     assert all(e.path == "EXCH01 application events.txt" and e.locator.startswith("line=")
                for e in f.evidence)
     # No FQDN and no AD export: the domain is a marked placeholder.
-    assert "<FILL IN: forest root domain" in f.facts["ldif"]
+    assert "<FILL IN: forest root domain" in unfold(f.attachments["smtp-mailgateway.ldf"])
 
 
 def test_tracking_only_end_to_end(tmp_path):
@@ -379,7 +538,7 @@ def test_ldif_wrong_homemdb_end_to_end(tmp_path):
     assert "found 'CN=Mailbox Store 2 (EXCH01),CN=Second Storage Group" in expl
     assert "legacyExchangeDN" not in expl.split("but:")[1] and "homeMTA" not in expl.split("but:")[1]
     assert any(e.path == "ad/smtp.ldf" for e in f.top_cause.evidence)
-    assert "DC=contoso,DC=local" in f.facts["ldif"] and "<FILL IN" not in f.facts["ldif"]
+    assert "DC=contoso,DC=local" in unfold(f.attachments["smtp-mailgateway.ldf"]) and "<FILL IN" not in unfold(f.attachments["smtp-mailgateway.ldf"])
 
 
 def test_ldif_wrong_homemdb_with_text_export(tmp_path):
@@ -395,7 +554,7 @@ def test_ldif_wrong_homemdb_with_text_export(tmp_path):
     assert f.status == "problem" and f.top_cause.id == "smtp-mailbox-attributes"
     assert causes(f)["smtp-mailbox-missing"] == "ruled_out"
     assert "found 'CN=Mailbox Store 2 (EXCH01)" in f.top_cause.explanation
-    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in f.facts["ldif"]
+    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in unfold(f.attachments["smtp-mailgateway.ldf"])
     # With a correct homeMDB the attributes are ruled out instead.
     write_text(target / "case" / "ad" / "smtp.ldf", sm._ldif_export(home_mdb=sm.STORE_DN))
     (g,) = CHECK.run(load_case(target / "case"))
