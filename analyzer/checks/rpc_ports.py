@@ -42,7 +42,8 @@ from typing import Any
 import pandas as pd
 
 from .. import knowledge
-from ..findings import Cause, Evidence, Finding
+from ..findings import VERDICT_RANK, Cause, Evidence, Finding
+from ..query import provider_aliases
 from ..table import row_data
 from . import Check, register
 
@@ -176,6 +177,12 @@ class Holder:
     proc_row: dict[str, Any] | None
     listening: bool
 
+    def short(self) -> str:
+        """``inetinfo.exe (PID 1312)`` for the summary; the cause has the rest."""
+        if self.image:
+            return f"{self.image} (PID {self.pid})" if self.pid is not None else self.image
+        return f"PID {self.pid}" if self.pid is not None else "an unknown process"
+
     def describe(self) -> str:
         who = f"PID {self.pid}" if self.pid is not None else "an unknown process (netstat without -o)"
         if self.image:
@@ -194,7 +201,111 @@ class Server:
     sockets: list[dict[str, Any]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
     symptoms: list[dict[str, Any]] = field(default_factory=list)
+    #: Service Control Manager stop/start-failure events (System log).
+    service_events: list[dict[str, Any]] = field(default_factory=list)
+    #: Which logs of this server the case holds (decides what to collect).
+    has_system_log: bool = False
+    has_app_log: bool = False
     registry_df: pd.DataFrame | None = None
+
+
+@dataclass
+class RegFacts:
+    """What the registry of one server says about static ports.
+
+    ``reg_known`` is True when the Exchange service keys were read (a value's
+    absence then means "no static port", not "not collected");
+    ``system_paths`` are the files that hold SYSTEM data for the server at
+    all, so a hive *without* Exchange service keys is told apart from no hive.
+    """
+
+    statics: list[StaticPort] = field(default_factory=list)
+    others: list[StaticPort] = field(default_factory=list)
+    reg_known: bool = False
+    system_paths: list[str] = field(default_factory=list)
+    control_set: int | None = None
+
+
+@dataclass
+class Judged:
+    """Everything established about one server while the check walks the
+    KB's steps; the cause builders read it and add to ``collect``,
+    ``explained`` (missing interfaces a confirmed/likely cause accounts for)
+    and ``conflicts``."""
+
+    srv: Server
+    server_name: str
+    profile: dict[str, Any] = field(default_factory=dict)
+    #: First ncacn_ip_tcp row per interface UUID, and every port it was seen on.
+    present_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    present_ports: dict[str, set[int]] = field(default_factory=dict)
+    has_dump: bool = False
+    missing: list[str] = field(default_factory=list)
+    groups: dict[str, str] = field(default_factory=dict)
+    reg: RegFacts = field(default_factory=RegFacts)
+    procs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    has_netstat: bool = False
+    has_tasklist: bool = False
+    client_range: tuple[int, int] = (1025, 5000)
+    conflicts: list[tuple[StaticPort, list[Holder], list[str]]] = field(default_factory=list)
+    explained: set[str] = field(default_factory=set)
+    collect: list[str] = field(default_factory=list)
+
+    def fmt(self, kind: str, **extra: str) -> str:
+        """A collect entry from the knowledge file, naming this server."""
+        return _kb()["collect"][kind].format(server=self.server_name, **extra)
+
+    def holders_on(self, port: int) -> list[Holder]:
+        """TCP sockets whose *local* port is ``port`` (a listener, or an
+        outgoing connection that took it as its source port), each with the
+        process tasklist /svc names for its PID."""
+        out = []
+        for s in self.srv.sockets:
+            d = s["_data"]
+            if _int(d.get("local_port")) != port:
+                continue
+            if not str(d.get("protocol") or "TCP").upper().startswith("TCP"):
+                continue
+            pid = _int(d.get("pid"))
+            prow = self.procs.get(pid) if pid is not None else None
+            pdata = prow["_data"] if prow else {}
+            image = pdata.get("image") or d.get("image")
+            out.append(Holder(s, pid, image, list(pdata.get("services") or []), prow,
+                              s.get("kind") == "listener"))
+        return out
+
+
+def _names_service(ev: dict[str, Any], service: str, display: str) -> bool:
+    """True when a Service Control Manager event is about ``service``: its
+    first insertion string (param1 in .evtx) is the display name (or, for
+    some events, the service name); exports without data carry it in the
+    message only."""
+    data = ev["_data"]
+    first: list[str] = []
+    strings = data.get("strings")
+    if isinstance(strings, list) and strings:
+        first.append(str(strings[0]))
+    for k in ("param1", "ServiceName", "name"):
+        if data.get(k):
+            first.append(str(data[k]))
+    want = {service.lower(), display.lower()}
+    if any(f.strip().lower() in want for f in first):
+        return True
+    if not first:
+        return display.lower() in str(ev.get("message") or "").lower()
+    return False
+
+
+def _describe_events(events: list[dict[str, Any]]) -> str:
+    """``Service Control Manager 7031 (2007-03-12 12:00 UTC)``, the latest
+    ones first, at most three."""
+    out = []
+    for e in sorted(events, key=lambda e: str(e.get("ts") or ""), reverse=True)[:3]:
+        ts = e.get("ts")
+        when = f" ({pd.Timestamp(ts).strftime('%Y-%m-%d %H:%M')} UTC)" if ts is not None else ""
+        out.append(f"{e.get('provider')} {e.get('event_id')}{when}")
+    more = len(events) - len(out)
+    return ", ".join(out) + (f" and {more} more" if more > 0 else "")
 
 
 def _owned_by(h: Holder, images: list[str], service: str) -> bool:
@@ -300,13 +411,45 @@ class RpcPortConflict(Check):
         servers = self._servers(endpoints, sockets, processes, reg_df, symptoms)
         if not servers:
             return [self._not_applicable()]
+        self._attach_logs(df, kinds, servers)
         return [self._judge(s) for s in servers]
 
     @staticmethod
+    def _attach_logs(df: pd.DataFrame, kinds: pd.Series, servers: list[Server]) -> None:
+        """Give each server its Service Control Manager events and note which
+        of its logs the case holds: endpoints-missing cites the SCM event that
+        says the service stopped, and asks only for the logs that are absent."""
+        spec = _kb()["service_events"]
+        is_event = (kinds == "event").fillna(False).to_numpy()
+        events = df[is_event]
+        if events.empty:
+            return
+        hosts = [host_key(h) for h in events["host"].astype("object").tolist()]
+        channels = [str(c or "").lower() if c is not pd.NA else ""
+                    for c in events["channel"].astype("object").tolist()]
+        scm = (events["provider"].astype("string").str.lower().isin(
+            provider_aliases(spec["provider"])).fillna(False)
+            & events["event_id"].isin(spec["event_ids"]).fillna(False)).to_numpy()
+        scm_rows = _records(events[scm])
+        scm_hosts = [host_key(r.get("host")) for r in scm_rows]
+        single = len(servers) == 1
+        for srv in servers:
+            mine = [single or h == srv.key or h is None for h in hosts]
+            srv.has_system_log = any(m and c == "system" for m, c in zip(mine, channels))
+            srv.has_app_log = any(m and c == "application" for m, c in zip(mine, channels))
+            srv.service_events = [r for r, h in zip(scm_rows, scm_hosts)
+                                  if single or h == srv.key or h is None]
+
+    @staticmethod
     def _security(ev: dict[str, Any]) -> bool:
-        ch = (ev.get("channel") or "").lower()
-        prov = (ev.get("provider") or "").lower()
-        return ch == "security" or prov in ("security", "microsoft-windows-security-auditing")
+        """The provider decides what 529/681/4625/4776 mean: only the Security
+        audit provider's events are the symptom (another source may reuse the
+        number). A row without a provider (a bare text export) is taken from
+        its channel."""
+        prov = (ev.get("provider") or "").strip().lower()
+        if prov:
+            return prov in provider_aliases(_kb()["symptom_provider"])
+        return (ev.get("channel") or "").strip().lower() == "security"
 
     # ---- which servers -------------------------------------------------------
     def _exchange_reg_hosts(self, reg_df: pd.DataFrame) -> tuple[set[str | None], bool]:
@@ -403,110 +546,51 @@ class RpcPortConflict(Check):
 
     # ---- judging one server ----------------------------------------------
     def _judge(self, srv: Server) -> Finding:
+        """KB 926210 for one server: step 1 (the ncacn_ip_tcp section of the
+        endpoint map against the KB's list), step 2 (the static ports of KB
+        270836 in the current control set), then who holds each port
+        (netstat -ano + tasklist /svc), and every cause weighed against it."""
         kb = _kb()
         from ..registry import RegistryView
         view = RegistryView(srv.registry_df) if srv.registry_df is not None else None
         host = srv.display if srv.display else None
-        server_name = host or "<server>"
+        j = Judged(srv=srv, server_name=host or "<server>")
 
         # Step 1: the endpoint map.
         tcp = [e for e in srv.endpoints if (e["_data"].get("protocol") or "").lower() == TCP]
-        present_rows: dict[str, dict[str, Any]] = {}
         for e in tcp:
-            present_rows.setdefault(_uuid(e["_data"].get("uuid")), e)
-        profile = self._profile(set(present_rows), view)
-        expected = list(profile["expected"])
-        has_dump = bool(tcp)
-        missing = [u for u in expected if u not in present_rows] if has_dump else []
+            u = _uuid(e["_data"].get("uuid"))
+            j.present_rows.setdefault(u, e)
+            port = _int(e["_data"].get("port"))
+            if port is not None:
+                j.present_ports.setdefault(u, set()).add(port)
+        j.profile = self._profile(set(j.present_rows), view)
+        expected = list(j.profile["expected"])
+        j.has_dump = bool(tcp)
+        j.missing = [u for u in expected if u not in j.present_rows] if j.has_dump else []
         groups: dict[str, str] = {}
-        for u in expected:
-            g = _iface_group(u)
-            groups.setdefault(g, "")
-        for g in groups:
+        for g in dict.fromkeys(_iface_group(u) for u in expected):
             members = [u for u in expected if _iface_group(u) == g]
-            have = [u for u in members if u in present_rows]
+            have = [u for u in members if u in j.present_rows]
             groups[g] = ("present" if len(have) == len(members) else "partial" if have else "missing") \
-                if has_dump else "unknown"
-        groups_present = [g for g, s in groups.items() if s == "present"]
-        groups_missing = [g for g, s in groups.items() if s == "missing"]
-        groups_partial = [g for g, s in groups.items() if s == "partial"]
+                if j.has_dump else "unknown"
+        j.groups = groups
+        groups_present = [g for g, st in groups.items() if st == "present"]
+        groups_missing = [g for g, st in groups.items() if st == "missing"]
+        groups_partial = [g for g, st in groups.items() if st == "partial"]
 
         # Step 2: static ports (KB 270836) through CurrentControlSet.
-        statics, other_statics, reg_known = self._statics(view)
+        j.reg = self._statics(view)
 
         # netstat -ano + tasklist /svc.
-        procs: dict[int, dict[str, Any]] = {}
         for p in srv.processes:
             pid = _int(p["_data"].get("pid"))
             if pid is not None:
-                procs.setdefault(pid, p)
-        has_netstat = bool(srv.sockets)
-        has_tasklist = bool(srv.processes)
-
-        def holders_on(port: int) -> list[Holder]:
-            out = []
-            for s in srv.sockets:
-                d = s["_data"]
-                if _int(d.get("local_port")) != port:
-                    continue
-                if not str(d.get("protocol") or "TCP").upper().startswith("TCP"):
-                    continue
-                pid = _int(d.get("pid"))
-                prow = procs.get(pid) if pid is not None else None
-                pdata = prow["_data"] if prow else {}
-                image = pdata.get("image") or d.get("image")
-                out.append(Holder(s, pid, image, list(pdata.get("services") or []), prow,
-                                  s.get("kind") == "listener"))
-            return out
-
-        causes: list[Cause] = []
-        evidence: list[Evidence] = []
-        collect: list[str] = []
-        facts: dict[str, Any] = {"profile": profile["id"], "dump": has_dump,
-                                 "registry": reg_known, "netstat": has_netstat,
-                                 "tasklist": has_tasklist, "groups": groups,
-                                 "groups_present": groups_present, "groups_missing": groups_missing,
-                                 "groups_partial": groups_partial}
-        facts["interfaces_missing"] = [{"uuid": u, "name": _iface_name(u), "group": _iface_group(u)}
-                                       for u in missing]
-        facts["static_ports"] = [{"service": s.service, "value": s.value_name, "port": s.port,
-                                  "key": s.key, "protocol": s.protocol,
-                                  "source": s.reg.path, "locator": s.reg.locator}
-                                 for s in statics + other_statics]
-        cs = view.control_set() if view is not None else None
-        if cs is not None:
-            facts["current_control_set"] = cs
-
-        def fmt(kind: str) -> str:
-            return kb["collect"][kind].format(server=server_name)
-
-        # ---- cause: static-port-in-use --------------------------------------
-        conflicts: list[tuple[StaticPort, list[Holder], list[str]]] = []
-        own_ok: list[tuple[StaticPort, list[Holder]]] = []
-        shared: list[tuple[StaticPort, list[Holder]]] = []
-        for sp in statics:
-            hs = holders_on(sp.port)
-            foreign = [h for h in hs if not _owned_by(h, sp.images, sp.service)]
-            mine = [h for h in hs if h not in foreign]
-            # A holder that is itself configured for this port is the other
-            # half of a duplicate (static-port-duplicate), not a stranger.
-            twins = [o for o in statics + other_statics if o is not sp and o.port == sp.port]
-            twin_held = [h for h in foreign if any(_owned_by(h, o.images, o.service) for o in twins)]
-            foreign = [h for h in foreign if h not in twin_held]
-            if twin_held:
-                shared.append((sp, twin_held))
-            lost = [u for u in sp.interfaces if u in missing] if sp.protocol == TCP else []
-            if foreign:
-                conflicts.append((sp, foreign, lost))
-            elif mine:
-                own_ok.append((sp, mine))
-        facts["conflicts"] = [{"port": sp.port, "static_value": sp.label, "pid": h.pid,
-                               "image": h.image, "services": h.services,
-                               "state": h.row["_data"].get("state"),
-                               "missing_interfaces": [_iface_name(u) for u in lost]}
-                              for sp, hs, lost in conflicts for h in hs]
-        explained: set[str] = set()
+                j.procs.setdefault(pid, p)
+        j.has_netstat = bool(srv.sockets)
+        j.has_tasklist = bool(srv.processes)
         lo, hi = kb["ephemeral_range"]
+        facts: dict[str, Any] = {}
         mup = kb.get("max_user_port")
         if view is not None and mup:
             v = view.get(mup["key"], mup["value"])
@@ -514,36 +598,48 @@ class RpcPortConflict(Check):
             if top and top > lo:
                 hi = top
                 facts["max_user_port"] = top
-        in_use = self._cause_in_use(statics, conflicts, own_ok, shared, missing, has_dump, has_netstat,
-                                    has_tasklist, reg_known, explained, fmt, collect, (lo, hi))
-        causes.append(in_use)
+        j.client_range = (lo, hi)
 
-        # ---- cause: static-port-duplicate -----------------------------------
-        dup = self._cause_duplicate(statics, other_statics, missing, has_dump, reg_known,
-                                    explained, fmt, collect)
-        causes.append(dup)
+        # ---- causes ----------------------------------------------------------
+        causes = [self._cause_in_use(j), self._cause_duplicate(j), self._cause_missing(j)]
 
-        # ---- cause: endpoints-missing ------------------------------------------
-        causes.append(self._cause_missing(profile, statics, missing, explained, has_dump, reg_known,
-                                          has_tasklist, srv, fmt, collect))
+        facts.update({"profile": j.profile["id"], "dump": j.has_dump,
+                      "registry": j.reg.reg_known, "netstat": j.has_netstat,
+                      "tasklist": j.has_tasklist, "groups": groups,
+                      "groups_present": groups_present, "groups_missing": groups_missing,
+                      "groups_partial": groups_partial})
+        facts["interfaces_missing"] = [{"uuid": u, "name": _iface_name(u), "group": _iface_group(u)}
+                                       for u in j.missing]
+        facts["static_ports"] = [{"service": s.service, "value": s.value_name, "port": s.port,
+                                  "key": s.key, "protocol": s.protocol,
+                                  "source": s.reg.path, "locator": s.reg.locator}
+                                 for s in j.reg.statics + j.reg.others]
+        if j.reg.control_set is not None:
+            facts["current_control_set"] = j.reg.control_set
+        facts["conflicts"] = [{"port": sp.port, "static_value": sp.label, "pid": h.pid,
+                               "image": h.image, "services": h.services,
+                               "state": h.row["_data"].get("state"),
+                               "missing_interfaces": [_iface_name(u) for u in lost]}
+                              for sp, hs, lost in j.conflicts for h in hs]
 
         # ---- evidence of the finding ------------------------------------------
-        dump_path = tcp[0].get("path") if tcp else None
-        if has_dump:
-            excerpt = (f"Exchange interface groups ({profile['title']}) present: "
-                       f"{', '.join(groups_present) or 'none'}; missing: {', '.join(groups_missing) or 'none'}"
+        evidence: list[Evidence] = []
+        if j.has_dump:
+            excerpt = (f"Exchange interface groups ({j.profile['title']}) present: "
+                       f"{', '.join(groups_present) or 'none'}; missing: "
+                       f"{', '.join(groups_missing) or 'none'}"
                        + (f"; incomplete: {', '.join(groups_partial)}" if groups_partial else ""))
-            if missing:
+            if j.missing:
                 excerpt += "; no ncacn_ip_tcp line for " + ", ".join(
-                    sorted({_iface_name(u) for u in missing}))
-            evidence.append(Evidence(path=str(dump_path), locator=f"protseq={TCP}", ts=None,
-                                     excerpt=excerpt))
+                    sorted({_iface_name(u) for u in j.missing}))
+            evidence.append(Evidence(path=str(tcp[0].get("path")), locator=f"protseq={TCP}",
+                                     ts=None, excerpt=excerpt))
             for u in expected:
-                if u in present_rows:
-                    evidence.append(_ev(present_rows[u]))
-        for sp in statics + other_statics:
+                if u in j.present_rows:
+                    evidence.append(_ev(j.present_rows[u]))
+        for sp in j.reg.statics + j.reg.others:
             evidence.append(_ev_reg(sp.reg))
-        for sp, hs, _ in conflicts:
+        for sp, hs, _ in j.conflicts:
             for h in hs:
                 evidence.append(_ev(h.row))
                 if h.proc_row:
@@ -554,21 +650,19 @@ class RpcPortConflict(Check):
 
         # ---- status ----------------------------------------------------------
         live = [c for c in causes if c.verdict in ("confirmed", "likely")]
-        is_missing_all = "Information Store" in groups_missing
-        if has_dump and (groups_missing or groups_partial or missing):
+        collect = j.collect
+        if j.has_dump and j.missing:
             status = "problem"
         elif live:
             status = "problem"
-        elif has_dump:
+        elif j.has_dump:
             status = "ok"
         else:
             status = "inconclusive"
-            if not has_dump:
-                collect.insert(0, fmt("dump"))
         if status == "problem":
-            if is_missing_all:
+            if set(kb["critical_groups"]) & set(groups_missing):
                 severity = "critical"
-            elif has_dump and not missing:
+            elif j.has_dump and not j.missing:
                 severity = "warning"  # latent: a conflict that has not bitten yet
             else:
                 severity = "error"
@@ -576,29 +670,50 @@ class RpcPortConflict(Check):
             severity = "warning" if srv.symptoms else "info"
         else:
             severity = "info"
-        if status == "problem" and not has_dump:
-            collect.insert(0, fmt("dump"))
+        if not j.has_dump and status != "ok":
+            collect.insert(0, j.fmt("dump"))
         if status == "inconclusive":
             # KB 926210's whole evidence chain: dump, static ports, holders.
-            if not reg_known:
-                collect.append(fmt("hive"))
-            if not has_netstat:
-                collect.append(fmt("netstat"))
-            if not has_tasklist:
-                collect.append(fmt("tasklist"))
+            if not j.reg.reg_known:
+                collect.append(j.fmt("services_export" if j.reg.system_paths else "hive"))
+            if not j.has_netstat:
+                collect.append(j.fmt("netstat"))
+            if not j.has_tasklist:
+                collect.append(j.fmt("tasklist"))
 
         facts["symptom_events"] = len(srv.symptoms)
-        summary = self._summary(srv, status, has_dump, groups_present, groups_missing,
-                                groups_partial, missing, conflicts, causes, statics)
+        remediation: list[str] = []
+        if status == "problem":
+            remediation = self._remediation(j, causes, groups_missing + groups_partial)
+        summary = self._summary(j, status, groups_present, groups_missing, groups_partial, causes)
         return Finding(check=CHECK_ID, title=self.title, status=status, severity=severity,
                        summary=summary, host=host, causes=causes,
-                       evidence=evidence[:MAX_EVIDENCE * 3],
-                       remediation=list(kb["remediation"]) if status == "problem" else [],
+                       evidence=evidence[:MAX_EVIDENCE * 3], remediation=remediation,
                        references=list(kb["references"]), collect=_unique(collect), facts=facts)
+
+    @staticmethod
+    def _remediation(j: Judged, causes: list[Cause], broken_groups: list[str]) -> list[str]:
+        """The fix of the most probable cause(s) — never the static-port advice
+        for a stopped service — then the KB's check that it worked."""
+        ranked = [c for c in causes if c.verdict != "ruled_out"]
+        ranked.sort(key=lambda c: VERDICT_RANK[c.verdict])
+        out: list[str] = []
+        if ranked:
+            best = VERDICT_RANK[ranked[0].verdict]
+            for c in ranked:
+                if VERDICT_RANK[c.verdict] == best:
+                    out.extend(c.remediation)
+        what = (f"the {_and(broken_groups)} interfaces are back" if broken_groups
+                else "every Exchange interface is still registered after the restart")
+        out.append(_kb()["remediation_templates"]["verify"].format(server=j.server_name, what=what))
+        return _unique(out)
 
     # ---- profile and registry --------------------------------------------
     @staticmethod
     def _profile(present: set[str], view: Any) -> dict[str, Any]:
+        """The Exchange generation whose interface list the dump is judged
+        against: Exchange 2010 registers RPC Client Access and the Address
+        Book service instead of the 2000/2003 MTA and System Attendant."""
         profiles = _kb()["profiles"]
         for p in profiles:
             det = p.get("detect") or {}
@@ -613,53 +728,93 @@ class RpcPortConflict(Check):
         return profiles[-1]
 
     @staticmethod
-    def _statics(view: Any) -> tuple[list[StaticPort], list[StaticPort], bool]:
-        """Static-port values that are set, Exchange's and other services'.
-        ``reg_known`` is True when the registry of this server holds the
-        Exchange service keys at all (a value's absence then means "no static
-        port", not "not collected")."""
+    def _statics(view: Any) -> RegFacts:
+        """Static-port values that are set, Exchange's and other services',
+        read through CurrentControlSet (Select\\Current of an offline hive)."""
         kb = _kb()
-        statics: list[StaticPort] = []
-        others: list[StaticPort] = []
+        out = RegFacts()
         if view is None or len(view) == 0:
-            return statics, others, False
-        reg_known = False
+            return out
+        out.control_set = view.control_set()
+        frame = view.frame()
+        keys = frame["key"].astype("string").fillna("").str.lower()
+        out.system_paths = sorted({str(p) for p, k in zip(frame["path"].astype("object"), keys)
+                                   if k.startswith("hklm\\system\\")})
         for svc, info in kb["services"].items():
             if view.key_exists(f"HKLM\\SYSTEM\\CurrentControlSet\\Services\\{svc}"):
-                reg_known = True
+                out.reg_known = True
             for sp in info["static_ports"]:
                 v = view.get(sp["key"], sp["value"])
                 port = _port(v.value) if v is not None else None
                 if v is None or port is None:
                     continue
-                statics.append(StaticPort(svc, info["display"], v.name or sp["value"], sp["key"],
-                                          port, sp["protocol"], list(sp["interfaces"]),
-                                          [i.lower() for i in info["images"]], v))
+                out.statics.append(StaticPort(svc, info["display"], v.name or sp["value"], sp["key"],
+                                              port, sp["protocol"], list(sp["interfaces"]),
+                                              [i.lower() for i in info["images"]], v))
         for o in kb["other_static_ports"]:
             v = view.get(o["key"], o["value"])
             port = _port(v.value) if v is not None else None
             if v is None or port is None:
                 continue
-            others.append(StaticPort(o["service"], o["display"], v.name or o["value"], o["key"],
-                                     port, TCP, [], [i.lower() for i in o["images"]], v,
-                                     exchange=False))
-        return statics, others, reg_known
+            out.others.append(StaticPort(o["service"], o["display"], v.name or o["value"], o["key"],
+                                         port, TCP, [], [i.lower() for i in o["images"]], v,
+                                         exchange=False))
+        return out
+
+    @staticmethod
+    def _unread_registry(j: Judged) -> str:
+        """Why the KB 270836 values could not be read: no SYSTEM data at all,
+        or SYSTEM data that lacks the Exchange service keys (a hive of another
+        machine, an export of other keys) — the two ask for different files."""
+        if j.reg.system_paths:
+            cs = (f" (current control set ControlSet{j.reg.control_set:03d})"
+                  if j.reg.control_set is not None else "")
+            return (f"The SYSTEM registry data in the case ({', '.join(j.reg.system_paths)}){cs} "
+                    "has no Exchange service keys (Services\\MSExchangeIS, MSExchangeSA), so "
+                    "the static port values of KB 270836 cannot be read from it.")
+        return ("The static port values of KB 270836 could not be read: no SYSTEM hive or "
+                "export of the Exchange service keys is in the case.")
 
     # ---- causes ------------------------------------------------------------
-    @staticmethod
-    def _cause_in_use(statics: list[StaticPort], conflicts: list, own_ok: list, shared: list,
-                      missing: list[str],
-                      has_dump: bool, has_netstat: bool, has_tasklist: bool, reg_known: bool,
-                      explained: set[str], fmt: Any, collect: list[str],
-                      client_range: tuple[int, int]) -> Cause:
+    def _cause_in_use(self, j: Judged) -> Cause:
+        """static-port-in-use: the KB's cause. A static port is held by a
+        process that is not the service configured for it, and the interfaces
+        the port carries are missing from the endpoint map."""
         cid, title = "static-port-in-use", "A static Exchange RPC port is held by another process"
         kb = _kb()
-        lo, hi = client_range
-        if conflicts:
+        tpl = kb["remediation_templates"]
+        lo, hi = j.client_range
+        statics, others = j.reg.statics, j.reg.others
+        own_ok: list[tuple[StaticPort, list[Holder], bool]] = []
+        shared: list[tuple[StaticPort, list[Holder]]] = []
+        for sp in statics:
+            hs = j.holders_on(sp.port)
+            # The dump shows the service's own interfaces on this very port:
+            # the service bound it, so an unidentified socket there is its own.
+            by_dump = sp.protocol == TCP and any(
+                sp.port in j.present_ports.get(u, ()) for u in sp.interfaces)
+            foreign = [h for h in hs if not _owned_by(h, sp.images, sp.service)
+                       and not (by_dump and not h.image and not h.services)]
+            mine = [h for h in hs if h not in foreign]
+            # A holder that is itself configured for this port is the other
+            # half of a duplicate (static-port-duplicate), not a stranger.
+            twins = [o for o in statics + others if o is not sp and o.port == sp.port]
+            twin_held = [h for h in foreign if any(_owned_by(h, o.images, o.service) for o in twins)]
+            foreign = [h for h in foreign if h not in twin_held]
+            if twin_held:
+                shared.append((sp, twin_held))
+            lost = [u for u in sp.interfaces if u in j.missing] if sp.protocol == TCP else []
+            if foreign:
+                j.conflicts.append((sp, foreign, lost))
+            elif mine:
+                own_ok.append((sp, mine, by_dump))
+
+        if j.conflicts:
             verdict = "possible"
             parts: list[str] = []
             ev: list[Evidence] = []
-            for sp, hs, lost in conflicts:
+            fixes: list[str] = []
+            for sp, hs, lost in j.conflicts:
                 names = sorted({_iface_name(u) for u in lost})
                 held = "; ".join(
                     f"{h.describe()} {'listens on' if h.listening else 'has a connection from local port'} "
@@ -667,49 +822,76 @@ class RpcPortConflict(Check):
                 text = f"{sp.label} ({sp.display}) is configured, and {held}."
                 if lost:
                     text += f" Missing from the endpoint map: {', '.join(names)}."
-                    explained.update(lost)
-                elif has_dump and sp.interfaces:
+                    j.explained.update(lost)
+                elif j.has_dump and sp.interfaces:
                     text += " Its interfaces are registered anyway (bound to another address?)."
-                if any(not h.listening for h in hs) and lo <= sp.port <= hi:
+                in_range = any(not h.listening for h in hs) and lo <= sp.port <= hi
+                if in_range:
                     text += (f" Port {sp.port} lies in the client port range {lo}-{hi}: any outgoing "
                              "connection can take it before the service starts.")
                 parts.append(text)
                 identified = all(h.image for h in hs)
                 if lost and identified:
                     v = "confirmed"
-                elif lost or (not has_dump and identified):
+                elif lost or (not j.has_dump and identified):
                     v = "likely"
-                elif not has_dump or not sp.interfaces:
+                elif not j.has_dump or not sp.interfaces:
                     v = "likely" if identified else "possible"
                 else:
                     v = "possible"
-                verdict = min(verdict, v, key=lambda x: ["confirmed", "likely", "possible"].index(x))
+                verdict = min(verdict, v, key=lambda x: VERDICT_RANK[x])
                 ev.append(_ev_reg(sp.reg))
                 for h in hs:
                     ev.append(_ev(h.row))
                     if h.proc_row:
                         ev.append(_ev(h.proc_row))
-            if not has_tasklist:
-                collect.append(fmt("tasklist"))
-            return Cause(cid, title, verdict, " ".join(parts), _dedupe(ev),
-                         list(kb["remediation"][:2]))
-        # No holder seen.
-        carried_missing = sorted({u for sp in statics for u in sp.interfaces
-                                  if u in missing and sp.protocol == TCP})
-        if statics and carried_missing and not has_netstat:
-            collect.extend([fmt("netstat"), fmt("tasklist")])
-            explained.update(carried_missing)
+                fixes.append(tpl["in_use"].format(
+                    server=j.server_name, value=sp.value_name, key=sp.key, port=sp.port,
+                    holder=" and ".join(h.describe() for h in hs), display=sp.display,
+                    service=sp.service,
+                    range=tpl["in_use_range"].format(lo=lo, hi=hi) if lo <= sp.port <= hi else ""))
+            if not j.has_tasklist:
+                j.collect.append(j.fmt("tasklist"))
+            return Cause(cid, title, verdict, " ".join(parts), _dedupe(ev), fixes)
+
+        # No stranger on any static port.
+        lost_statics = [sp for sp in statics if sp.protocol == TCP
+                        and any(u in j.missing for u in sp.interfaces)]
+        carried_missing = sorted({u for sp in lost_statics for u in sp.interfaces if u in j.missing})
+        if lost_statics and not j.has_netstat:
+            j.collect.extend([j.fmt("netstat"), j.fmt("tasklist")])
+            j.explained.update(carried_missing)
             names = ", ".join(sorted({_iface_name(u) for u in carried_missing}))
-            sps = [sp for sp in statics if set(sp.interfaces) & set(carried_missing)]
             return Cause(cid, title, "likely",
-                         "Static ports are configured (" + "; ".join(sp.label for sp in sps)
+                         "Static ports are configured (" + "; ".join(sp.label for sp in lost_statics)
                          + f") and the interfaces they carry are missing: {names}. KB 926210: "
                          "the service does not try another port when its static port is taken. "
                          "No netstat -ano was collected to name the process holding it.",
-                         [_ev_reg(sp.reg) for sp in sps], list(kb["remediation"][:2]))
-        if statics and has_netstat:
-            mine = "; ".join(f"{sp.label} is used by {', '.join(h.describe() for h in hs)}"
-                             for sp, hs in own_ok)
+                         [_ev_reg(sp.reg) for sp in lost_statics],
+                         [tpl["in_use_unknown"].format(
+                             server=j.server_name,
+                             labels="; ".join(f"port {sp.port} ({sp.label})" for sp in lost_statics))])
+        free_lost = [sp for sp in lost_statics if not j.holders_on(sp.port)]
+        if free_lost:
+            names = ", ".join(sorted({_iface_name(u) for sp in free_lost for u in sp.interfaces
+                                      if u in j.missing}))
+            return Cause(cid, title, "possible",
+                         "Static ports are configured (" + "; ".join(sp.label for sp in free_lost)
+                         + f") and the interfaces they carry are missing ({names}), but no process "
+                         "holds the port when netstat ran. A process that held it when the service "
+                         "started may have exited since: KB 926210's service does not retry.",
+                         [_ev_reg(sp.reg) for sp in free_lost],
+                         [tpl["in_use_free_now"].format(
+                             server=j.server_name,
+                             labels="; ".join(sp.label for sp in free_lost),
+                             services=", ".join(dict.fromkeys(sp.service for sp in free_lost)))])
+        if statics and j.has_netstat:
+            mine = "; ".join(
+                f"{sp.label} is used by " + (
+                    "the service itself (the endpoint map shows its interfaces on that port)"
+                    if by_dump and not any(h.image for h in hs)
+                    else ", ".join(h.describe() for h in hs))
+                for sp, hs, by_dump in own_ok)
             twin = "; ".join(f"{sp.label} is held by {', '.join(h.describe() for h in hs)}, which is "
                              "configured for the same port (see static-port-duplicate)"
                              for sp, hs in shared)
@@ -721,40 +903,69 @@ class RpcPortConflict(Check):
             if twin:
                 text += f" {twin}."
             if free:
-                text += (f" Free when netstat ran: {'; '.join(free)} (a process that held them at "
-                         "service start may have exited since).")
+                text += f" Not bound when netstat ran, with nothing of theirs missing: {'; '.join(free)}."
             return Cause(cid, title, "ruled_out", text,
-                         [_ev_reg(sp.reg) for sp in statics] + [_ev(h.row) for _, hs in own_ok for h in hs])
-        if statics and has_dump and not carried_missing:
+                         [_ev_reg(sp.reg) for sp in statics]
+                         + [_ev(h.row) for _, hs, _ in own_ok for h in hs])
+        if statics and j.has_dump:
             return Cause(cid, title, "ruled_out",
                          "Static ports are configured (" + "; ".join(sp.label for sp in statics)
                          + ") and every interface they carry is registered in the endpoint map.",
                          [_ev_reg(sp.reg) for sp in statics])
         if statics:
-            collect.extend([fmt("netstat"), fmt("tasklist")])
+            j.collect.extend([j.fmt("netstat"), j.fmt("tasklist")])
             return Cause(cid, title, "possible",
                          "Static ports are configured (" + "; ".join(sp.label for sp in statics)
                          + "), but neither an endpoint dump nor netstat shows whether they were bound.",
-                         [_ev_reg(sp.reg) for sp in statics])
-        if reg_known:
+                         [_ev_reg(sp.reg) for sp in statics],
+                         [tpl["in_use_unknown"].format(
+                             server=j.server_name,
+                             labels="; ".join(f"port {sp.port} ({sp.label})" for sp in statics))])
+        if j.reg.reg_known:
             return Cause(cid, title, "ruled_out",
                          "No static RPC port (KB 270836 values) is set for the Exchange services in "
-                         "the current control set: the endpoint mapper assigns dynamic ports.")
-        if missing or not has_dump:
-            collect.append(fmt("hive"))
-            return Cause(cid, title, "possible",
-                         "The static port values of KB 270836 could not be read: no SYSTEM hive or "
-                         "export of the Exchange service keys is in the case.")
+                         "the current control set: the endpoint mapper assigns dynamic ports.",
+                         self._service_key_evidence(j))
+        if j.missing or not j.has_dump:
+            j.collect.append(j.fmt("services_export" if j.reg.system_paths else "hive"))
+            return Cause(cid, title, "possible", self._unread_registry(j), [],
+                         list(kb["remediation"]))
         return Cause(cid, title, "ruled_out",
                      "Every expected Exchange interface is registered in the endpoint map.")
 
     @staticmethod
-    def _cause_duplicate(statics: list[StaticPort], others: list[StaticPort], missing: list[str],
-                         has_dump: bool, reg_known: bool, explained: set[str], fmt: Any,
-                         collect: list[str]) -> Cause:
+    def _service_key_evidence(j: Judged) -> list[Evidence]:
+        """The Exchange service keys that were read without a static-port
+        value: the evidence that "no static port" is a fact, not a gap."""
+        if j.srv.registry_df is None:
+            return []
+        from ..registry import RegistryView
+        view = RegistryView(j.srv.registry_df)
+        wanted: dict[str, list[str]] = {}
+        for info in _kb()["services"].values():
+            for sp in info["static_ports"]:
+                if sp["protocol"] == TCP:
+                    wanted.setdefault(sp["key"], []).append(sp["value"])
+        out: list[Evidence] = []
+        for key, names in wanted.items():
+            row = view.key_row(key)
+            if row is None:  # an export or a filtered load: cite a value of the key
+                vals = view.values(key)
+                row = vals[0].row if vals else None
+            if row is not None:
+                absent = " / ".join(f'"{n}"' for n in names)
+                out.append(Evidence.from_row(row, f"{row['key']}: no {absent} value (no static port)"))
+        return _dedupe(out)
+
+    def _cause_duplicate(self, j: Judged) -> Cause:
+        """static-port-duplicate: two services configured to one port. Only
+        the one that starts first binds it; values served by one process
+        (mad.exe's NSPI and RFR ports) are not a clash."""
         cid, title = ("static-port-duplicate",
                       "Two services are configured to the same static port")
         kb = _kb()
+        tpl = kb["remediation_templates"]
+        statics, others = j.reg.statics, j.reg.others
         by_port: dict[int, list[StaticPort]] = defaultdict(list)
         for sp in statics + others:
             by_port[sp.port].append(sp)
@@ -763,8 +974,7 @@ class RpcPortConflict(Check):
         for port, sps in sorted(by_port.items()):
             if len(sps) < 2 or not any(s.exchange for s in sps):
                 continue
-            if len({s.service for s in sps}) > 1 and not (
-                    len({tuple(s.images) for s in sps}) == 1):
+            if len({s.service for s in sps}) > 1 and len({tuple(s.images) for s in sps}) > 1:
                 clashes.append(sps)
             else:
                 same_proc.append(sps)
@@ -772,23 +982,27 @@ class RpcPortConflict(Check):
             verdict = "likely"
             parts = []
             ev: list[Evidence] = []
+            fixes: list[str] = []
             for sps in clashes:
-                lost = sorted({u for s in sps for u in s.interfaces if u in missing and s.protocol == TCP})
+                lost = sorted({u for s in sps for u in s.interfaces if u in j.missing and s.protocol == TCP})
                 parts.append(f"Port {sps[0].port} is configured for " + " and ".join(
                     f"{s.label} ({s.display}, {'/'.join(s.images)})" for s in sps)
                     + ": only the service that starts first can bind it.")
                 if lost:
                     verdict = "confirmed"
-                    explained.update(lost)
+                    j.explained.update(lost)
                     parts.append("Missing from the endpoint map: "
                                  + ", ".join(sorted({_iface_name(u) for u in lost})) + ".")
                 ev.extend(_ev_reg(s.reg) for s in sps)
-            if has_dump and not any(u in missing for sps in clashes for s in sps for u in s.interfaces):
+                fixes.append(tpl["duplicate"].format(
+                    port=sps[0].port, server=j.server_name,
+                    labels=" and ".join(f"{s.service} \"{s.value_name}\" ({s.key})" for s in sps),
+                    services=", ".join(dict.fromkeys(s.service for s in sps if s.exchange))))
+            if j.has_dump and not any(u in j.missing for sps in clashes for s in sps for u in s.interfaces):
                 verdict = "likely"
                 parts.append("The endpoint map is complete now (the other service may not be "
                              "running), but the clash returns when both start.")
-            return Cause(cid, title, verdict, " ".join(parts), _dedupe(ev),
-                         [kb["remediation"][1]])
+            return Cause(cid, title, verdict, " ".join(parts), _dedupe(ev), fixes)
         if same_proc:
             text = " ".join(
                 f"Port {sps[0].port} is set for " + " and ".join(s.label for s in sps)
@@ -797,33 +1011,33 @@ class RpcPortConflict(Check):
                 for sps in same_proc)
             return Cause(cid, title, "ruled_out", text,
                          _dedupe([_ev_reg(s.reg) for sps in same_proc for s in sps]))
-        if reg_known or statics or others:
+        if j.reg.reg_known or statics or others:
             return Cause(cid, title, "ruled_out",
-                         "No two configured static ports are equal" if len(statics + others) > 1
+                         "No two configured static ports are equal." if len(statics + others) > 1
                          else "At most one static port is configured, so none can be duplicated.",
                          [_ev_reg(s.reg) for s in statics + others])
-        if not has_dump or missing:
-            if fmt("hive") not in collect:
-                collect.append(fmt("hive"))
-            return Cause(cid, title, "possible",
-                         "The static port values could not be read (no SYSTEM hive or .reg export).")
+        if not j.has_dump or j.missing:
+            j.collect.append(j.fmt("services_export" if j.reg.system_paths else "hive"))
+            return Cause(cid, title, "possible", self._unread_registry(j))
         return Cause(cid, title, "ruled_out",
                      "Every expected Exchange interface is registered in the endpoint map.")
 
-    @staticmethod
-    def _cause_missing(profile: dict[str, Any], statics: list[StaticPort], missing: list[str],
-                       explained: set[str], has_dump: bool, reg_known: bool, has_tasklist: bool, srv: Server,
-                       fmt: Any, collect: list[str]) -> Cause:
+    def _cause_missing(self, j: Judged) -> Cause:
+        """endpoints-missing: interfaces missing with no static port to blame.
+        The service that registers them is stopped (tasklist /svc, Service
+        Control Manager events) or running but failing to register."""
         cid, title = ("endpoints-missing",
                       "Exchange endpoints missing without a static-port conflict (service stopped "
                       "or failing to register)")
         kb = _kb()
-        if not has_dump:
+        tpl = kb["remediation_templates"]
+        srv = j.srv
+        if not j.has_dump:
             return Cause(cid, title, "possible",
                          "No endpoint-mapper dump of this server is in the case, so registered "
                          "interfaces cannot be compared with KB 926210's list.")
-        rest = [u for u in missing if u not in explained]
-        if not missing:
+        rest = [u for u in j.missing if u not in j.explained]
+        if not j.missing:
             return Cause(cid, title, "ruled_out",
                          "Every interface KB 926210 lists is in the ncacn_ip_tcp section.")
         if not rest:
@@ -833,71 +1047,108 @@ class RpcPortConflict(Check):
         # Which services own the unexplained interfaces, and are they running?
         owners = {svc: info for svc, info in kb["services"].items()
                   if any(u in sp["interfaces"] for sp in info["static_ports"] for u in rest)
-                  and svc in profile["services"]}
+                  and svc in j.profile["services"]}
         ev: list[Evidence] = []
         notes: list[str] = []
-        stopped = []
-        if has_tasklist:
+        stopped: list[str] = []
+        running: dict[str, dict[str, Any]] = {}
+        if j.has_tasklist:
             for svc, info in owners.items():
-                running = [p for p in srv.processes
-                           if any(str(s).lower() == svc.lower() for s in p["_data"].get("services") or [])
-                           or str(p["_data"].get("image") or "").lower() in info["images"]]
-                if running:
-                    notes.append(f"{svc} runs as {running[0]['_data'].get('image')} "
-                                 f"(PID {running[0]['_data'].get('pid')})")
-                    ev.append(_ev(running[0]))
+                procs = [p for p in srv.processes
+                         if any(str(s).lower() == svc.lower() for s in p["_data"].get("services") or [])
+                         or str(p["_data"].get("image") or "").lower() in info["images"]]
+                if procs:
+                    running[svc] = procs[0]
+                    notes.append(f"{svc} runs as {procs[0]['_data'].get('image')} "
+                                 f"(PID {procs[0]['_data'].get('pid')})")
+                    ev.append(_ev(procs[0]))
                 else:
                     stopped.append(svc)
             if stopped:
-                notes.append("not running according to tasklist /svc: " + ", ".join(stopped))
-        collect.append(fmt("services"))
-        static_for = [sp.label for sp in statics if set(sp.interfaces) & set(rest)]
+                notes.append("tasklist /svc shows no process for " + ", ".join(stopped))
+        scm: dict[str, list[dict[str, Any]]] = {}
+        for svc, info in owners.items():
+            hits = [e for e in srv.service_events if _names_service(e, svc, info["display"])]
+            if hits:
+                hits.sort(key=lambda e: str(e.get("ts") or ""))
+                scm[svc] = hits
+                ev.extend(_ev(e) for e in hits[-3:])
+                notes.append(f"the System log has {_describe_events(hits)} for {info['display']}")
+        static_for = [sp.label for sp in j.reg.statics if set(sp.interfaces) & set(rest)]
         text = f"Missing from the endpoint map: {names}."
-        if stopped and len(stopped) == len(owners):
+        if owners and stopped and len(stopped) == len(owners):
             verdict = "confirmed"
             text += " The services that register them are not running."
-        elif reg_known and not static_for:
+        elif owners and not j.has_tasklist and len(scm) == len(owners) and not static_for:
+            verdict = "likely"
+            text += " The services that register them stopped or failed to start (System log)."
+        elif j.reg.reg_known and not static_for:
             verdict = "likely"
             text += (" No static port is configured for them, so no port conflict can keep them "
                      "out: the service is stopped, still starting, or failing to register.")
         else:
             verdict = "possible"
-            if not reg_known:
-                text += " The static port values could not be checked (no SYSTEM hive)."
+            if not j.reg.reg_known:
+                text += " " + self._unread_registry(j)
         if notes:
             text += " " + "; ".join(notes) + "."
-        return Cause(cid, title, verdict, text, _dedupe(ev),
-                     ["Start the stopped Exchange services and check the System and Application "
-                      "logs for why they stopped or failed to register their RPC interfaces."])
+        fixes: list[str] = []
+        for svc, info in owners.items():
+            why = (tpl["missing_why_events"].format(events=_describe_events(scm[svc]), service=svc)
+                   if svc in scm else tpl["missing_why_none"].format(service=svc))
+            key = "missing_restart" if svc in running else "missing_start"
+            fixes.append(tpl[key].format(display=info["display"], service=svc,
+                                         server=j.server_name, why=why))
+        if not j.has_tasklist:
+            j.collect.append(j.fmt("services", services=" ".join(owners) or "MSExchangeIS"))
+        if not srv.has_system_log:
+            j.collect.append(j.fmt("system_log"))
+        if not srv.has_app_log:
+            j.collect.append(j.fmt("application_log", services=" / ".join(owners) or "MSExchangeIS"))
+        return Cause(cid, title, verdict, text, _dedupe(ev), fixes)
 
     # ---- wording ---------------------------------------------------------
     @staticmethod
-    def _summary(srv: Server, status: str, has_dump: bool, present: list[str], gone: list[str],
-                 partial: list[str], missing: list[str], conflicts: list, causes: list[Cause],
-                 statics: list[StaticPort]) -> str:
-        who = srv.display or "the Exchange server"
+    def _summary(j: Judged, status: str, present: list[str], gone: list[str],
+                 partial: list[str], causes: list[Cause]) -> str:
+        """Two or three sentences a support engineer can paste into the case:
+        what the endpoint map lacks, who holds which port, the verdict."""
+        srv = j.srv
+        who = srv.display or "The Exchange server"
         bits: list[str] = []
-        if has_dump:
-            bits.append(f"{who}: endpoint map has {', '.join(present) or 'no Exchange group'}"
-                        + (f"; missing {', '.join(gone)}" if gone else "")
-                        + (f"; incomplete {', '.join(partial)}" if partial else "") + ".")
+        if j.has_dump:
+            lacking = gone + [f"part of {g}" for g in partial]
+            if lacking:
+                bits.append(f"{who}: the endpoint map lacks {', '.join(lacking)} "
+                            f"(present: {', '.join(present) or 'no Exchange group'}).")
+            else:
+                bits.append(f"{who}: the endpoint map has every Exchange interface group "
+                            f"({', '.join(present)}).")
         else:
             bits.append(f"{who}: no endpoint-mapper dump in the case.")
-        for sp, hs, lost in conflicts:
-            h = hs[0]
-            bits.append(f"Static port {sp.port} ({sp.label}) is held by {h.describe()}"
-                        + (f"; lost: {', '.join(sorted({_iface_name(u) for u in lost}))}" if lost else "")
-                        + ".")
+        for sp, hs, lost in j.conflicts:
+            lost_groups = list(dict.fromkeys(_iface_group(u) for u in lost))
+            bits.append(f"Static port {sp.port} ({sp.service} \"{sp.value_name}\") is held by "
+                        + " and ".join(h.short() for h in hs)
+                        + (f"; lost: {', '.join(lost_groups)}" if lost_groups else "") + ".")
         live = sorted((c for c in causes if c.verdict != "ruled_out"),
-                      key=lambda c: ["confirmed", "likely", "possible"].index(c.verdict))
+                      key=lambda c: VERDICT_RANK[c.verdict])
         if status == "ok":
-            bits.append("All Exchange interfaces are registered"
-                        + (" and no static port conflicts." if statics else "."))
+            bits.append("No static port conflicts." if j.reg.statics else "No static ports are set."
+                        if j.reg.reg_known else "")
+        elif live and live[0].verdict == "confirmed":
+            bits.append(f"Cause: {live[0].id} (confirmed).")
+        elif live and live[0].verdict == "likely":
+            bits.append(f"Most likely: {live[0].id}.")
+        elif status == "inconclusive" and not srv.symptoms and not j.conflicts:
+            bits.append("It is an Exchange server, but nothing in the case shows whether its RPC "
+                        "interfaces are registered: see what to collect.")
         elif live:
-            bits.append(f"Most likely: {live[0].id} ({live[0].verdict}).")
+            bits.append("Not decided between " + ", ".join(c.id for c in live)
+                        + ": see what to collect.")
         if srv.symptoms:
             bits.append(f"{len(srv.symptoms)} Security-log logon failure(s) match KB 926210's symptom.")
-        return " ".join(bits)
+        return " ".join(b for b in bits if b)
 
     @staticmethod
     def _not_applicable() -> Finding:
@@ -917,6 +1168,11 @@ def _dedupe(items: list[Evidence]) -> list[Evidence]:
             seen.add(k)
             out.append(e)
     return out
+
+
+def _and(items: list[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -199,7 +199,8 @@ def test_kb_missing_listing_names_missing_groups(tmp_path):
     assert f.facts["groups_present"] == ["MTA", "Directory (NSPI/RFR)"]
     missing = {m["uuid"] for m in f.facts["interfaces_missing"]}
     assert missing == set(IS_UUIDS) | (set(SA_UUIDS) - {RFR})
-    assert "missing Information Store, System Attendant" in f.summary
+    assert "lacks Information Store, System Attendant" in f.summary
+    assert "Not decided between" in f.summary  # nothing points at one cause yet
     assert f.evidence[0].locator == "protseq=ncacn_ip_tcp"
     assert "missing: Information Store, System Attendant" in f.evidence[0].excerpt
     # No registry, netstat or tasklist: nothing is decided, the collect list says what to get.
@@ -345,12 +346,38 @@ def test_static_port_in_use_confirmed_through_select_current():
 
 
 def test_wrong_control_set_is_not_read():
-    """Select\\Current = 1: the current port is 6010, which nobody holds."""
+    """Select\\Current = 1: the current port is 6010, which nobody holds now;
+    1033 (ControlSet002, held by beremote.exe) is not the running config."""
     f = _one(CHECK.run(_case(_conflict_rows(current=1))))
     v = _verdicts(f)
-    assert v["static-port-in-use"] == "ruled_out"
     assert [s["port"] for s in f.facts["static_ports"]] == [6010]
-    assert f.status == "problem" and f.top_cause.id == "endpoints-missing"
+    assert f.facts["conflicts"] == []
+    assert "beremote.exe" not in f.summary and "1033" not in f.summary
+    # 6010 is free now while the store's interfaces are missing: the holder may
+    # have gone since the store started, so the KB's cause stays possible.
+    assert v["static-port-in-use"] == "possible"
+    assert "6010" in {c.id: c for c in f.causes}["static-port-in-use"].explanation
+    assert f.status == "problem"
+
+
+def test_static_port_free_now_with_interfaces_missing_is_possible_not_ruled_out():
+    """KB 926210: the service does not retry. A static port nobody holds when
+    netstat ran, with its interfaces missing, is still a candidate, and the
+    fix says to restart the service that lost it."""
+    missing = {u: p for u, p in full_ports().items() if u not in IS_UUIDS}
+    rows = dump(missing) + system(cs2={IS_KEY: {"TCP/IP Port": 1033}})
+    rows += [listener(135, 744, 2)] + EXCHANGE_PROCS
+    f = _one(CHECK.run(_case(rows)))
+    c = {c.id: c for c in f.causes}["static-port-in-use"]
+    assert c.verdict == "possible" and "no process holds the port" in c.explanation
+    assert any("Restart MSExchangeIS on EXCH01" in r for r in c.remediation)
+    assert {e.locator for e in c.evidence} == {
+        "key=HKLM\\SYSTEM\\ControlSet002\\Services\\MSExchangeIS\\ParametersSystem"}
+    # True negative: the same free port with the store's interfaces present.
+    rows = dump(full_ports(is_port=3600)) + system(cs2={IS_KEY: {"TCP/IP Port": 1033}})
+    rows += [listener(135, 744, 2)] + EXCHANGE_PROCS
+    f = _one(CHECK.run(_case(rows)))
+    assert {c.id: c for c in f.causes}["static-port-in-use"].verdict == "ruled_out"
 
 
 def test_in_use_without_tasklist_is_likely_and_asks_for_it():
@@ -447,7 +474,12 @@ def test_endpoints_missing_without_static_ports_store_not_running():
     assert "MSExchangeIS" in f.top_cause.explanation
     v = _verdicts(f)
     assert v["static-port-in-use"] == "ruled_out" and v["static-port-duplicate"] == "ruled_out"
-    assert any("sc query MSExchangeIS" in c for c in f.collect)
+    # tasklist /svc already answers "is it running"; the System log is what is missing.
+    assert not any("sc query" in c for c in f.collect)
+    assert any("System log of EXCH01" in c for c in f.collect)
+    # The fix is to start the service, not the static-port advice.
+    assert f.remediation[0].startswith("Start Microsoft Exchange Information Store on EXCH01")
+    assert not any("static port mappings" in r for r in f.remediation)
 
 
 def test_endpoints_missing_service_running_is_likely():
@@ -528,3 +560,179 @@ def test_conflict_scenario_reads_security_evt(tmp_path):
     f = _one(CHECK.run(case))
     assert f.facts["symptom_events"] > 0
     assert any(e.path.endswith("SecEvent.Evt") for e in f.evidence)
+
+
+# ---------------------------------------------------------------------------
+# review fixes (issue 8): remediation follows the cause and names the value
+
+def test_in_use_remediation_names_value_port_holder_and_service():
+    f = _one(CHECK.run(_case(_conflict_rows())))
+    fix = f.top_cause.remediation[0]
+    assert "EXCH01" in fix and '"TCP/IP Port"' in fix
+    assert "HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeIS\\ParametersSystem" in fix
+    assert "not 1033" in fix and "beremote.exe" in fix and "PID 2412" in fix
+    assert "(MSExchangeIS)" in fix and "above 5000" in fix  # 1033 is in the client range
+    assert f.remediation[0] == fix
+    assert f.remediation[-1].startswith("Verify with `rpcdump /S EXCH01`")
+    assert "the Information Store interfaces are back" in f.remediation[-1]
+    assert "<server>" not in " ".join(f.remediation)
+    # The summary names the holder briefly; the cause has the services.
+    assert "held by beremote.exe (PID 2412)" in f.summary
+    assert "Cause: static-port-in-use (confirmed)." in f.summary
+
+
+def test_in_use_remediation_outside_client_range_has_no_range_advice():
+    missing = {u: p for u, p in full_ports().items() if u not in IS_UUIDS}
+    rows = dump(missing) + system(cs2={IS_KEY: {"TCP/IP Port": 6010}})
+    rows += [listener(6010, 2412, 1)] + EXCHANGE_PROCS + [proc("beremote.exe", 2412, ["BackupExecAgentAgent"], 20)]
+    f = _one(CHECK.run(_case(rows)))
+    assert f.top_cause.id == "static-port-in-use" and f.top_cause.verdict == "confirmed"
+    assert "not 6010" in f.top_cause.remediation[0]
+    assert "client port range" not in f.top_cause.remediation[0]
+
+
+def test_duplicate_remediation_names_both_values():
+    rows = dump({u: p for u, p in full_ports(sa_port=4000).items() if u not in IS_UUIDS})
+    rows += system(cs2={IS_KEY: {"TCP/IP Port": 4000}, SA_KEY: {"TCP/IP Port": 4000}})
+    rows += [listener(4000, 1604, 1)] + EXCHANGE_PROCS
+    f = _one(CHECK.run(_case(rows)))
+    fix = f.top_cause.remediation[0]
+    assert fix.startswith("Port 4000 is set for MSExchangeIS")
+    assert "MSExchangeSA \"TCP/IP Port\"" in fix and "EXCH01" in fix
+    assert "restart MSExchangeIS, MSExchangeSA" in fix
+    assert not any("net start" in r for r in f.remediation)
+
+
+# ---------------------------------------------------------------------------
+# endpoints-missing reads the System log the case already has
+
+def scm(event_id: int, first: str, host="EXCH01", n=1, named=False, provider="Service Control Manager"):
+    data = {"param1": first, "param2": "1"} if named else {"strings": [first, "1", "0", "1", "Restart the service"]}
+    return {"kind": "event", "source": "evt", "host": host, "channel": "System",
+            "provider": provider, "event_id": event_id, "level": "error",
+            "ts": datetime(2007, 3, 12, 12, 0, 0, tzinfo=UTC), "ts_source": "utc",
+            "path": "SysEvent.Evt", "locator": f"record={n}", "message": None, "data": data}
+
+
+def app_event(n=1):
+    return {"kind": "event", "source": "evt", "host": "EXCH01", "channel": "Application",
+            "provider": "MSExchangeSA", "event_id": 9095, "level": "information", "ts": T0,
+            "ts_source": "utc", "path": "AppEvent.Evt", "locator": f"record={n}", "data": None}
+
+
+def _store_missing(procs=True):
+    rows = dump({u: p for u, p in full_ports().items() if u not in IS_UUIDS}) + system(cs2={})
+    if procs:
+        rows += [listener(135, 744, 1)] + [p for p in EXCHANGE_PROCS if p["data"]["image"] != "store.exe"]
+    return rows
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_endpoints_missing_cites_scm_event_of_the_service(named):
+    rows = _store_missing() + [scm(7031, "Microsoft Exchange Information Store", n=7, named=named),
+                               scm(7031, "Print Spooler", n=8), app_event()]
+    f = _one(CHECK.run(_case(rows)))
+    c = f.top_cause
+    assert c.id == "endpoints-missing" and c.verdict == "confirmed"
+    locs = {e.locator for e in c.evidence}
+    assert "record=7" in locs and "record=8" not in locs
+    assert "Service Control Manager 7031 (2007-03-12 12:00 UTC)" in c.explanation
+    assert "Service Control Manager 7031" in c.remediation[0]
+    assert c.remediation[0].startswith("Start Microsoft Exchange Information Store on EXCH01")
+    # Both logs are in the case and tasklist shows the state: nothing to collect.
+    assert f.collect == []
+
+
+def test_scm_event_of_another_provider_or_service_is_not_cited():
+    rows = _store_missing() + [scm(7031, "Microsoft Exchange Information Store", n=7, provider="MyAgent"),
+                               scm(7031, "Microsoft Exchange System Attendant", n=8)]
+    f = _one(CHECK.run(_case(rows)))
+    c = f.top_cause
+    assert c.id == "endpoints-missing"
+    assert not any(e.locator in ("record=7", "record=8") for e in c.evidence)
+    assert "System log has" not in c.explanation
+    # The System log is there (SA's 7031) but the Application log is not.
+    assert not any("System log of EXCH01" in x for x in f.collect)
+    assert any("Application log of EXCH01" in x for x in f.collect)
+
+
+def test_scm_crash_without_tasklist_is_likely_and_asks_for_service_state():
+    rows = dump({u: p for u, p in full_ports().items() if u not in IS_UUIDS})
+    rows += [scm(7034, "Microsoft Exchange Information Store", n=3)]
+    f = _one(CHECK.run(_case(rows)))
+    c = {c.id: c for c in f.causes}["endpoints-missing"]
+    assert c.verdict == "likely" and "record=3" in {e.locator for e in c.evidence}
+    assert any("sc query MSExchangeIS" in x for x in f.collect)
+    # Without the event and without registry, nothing makes it more than possible.
+    f = _one(CHECK.run(_case(rows[:-1])))
+    assert {c.id: c for c in f.causes}["endpoints-missing"].verdict == "possible"
+
+
+# ---------------------------------------------------------------------------
+# the provider decides what 529/681/4625 mean
+
+def test_symptoms_need_the_security_provider():
+    ok_evtx = dict(sec(4625, named={"LogonType": "3", "SubStatus": "0xc0000064"}, n=1),
+                   provider="Microsoft-Windows-Security-Auditing")
+    no_provider = dict(sec(529, EV529, n=2), provider=None)
+    other = dict(sec(529, EV529, n=3), provider="AcmeAudit")
+    other_681 = dict(sec(681, EV681, n=4), provider="AcmeAudit", channel="Application")
+    f = _one(CHECK.run(_case([ok_evtx, no_provider, other, other_681])))
+    assert f.facts["symptom_events"] == 2
+    assert {e.locator for e in f.evidence} == {"record=1", "record=2"}
+    # Only the foreign provider's events: not Exchange's world at all.
+    f = _one(CHECK.run(_case([other, other_681])))
+    assert f.status == "not_applicable"
+
+
+# ---------------------------------------------------------------------------
+# a SYSTEM hive without the Exchange service keys is not "no hive"
+
+def test_system_hive_without_exchange_keys_says_so_and_asks_for_the_keys():
+    rows = [reg("HKLM\\SYSTEM\\Select", "Current", 1),
+            reg("HKLM\\SYSTEM\\ControlSet001\\Services\\Tcpip\\Parameters", "Hostname", "EXCH01"),
+            reg("HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup", "Services", "C:\\Program Files\\Exchsrvr",
+                vtype="REG_SZ", path="registry/SOFTWARE")]
+    f = _one(CHECK.run(_case(rows)))
+    assert f.status == "inconclusive" and f.severity == "info"
+    c = {c.id: c for c in f.causes}["static-port-in-use"]
+    assert "registry/SYSTEM" in c.explanation and "ControlSet001" in c.explanation
+    assert "no Exchange service keys" in c.explanation
+    text = "\n".join(f.collect)
+    assert "Services\\MSExchangeIS" in text and "SYSTEM registry hive" not in text
+    assert "nothing in the case shows whether its RPC interfaces are registered" in f.summary
+    # True negative: no SYSTEM data at all -> ask for the hive itself.
+    f = _one(CHECK.run(_case(rows[2:])))
+    c = {c.id: c for c in f.causes}["static-port-in-use"]
+    assert "no SYSTEM hive" in c.explanation
+    assert any("SYSTEM registry hive of EXCH01" in x for x in f.collect)
+
+
+def test_no_static_port_is_a_fact_with_the_service_keys_as_evidence():
+    rows = dump(full_ports()) + system(cs2={IS_KEY: {"Working Directory": "D:\\mdbdata"}})
+    f = _one(CHECK.run(_case(rows)))
+    assert f.status == "ok"
+    c = {c.id: c for c in f.causes}["static-port-in-use"]
+    assert c.verdict == "ruled_out" and "No static RPC port" in c.explanation
+    assert any("ControlSet002\\Services\\MSExchangeIS\\ParametersSystem" in e.locator for e in c.evidence)
+
+
+# ---------------------------------------------------------------------------
+# netstat -an without PIDs: the dump says who holds a static port
+
+def test_unidentified_listener_on_a_port_the_dump_shows_is_the_service():
+    rows = dump(full_ports()) + system(cs2={IS_KEY: {"TCP/IP Port": 1033}})
+    rows += [listener(1033, None, 1), listener(135, None, 2)]
+    f = _one(CHECK.run(_case(rows)))
+    assert f.status == "ok" and f.facts["conflicts"] == []
+    c = {c.id: c for c in f.causes}["static-port-in-use"]
+    assert c.verdict == "ruled_out" and "the service itself" in c.explanation
+
+
+def test_unidentified_listener_on_a_port_whose_interfaces_are_missing_is_a_conflict():
+    rows = dump({u: p for u, p in full_ports().items() if u not in IS_UUIDS})
+    rows += system(cs2={IS_KEY: {"TCP/IP Port": 1033}}) + [listener(1033, None, 1)]
+    f = _one(CHECK.run(_case(rows)))
+    assert f.top_cause.id == "static-port-in-use" and f.top_cause.verdict == "likely"
+    assert "unknown process" in f.top_cause.explanation
+    assert any("tasklist /svc" in x for x in f.collect)
