@@ -79,17 +79,36 @@ class _Reg:
 
     Keys from hives (``HKLM\\SOFTWARE\\Classes\\CLSID\\...``) and from .reg
     exports (``HKEY_CLASSES_ROOT\\CLSID\\...``) are compared in one spelling.
-    ``covers`` says whether the absence of a key means something: a whole
-    SOFTWARE hive covers everything under HKLM\\SOFTWARE; an export covers
-    only the keys it holds and their parent's other children.
+    ``covers`` says whether the absence of a key means something:
+
+    - a SOFTWARE hive read without damage covers everything under
+      HKLM\\SOFTWARE (the hive source's targeted load declares the ExMPLS
+      key and both helper CLSIDs, knowledge/registry_paths.yaml); a hive
+      the inventory marks partial or failed proves no absence: a truncated
+      hive loses keys silently;
+    - a .reg export covers a key only when it exported the key's parent
+      (regedit writes every key of an exported subtree as its own section,
+      so an export of ``...\\CLSID`` lists every class). An export of one
+      unrelated CLSID, or of ``Microsoft\\Exchange\\Setup``, says nothing
+      about EMPKP's CLSID or about ExMPLS.
     """
 
-    def __init__(self, rows: pd.DataFrame, export_sources: set[str]) -> None:
+    def __init__(self, rows: pd.DataFrame, export_sources: set[str],
+                 damaged_paths: frozenset[str] = frozenset(), shared: bool = False) -> None:
         self.rows = rows
         self.nkey = rows["key"].astype("string").fillna("").map(_norm_key) if len(rows) else pd.Series([], dtype=object)
         src = rows["source"].astype("string").fillna("").str.lower() if len(rows) else pd.Series([], dtype=object)
         sw = self.nkey.str.startswith("hklm\\software\\") if len(rows) else pd.Series([], dtype=bool)
-        self.software_hive = bool(len(rows)) and bool((sw & ~src.isin(export_sources)).any())
+        self.export_mask = src.isin(export_sources) if len(rows) else pd.Series([], dtype=bool)
+        self.hive_path: str | None = None
+        if len(rows):
+            paths = rows.loc[sw & ~self.export_mask, "path"].astype("string").dropna().unique()
+            sound = sorted(str(p) for p in paths if str(p) not in damaged_paths)
+            self.hive_path = sound[0] if sound else None
+        self.software_hive = self.hive_path is not None
+        #: Host-less registry rows handed to several servers (no SYSTEM hive
+        #: says whose they are): a key they lack may be another server's.
+        self.shared = shared
 
     def key_row(self, key: str) -> pd.Series | None:
         if self.rows.empty:
@@ -125,11 +144,32 @@ class _Reg:
         return self.rows[(self.nkey == nk) | self.nkey.str.startswith(nk + "\\")]
 
     def covers(self, key: str) -> bool:
+        if self.shared:
+            return False
         nk = _norm_key(key)
         if self.software_hive and nk.startswith("hklm\\software\\"):
             return True
+        if self.rows.empty:
+            return False
         parent = nk.rsplit("\\", 1)[0]
-        return bool(len(self.rows)) and bool((self.nkey.str.startswith(parent + "\\") | (self.nkey == parent)).any())
+        return bool(((self.nkey == parent) & self.export_mask).any())
+
+    def absent(self, key: str, what: str) -> Evidence | None:
+        """Evidence for a key the registry in the case does not hold: the
+        hive (or export) that covers it, located at the missing key, so an
+        engineer can open the file and look for it."""
+        if not self.covers(key):
+            return None
+        nk = _norm_key(key)
+        path = self.hive_path
+        if path is None:
+            parent = nk.rsplit("\\", 1)[0]
+            hit = self.rows[(self.nkey == parent) & self.export_mask]
+            path = str(hit.iloc[0]["path"]) if not hit.empty else None
+        if path is None:
+            return None
+        return Evidence(path=path, locator=f"key={key}", ts=None,
+                        excerpt=f"{key}: {what}")
 
 
 def _val(row: pd.Series | None, col: str) -> Any:
@@ -180,6 +220,34 @@ def same_path(a: str, b: str) -> bool:
     return len(pa_) == len(pb) and all(_component_match(x, y) for x, y in zip(pa_, pb))
 
 
+_PLACEHOLDER = re.compile(r"%\d+")
+
+
+def _evidence(row: pd.Series, excerpt: str | None = None) -> Evidence:
+    """Evidence for a row; an event whose rendered message still holds
+    ``%n`` slots shows its insertion strings instead.
+
+    The event catalog has one template per (provider, id), but DCOM 10016
+    has 7 insertion strings on Windows 2003 and 11 on Windows 8 and later:
+    rendered with the wrong layout the text names the wrong CLSID/APPID/user,
+    which is worse than the raw strings.
+    """
+    if excerpt is None and _val(row, "kind") == "event":
+        msg = str(_val(row, "message") or "")
+        if _PLACEHOLDER.search(msg):
+            strings = row_data(_val(row, "data")).get("strings")
+            if isinstance(strings, list) and strings:
+                head = " ".join(str(x) for x in (_val(row, "provider"), _val(row, "event_id"),
+                                                 _val(row, "level")) if x is not None)
+                excerpt = f"{head}; insertion strings: " + " | ".join(str(x) for x in strings)
+    return Evidence.from_row(row, excerpt)
+
+
+def _vbs(lines: list[str]) -> str:
+    """The article's three-line test, numbered so it survives line wrapping."""
+    return " ".join(f"[{i}] {line}" for i, line in enumerate(lines, 1))
+
+
 _PATH_RE = re.compile(r"([a-z]:\\[^<>\"|\r\n;]*?\.exe)", re.IGNORECASE)
 
 
@@ -223,6 +291,9 @@ class _Facts:
     setup_present: bool = False
     regserver_row: pd.Series | None = None
     regserver_exit: int | None = None
+    reg: _Reg | None = None              # this host's registry rows
+    mom_trace: bool = False              # anything shows MOM monitors this host
+    exmpls_conflict: bool = False        # 9986 logged, but the hive has no ExMPLS
 
     def rows_of(self, kind: str) -> list[pd.Series]:
         return [r for k, r in self.outcomes if k == kind]
@@ -269,10 +340,17 @@ class Mom9986Check(Check):
             if len(every) == 1:
                 hosts = every
         chans = {str(c).lower() for c in df["channel"].dropna().unique()}
-        whole = {"mom_channel": bool(chans & {c.lower() for c in kb["mom_channels"].values()}),
-                 "opsmgr_channel": kb["mom_channels"]["opsmgr2007"].lower() in chans}
+        whole: dict[str, Any] = {
+            "mom_channel": bool(chans & {c.lower() for c in kb["mom_channels"].values()}),
+            "opsmgr_channel": kb["mom_channels"]["opsmgr2007"].lower() in chans,
+            # Files the inventory says were read only in part: a key missing
+            # from them proves nothing.
+            "damaged": frozenset(str(e.path) for e in (getattr(case, "inventory", None) or [])
+                                 if getattr(e, "status", None) in ("partial", "failed")),
+        }
         hostless = hostkey == ""
         assign = self._assign_hostless(df, hostless, hosts)
+        whole["shared_registry"] = len(hosts) > 1 and not assign
         findings = []
         for h in hosts or [""]:
             mask = ((hostkey == h) | (hostless & assign.get(h, True))) if h else \
@@ -296,7 +374,11 @@ class Mom9986Check(Check):
         by_provider = is_event & prov.isin(provider_aliases(kb["mom_provider"]))
         channels = {c.lower() for c in kb["mom_channels"].values()}
         chan = df["channel"].astype("string").str.lower().fillna("").isin(channels)
-        cand = is_event & chan & ~by_provider
+        # The console's "Provider Name: Script-generated" (or an export
+        # without a Source line) does not name the event's source; only then
+        # does the text decide. Another named source's 10000 is not ours.
+        generic = {p.lower() for p in kb["mom_generic_providers"]}
+        cand = is_event & chan & ~by_provider & prov.isin(generic)
         out = by_provider.copy()
         if cand.any():
             text = self._text(df[cand])
@@ -369,7 +451,7 @@ class Mom9986Check(Check):
         return {}
 
     # ------------------------------------------------------------ facts
-    def _facts(self, rows: pd.DataFrame, whole: dict[str, bool], mom_all: pd.Series,
+    def _facts(self, rows: pd.DataFrame, whole: dict[str, Any], mom_all: pd.Series,
                host: str | None, kb: dict) -> _Facts:
         f = _Facts(host=host)
         reg = kb["registry"]
@@ -420,7 +502,10 @@ class Mom9986Check(Check):
 
         # Registry and setup log.
         regrows = rows[rows["kind"].astype("string").isin(["registry_key", "registry_value"])]
-        R = _Reg(regrows, set(reg["export_sources"]))
+        R = _Reg(regrows, set(reg["export_sources"]), whole.get("damaged", frozenset()),
+                 shared=bool(whole.get("shared_registry")) and bool(len(regrows))
+                 and bool(regrows["host"].isna().all()))
+        f.reg = R
         setup = rows[rows["kind"].astype("string").isin(["setup_line", "setup_process"])]
         f.setup_present = not setup.empty
 
@@ -432,9 +517,14 @@ class Mom9986Check(Check):
         f.dcom_access = [r for r in dcom_by_helper[f.helper_key]
                          if int(_val(r, "event_id")) == kb["dcom"]["access_denied"]]
 
+        f.mom_trace = bool(f.mom_present or f.mom_host_rows or f.opsmgr
+                           or any(dcom_by_helper.values())
+                           or any(not R.under(k).empty for k in reg["mom_agent_keys"]))
+
         # ExMPLS and DATA0..DATA3.
         f.exmpls_covered = R.covers(reg["exmpls"])
         f.exmpls_row = R.key_row(reg["exmpls"])
+        f.mom_trace = f.mom_trace or f.exmpls_row is not None
         for name in [reg["data_public_key"], *reg["data_credentials"]]:
             v = R.get(reg["exmpls"], name)
             if v is not None and (_val(v, "value") or "") != "":
@@ -595,7 +685,7 @@ class Mom9986Check(Check):
                 f.helper_ambiguous = True
 
     # ------------------------------------------------------------ causes
-    def _diagnose(self, rows: pd.DataFrame, whole: dict[str, bool], mom_all: pd.Series,
+    def _diagnose(self, rows: pd.DataFrame, whole: dict[str, Any], mom_all: pd.Series,
                   host: str | None, kb: dict) -> Finding:
         f = self._facts(rows, whole, mom_all, host, kb)
         helper = kb["helpers"][f.helper_key]
@@ -614,7 +704,7 @@ class Mom9986Check(Check):
         done = (f.latest == "published") or (data0_row is not None and not failing)
         registered = f.ls32_row is not None
         unregistered = f.clsid_covered and not registered
-        ev = lambda r, x=None: Evidence.from_row(r, x)  # noqa: E731
+        ev = _evidence
         ls_ev = [ev(f.ls32_row)] if registered else []
         pub_ev = [ev(r) for r in published_rows[-1:]]
         if data0_row is not None:
@@ -630,6 +720,7 @@ class Mom9986Check(Check):
 
         # -- helper-not-registered -------------------------------------
         c_rem = [rem["copy_helper"].format(files=" and ".join(helper["files"]),
+                                           is_are="are" if len(helper["files"]) > 1 else "is",
                                            folder=str(f.expected_path or "").rsplit("\\", 1)[0]),
                  helper["register"], rem["verify_dcomcnfg"].format(name=name)]
         ev_list: list[Evidence] = []
@@ -651,6 +742,11 @@ class Mom9986Check(Check):
                    f"is not registered, so the publish script cannot create it (event {ev_create}).")
             if f.clsid_row is not None:
                 ev_list.append(ev(f.clsid_row))
+            elif f.reg is not None:
+                gone = f.reg.absent(f"{reg['clsid_root']}\\{clsid}",
+                                    f"key absent: {helper['progid']} is not registered")
+                if gone is not None:
+                    ev_list.append(gone)
             ev_list += [ev(r) for r in f.rows_of("create_failed")[-2:]]
             if f.regserver_exit not in (None, 0):
                 why += f" Setup's \"{helper['exe']} /regserver\" exited with {f.regserver_exit:08X}."
@@ -740,7 +836,7 @@ class Mom9986Check(Check):
                             v, why, ev_list, c_rem))
 
         # -- dcom-permissions -------------------------------------------
-        c_rem = [rem["dcom_permissions"].format(progid=helper["progid"]) + " " + " / ".join(vbs)]
+        c_rem = [rem["dcom_permissions"].format(progid=helper["progid"]) + " " + _vbs(vbs)]
         ev_list = [ev(r) for r in f.dcom_access[-3:]]
         acc_txt = (f" DCOM 10016 names {clsid} ({len(f.dcom_access)} time(s)) in the System log."
                    if f.dcom_access else "")
@@ -789,7 +885,7 @@ class Mom9986Check(Check):
                             v, why, ev_list, c_rem))
 
         # -- publish-failed ---------------------------------------------
-        c_rem = [rem["publish_failed"].format(name=name) + " " + " / ".join(vbs)]
+        c_rem = [rem["publish_failed"].format(name=name) + " " + _vbs(vbs)]
         fails = f.rows_of("publish_failed")
         ev_list = [ev(r) for r in fails[-3:]]
         if done:
@@ -855,6 +951,19 @@ class Mom9986Check(Check):
         elif f.exmpls_row is not None:
             v, why = "ruled_out", "ExMPLS exists without DATA0: publishing, not the credentials, is missing."
             ev_list = [ev(f.exmpls_row)]
+        elif f.exmpls_covered and f.latest == "published":
+            # KB 911143, Conclusion: once 9986 is logged "the ExMPLS registry
+            # key should now be present". A hive without it contradicts the
+            # 9986: the key was removed since, the hive predates the publish,
+            # or the hive is another machine's. Not ok until that is settled.
+            f.exmpls_conflict = True
+            v = "possible"
+            why = ("MOM logged 9986 (published), yet the SOFTWARE registry in the case has no "
+                   "HKLM\\SOFTWARE\\Microsoft\\ExMPLS key: it was removed after publishing, or the "
+                   "hive was taken before the publish or on another server. Without the key the "
+                   "Configuration Wizard cannot store DATA1..DATA3.")
+            gone = f.reg.absent(reg["exmpls"], "key absent (no DATA0..DATA3)") if f.reg else None
+            ev_list = pub_ev + ([gone] if gone else [])
         elif f.exmpls_covered:
             v, why = "ruled_out", ("HKLM\\SOFTWARE\\Microsoft\\ExMPLS is absent: the key was never published; "
                                    "credentials can only be stored after 9986.")
@@ -893,6 +1002,8 @@ class Mom9986Check(Check):
         supported = [c for c in causes if c.verdict in ("confirmed", "likely")]
         if cred.verdict == "confirmed":
             status = "problem"
+        elif f.exmpls_conflict and not supported:
+            status = "inconclusive"
         elif (f.latest == "published" or data_complete or done) and not failing:
             status = "ok"
         elif supported:
@@ -918,9 +1029,19 @@ class Mom9986Check(Check):
         elif status == "problem":
             top = sorted(supported, key=lambda c: ("confirmed", "likely").index(c.verdict))[0] \
                 if supported else cred
-            head = f"{who}: MOM event 9986 is missing or unusable; most likely cause: {top.id} ({top.verdict}) - {top.title}."
+            # Says what is wrong in the article's words, for the version's
+            # helper and events (the credentials case has a 9986: it is not
+            # "missing", the wizard still cannot use it).
+            line = kb["headlines"][top.id].format(
+                name=helper["name"], progid=helper["progid"], exe=helper["exe"],
+                ev_fail=me["publish_failed"][f.helper_key], ev_create=me["create_failed"][f.helper_key])
+            head = f"{who}: {line} (cause {top.id}, {top.verdict})."
+        elif f.exmpls_conflict:
+            head = kb["headlines"]["exmpls_conflict"].format(who=who)
+        elif not f.mom_trace:
+            head = kb["headlines"]["no_mom_trace"].format(who=who)
         else:
-            head = f"{who}: the case cannot tell why 9986 is missing; collect the items listed."
+            head = kb["headlines"]["undecided"].format(who=who)
         summary = f"{head} Helper for {versions}: {helper_txt}."
         if f.helper_ambiguous:
             summary += " (Helper chosen without a definite version; confirm the versions.)"
@@ -941,6 +1062,8 @@ class Mom9986Check(Check):
                 collect.append(c["setup_log"].format(**fmt))
             if f.helper_ambiguous and want_all:
                 collect.append(c["versions"].format(**fmt))
+            if f.exmpls_conflict:
+                collect.append(c["exmpls_conflict"].format(**fmt))
 
         remediation: list[str] = []
         for cz in sorted(supported, key=lambda c: ("confirmed", "likely").index(c.verdict)):

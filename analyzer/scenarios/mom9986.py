@@ -105,16 +105,23 @@ def _app_log(host: str = HOST, seed: int = 7) -> list[Any]:
 
 
 def dcom_10000(ts: datetime, clsid: str, path: str, host: str = HOST) -> EventSpec:
-    """DCOM 10000 as Windows 2003 logs it: CLSID, error text, command."""
+    """DCOM 10000 as Windows 2003 logs it. Insertion strings in the message
+    file's slot order (knowledge/events.yaml): %1 the command, %2 the error
+    text (the template adds the quotes), %3 the CLSID -- rendered, the
+    article's "Unable to start a DCOM Server: {CLSID}. The error: ..."."""
     return EventSpec("DCOM", 10000, "error", ts + timedelta(seconds=1), "System", host,
-                     [clsid, f'"{path} -Embedding is not a valid Win32 application. "', f"{path} -Embedding"],
+                     [f"{path} -Embedding", f"{path} -Embedding is not a valid Win32 application. ", clsid],
                      qualifiers=0xC000, user_sid="S-1-5-19",
                      evtx_provider="Microsoft-Windows-DistributedCOM")
 
 
 def dcom_10016(ts: datetime, clsid: str, host: str = HOST) -> EventSpec:
+    """DCOM 10016 as Windows Server 2003 SP1+ logs it: seven insertion
+    strings ("The %1 permission settings do not grant %2 %3 permission for the
+    COM Server application with CLSID %4 to the user %5\\%6 SID (%7)"); later
+    Windows versions add the address, APPID and app container slots."""
     return EventSpec("DCOM", 10016, "error", ts + timedelta(seconds=1), "System", host,
-                     ["local", "Launch", clsid, "NT AUTHORITY", "SYSTEM", "S-1-5-18"],
+                     ["application-specific", "Local", "Launch", clsid, "NT AUTHORITY", "SYSTEM", "S-1-5-18"],
                      qualifiers=0xC000, user_sid="S-1-5-18",
                      evtx_provider="Microsoft-Windows-DistributedCOM")
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from analyzer.case import Case, load_case
+from analyzer.case import Case, InventoryEntry, load_case
 from analyzer.checks import get
 from analyzer.checks.mom9986 import exe_path, same_path
 from analyzer.sources import Options
@@ -50,9 +50,12 @@ def mom(eid: int, host: str = "EXCH01", day: int = 0, level: str = "error",
 
 
 def dcom(eid: int, clsid: str, host: str = "EXCH01", day: int = 0) -> dict:
-    strings = ([clsid, "C:\\Program Files\\Exchsrvr\\BIN\\empkp.exe -Embedding is not a valid Win32 application.",
-                "C:\\Program Files\\Exchsrvr\\BIN\\empkp.exe -Embedding"] if eid == 10000 else
-               ["local", "Activation", clsid, "NT AUTHORITY", "SYSTEM", "S-1-5-18"])
+    """DCOM 10000 / 10016 with Windows 2003's insertion strings (10000: %1
+    command, %2 error, %3 CLSID; 10016: seven slots, CLSID in %4)."""
+    strings = (["C:\\Program Files\\Exchsrvr\\BIN\\empkp.exe -Embedding",
+                "C:\\Program Files\\Exchsrvr\\BIN\\empkp.exe -Embedding is not a valid Win32 application. ",
+                clsid] if eid == 10000 else
+               ["application-specific", "Local", "Activation", clsid, "NT AUTHORITY", "SYSTEM", "S-1-5-18"])
     return dict(kind="event", source="evt", path="SysEvent.Evt", locator=_loc(),
                 ts=T0 + timedelta(days=day, seconds=1), ts_source="utc", host=host, channel="System",
                 provider="DCOM", event_id=eid, qualifiers=0xC000, level="error",
@@ -117,15 +120,15 @@ def setup(exit_code: str = "00000000", dst: str = "c:\\program files\\exchsrvr\\
     ]
 
 
-def run(rows: list[dict]):
+def run(rows: list[dict], inventory: list | None = None):
     df = rows_to_frame(rows)
     validate(df)
-    case = Case("t", "t", inventory=[], table_=df, warnings=[], options=Options())
+    case = Case("t", "t", inventory=inventory or [], table_=df, warnings=[], options=Options())
     return get("mom-9986").run(case)
 
 
-def one(rows: list[dict]):
-    fs = run(rows)
+def one(rows: list[dict], inventory: list | None = None):
+    fs = run(rows, inventory)
     assert len(fs) == 1, [f.host for f in fs]
     f = fs[0]
     assert {c.id for c in f.causes} == set(CAUSES)
@@ -416,6 +419,157 @@ def test_finding_serializes():
     assert any("911143" in r for r in d["references"])
 
 
+# ------------------------------------------------- review fixes (issue 7)
+CLSID_KEY = f"{SW}\\Classes\\CLSID\\{EMPKP}"
+
+
+def test_reg_export_of_other_keys_proves_no_absence():
+    """A .reg export of one unrelated CLSID and of Exchange\\Setup says nothing
+    about EMPKP's CLSID or about ExMPLS: not registered is only likely."""
+    rows = [regkey("HKEY_CLASSES_ROOT\\CLSID\\{BA126AD1-2166-11D1-B1D0-00805FC1270E}", source="regfile"),
+            regkey(f"{SW}\\Microsoft\\Exchange\\Setup", source="regfile"),
+            regval(f"{SW}\\Microsoft\\Exchange\\Setup", "ServicePackBuild", "REG_DWORD", "7638",
+                   source="regfile"),
+            mom(10001)]
+    f = one(rows)
+    assert verdict(f, "helper-not-registered") == "likely"
+    assert not f.facts["software_registry_present"]
+    assert "absent" not in next(c for c in f.causes if c.id == "credentials-not-configured").explanation
+    assert any("SOFTWARE hive" in c for c in f.collect)
+
+
+def test_reg_export_of_the_clsid_tree_proves_absence():
+    """An export of HKCR\\CLSID lists every class: EMPKP missing from it is
+    confirmed, and the export is cited at the missing key."""
+    rows = [regkey("HKEY_CLASSES_ROOT\\CLSID", source="regfile"),
+            regkey("HKEY_CLASSES_ROOT\\CLSID\\{BA126AD1-2166-11D1-B1D0-00805FC1270E}", source="regfile"),
+            regkey(f"{SW}\\Microsoft\\Exchange\\Setup", source="regfile"),
+            regval(f"{SW}\\Microsoft\\Exchange\\Setup", "ServicePackBuild", "REG_DWORD", "7638",
+                   source="regfile"),
+            mom(10001)]
+    f = one(rows)
+    assert top(f) == "helper-not-registered" and verdict(f, "helper-not-registered") == "confirmed"
+    assert any(e.path == "config/SOFTWARE" and EMPKP in e.locator and "absent" in e.excerpt
+               for e in f.causes[0].evidence)
+
+
+def test_missing_clsid_is_cited_at_the_hive_and_key():
+    f = one(noise_system() + software(helper=None) + [mom(10001)])
+    c = f.causes[0]
+    assert c.id == "helper-not-registered" and c.verdict == "confirmed"
+    assert any(e.path == "config/SOFTWARE" and e.locator == f"key={CLSID_KEY}" for e in c.evidence)
+    # Registered: no absence is cited.
+    f = one(noise_system() + software() + [mom(10001)])
+    assert not any("absent" in e.excerpt for c in f.causes for e in c.evidence)
+
+
+def _inv(status: str) -> list:
+    return [InventoryEntry(path="config/SOFTWARE", kind="regf", size=8192, sha256=None, status=status)]
+
+
+def test_damaged_hive_proves_no_absence():
+    """A truncated hive loses keys silently: a CLSID missing from a hive the
+    inventory marks partial is not proof that EMPKP is unregistered."""
+    rows = noise_system() + software(helper=None) + [mom(10001)]
+    f = one(rows, _inv("partial"))
+    assert verdict(f, "helper-not-registered") == "likely"
+    f = one(rows, _inv("parsed"))
+    assert verdict(f, "helper-not-registered") == "confirmed"
+
+
+def test_9986_with_exmpls_absent_from_the_hive_is_not_ok():
+    """KB 911143: after 9986 the ExMPLS key should be present. A hive without
+    it contradicts the 9986: inconclusive with a precise collect, not ok."""
+    f = one(noise_system() + software() + [mom(9986)])
+    assert f.status == "inconclusive" and f.severity == "warning"
+    c = next(c for c in f.causes if c.id == "credentials-not-configured")
+    assert c.verdict == "possible"
+    assert any(e.locator == f"key={SW}\\Microsoft\\ExMPLS" for e in c.evidence)
+    assert any(e.path == "mom_events.txt" for e in c.evidence)
+    assert any("reg export HKLM\\SOFTWARE\\Microsoft\\ExMPLS" in x for x in f.collect)
+    assert "9986" in f.summary and "no ExMPLS" in f.summary
+    # With the key and DATA0..DATA3 the same 9986 is ok.
+    f = one(noise_system() + software(exmpls=("DATA0", "DATA1", "DATA2", "DATA3")) + [mom(9986)])
+    assert f.status == "ok" and not any("reg export" in x for x in f.collect)
+
+
+def test_hive_shared_by_several_servers_proves_no_absence():
+    """Two servers and one host-less hive no SYSTEM hive claims: the hive's
+    missing ExMPLS may be the other server's, so EXCH02's 9986 stays ok."""
+    rows = software() + [mom(10001, host="EXCH01"), mom(9986, host="EXCH02")]
+    fs = {f.host: f for f in run(rows)}
+    assert fs["EXCH02"].status == "ok"
+    assert verdict(fs["EXCH02"], "credentials-not-configured") == "possible"
+    assert verdict(fs["EXCH01"], "helper-not-registered") == "ruled_out"   # presence still counts
+
+
+def test_named_source_with_publish_text_is_not_the_script():
+    """The provider decides: a MOM server event 10000 that mentions the
+    publish script is not Exchange MOM 10000; a Script-generated one is."""
+    text = 'Failed to publish Exchange Management Pack data ... "Exchange - Publish ExMP Data".'
+    other = mom(10000, provider="Microsoft Operations Manager", message=text)
+    f = one(noise_system() + software() + setup() + [mom(9987), other])
+    assert verdict(f, "publish-failed") == "ruled_out" and top(f) == "publish-not-running"
+    generic = mom(10000, provider="Script-generated", message=text, day=1)
+    f = one(noise_system() + software() + setup() + [mom(9987), generic])
+    assert top(f) == "publish-failed" and verdict(f, "publish-failed") == "confirmed"
+
+
+def test_summary_headline_says_what_is_wrong():
+    f = one(noise_system() + software(exmpls=("DATA0",)) + [mom(9986)])
+    assert "is missing" not in f.summary
+    assert "published" in f.summary and "DATA1..DATA3" in f.summary
+    assert "credentials-not-configured, confirmed" in f.summary
+    f = one(noise_system() + software() + setup() + [mom(10001), dcom(10016, EMPKP)])
+    assert "DCOM permissions" in f.summary and "EMPKP.PubKeyPublisher" in f.summary and "10001" in f.summary
+    f = one(software(exchange_build=6249, winver="5.0", helper=None,
+                     mom_dir="C:\\Program Files\\Microsoft Operations Manager 2000\\OnePoint") + [mom(9972)])
+    assert "ExchKP.PubKeyPublisher is not registered" in f.summary.replace("(", "").replace(")", "")
+
+
+def test_inconclusive_summary_says_when_nothing_shows_mom():
+    """An Exchange case without any MOM trace says so (other checks' cases);
+    with the MOM agent installed it only asks for the MOM events."""
+    f = one(noise_system() + software() + setup())
+    assert f.status == "inconclusive" and "nothing in the case shows that MOM monitors" in f.summary
+    f = one(noise_system() + software(mom_dir="C:\\Program Files\\Microsoft Operations Manager 2005") + setup())
+    assert f.status == "inconclusive" and "nothing in the case shows" not in f.summary
+    assert "cannot decide whether or why 9986 is missing" in f.summary
+
+
+def test_dcom_excerpt_shows_strings_when_the_template_does_not_fit():
+    """The catalog's DCOM 10016 text has 11 slots; a Windows 2003 record has 7.
+    A rendering with leftover %n slots is replaced by the insertion strings."""
+    r = dcom(10016, EMPKP)
+    r["message"] = ("The application-specific permission settings do not grant Local Activation permission "
+                    f"for the COM Server application with CLSID {EMPKP} and APPID NT AUTHORITY to the user "
+                    "SYSTEM\\S-1-5-18 SID (%8) from address %9")
+    f = one(noise_system() + software() + setup() + [mom(10001), r])
+    ex = [e.excerpt for e in f.causes[0].evidence if e.path == "SysEvent.Evt"]
+    assert ex and "insertion strings" in ex[0] and "%8" not in ex[0] and EMPKP in ex[0]
+    r = dcom(10016, EMPKP)
+    r["message"] = f"The application-specific permission settings do not grant Local Activation ... {EMPKP}."
+    f = one(noise_system() + software() + setup() + [mom(10001), r])
+    ex = [e.excerpt for e in f.causes[0].evidence if e.path == "SysEvent.Evt"]
+    assert ex and "insertion strings" not in ex[0]
+
+
+def test_exchkp_remediation_registers_exe_and_proxy_dll():
+    f = one(software(exchange_build=6249, winver="5.0", helper=None,
+                     mom_dir="C:\\Program Files\\Microsoft Operations Manager 2000\\OnePoint") + [mom(9972)])
+    text = " ".join(f.causes[0].remediation)
+    assert "ExchKP.exe and ExchKPps.dll are not in" in text
+    assert "ExchKP /regserver" in text and "regsvr32 ExchKPps.dll" in text
+    f = one(noise_system() + software(helper=None) + [mom(10001)])
+    assert "Empkp.exe is not in" in " ".join(f.causes[0].remediation)
+
+
+def test_vbs_test_lines_are_numbered():
+    f = one(noise_system() + software() + setup() + [mom(10001), dcom(10016, EMPKP)])
+    rem = " ".join(f.causes[0].remediation)
+    assert '[1] Set oKeySet=CreateObject("EMPKP.PubKeyPublisher") [2] ErrID=oKeySet.Publish() [3] Msgbox ErrID' in rem
+
+
 # ------------------------------------------------------ scenarios end to end
 from analyzer.scenarios import build as build_scenario  # noqa: E402
 from analyzer.scenarios.mom9986 import SCENARIOS  # noqa: E402
@@ -478,6 +632,17 @@ def test_scenario_dcom_evidence_from_system_log(tmp_path):
         assert not any("BA126AD1" in e.excerpt for e in c.evidence)
     else:
         assert c.verdict == "likely"
+
+
+def test_scenario_dcom_10000_reads_like_the_article(tmp_path):
+    """The scenario's DCOM 10000 carries its strings in the message file's
+    order, so the rendered text names the CLSID where the article does."""
+    _, case, fs = _load_scenario("mom9986-helper-path-invalid", tmp_path)
+    assert _parsed(case, "SysEvent.Evt")
+    c = fs[0].causes[0]
+    ex = [e.excerpt for e in c.evidence if e.path.endswith("SysEvent.Evt")]
+    assert ex and all(x.startswith(f"DCOM 10000 error: Unable to start a DCOM Server: {EMPKP}") for x in ex)
+    assert all("not a valid Win32 application" in x for x in ex)
 
 
 def test_scenario_path_invalid_cites_setup_and_registry(tmp_path):
