@@ -178,6 +178,24 @@ def parse_connection_dn(text: str) -> ConnDN | None:
                   server=m.group("server").strip(), guid=m.group("guid").upper())
 
 
+_IFACE = K["events"]["accept_clients_failed"]["interface"]
+_IFACE_RE = re.compile(r"\binterface\s+" + re.escape(_IFACE) + r"\b", re.I)
+
+
+def _is_smtp_1194(row: Any) -> bool:
+    """MSExchangeIS 1194 names the interface the store could not open: only
+    the SMTP one is this problem. Rendered text says "external interface
+    SMTP"; unrendered, %1 (the first insertion string) is the interface."""
+    msg = row.get("message")
+    if isinstance(msg, str) and msg.strip():
+        return _IFACE_RE.search(msg) is not None
+    strings = [str(x).strip().upper() for x in row_data(row.get("data")).get("strings", [])]
+    text = _text_of(row)
+    if strings or text.strip():
+        return _IFACE.upper() in strings or _IFACE_RE.search(text) is not None
+    return True  # nothing readable: (provider, id) is all we have
+
+
 def _tracking_kind(row: Any) -> set[str]:
     """Which of the tracking event classes (knowledge/smtp_mailbox.yaml) a row is."""
     data = row_data(row.get("data"))
@@ -268,6 +286,10 @@ class SmtpMailboxStuck(Check):
         df = case.table
         e326 = self._events(df, "store_logon_failed")
         e1194 = self._events(df, "accept_clients_failed")
+        if not e1194.empty:
+            # 1194 for another interface is another store problem, not part
+            # of this check's world (and must not make it applicable).
+            e1194 = e1194[[_is_smtp_1194(r) for _, r in e1194.iterrows()]]
         transport = select(df, kind="event", provider=K["transport_providers"])
         tracking = select(df, kind="tracking_entry")
         if not tracking.empty:
@@ -316,20 +338,7 @@ class SmtpMailboxStuck(Check):
         smtp_logons = [lg for lg in logons if lg.dn is not None]
         other_logons = [lg for lg in logons if lg.dn is None and lg.has_text]
         blind_logons = [lg for lg in logons if not lg.has_text]
-        accept = []
-        for row in rows["1194"]:
-            text = _text_of(row)
-            msg = row.get("message")
-            strings = [str(x).strip().upper() for x in row_data(row.get("data")).get("strings", [])]
-            if isinstance(msg, str) and msg.strip():
-                ok = re.search(r"\binterface\s+SMTP\b", msg, re.I) is not None
-            elif strings or text.strip():
-                # Unrendered: %1 is the interface name (events.yaml slot order).
-                ok = "SMTP" in strings or re.search(r"\binterface\s+SMTP\b", text, re.I) is not None
-            else:
-                ok = True  # nothing readable: (provider, id) is all we have
-            if ok:
-                accept.append(row)
+        accept = list(rows["1194"])  # already only the SMTP interface's (run)
         tracked = self._messages(rows["tracking"])
         loops = [m for m in tracked.values() if len(m.retries) >= K["tracking"]["loop_min_retries"]]
         healthy = [m for m in tracked.values()

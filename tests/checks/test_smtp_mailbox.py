@@ -236,6 +236,9 @@ def test_unrelated_326_is_not_this_problem():
 def test_1194_for_another_interface_is_ignored():
     (f,) = run([ev1194(iface="MAPI"), *tracking(retries=0, healthy=True)])
     assert f.status == "ok"
+    # Alone, it does not even make the check applicable; the SMTP one does.
+    assert run([ev1194(iface="MAPI")])[0].status == "not_applicable"
+    assert run([ev1194()])[0].status == "inconclusive"
 
 
 def test_1194_unrendered_insertion_strings():
