@@ -439,6 +439,9 @@ class RpcPortConflict(Check):
             srv.has_app_log = any(m and c == "application" for m, c in zip(mine, channels))
             srv.service_events = [r for r, h in zip(scm_rows, scm_hosts)
                                   if single or h == srv.key or h is None]
+            # A .evt whose log name could not be read still is the System log
+            # when Service Control Manager wrote in it.
+            srv.has_system_log = srv.has_system_log or bool(srv.service_events)
 
     @staticmethod
     def _security(ev: dict[str, Any]) -> bool:

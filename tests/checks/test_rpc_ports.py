@@ -736,3 +736,11 @@ def test_unidentified_listener_on_a_port_whose_interfaces_are_missing_is_a_confl
     assert f.top_cause.id == "static-port-in-use" and f.top_cause.verdict == "likely"
     assert "unknown process" in f.top_cause.explanation
     assert any("tasklist /svc" in x for x in f.collect)
+
+
+def test_scm_events_in_an_unnamed_log_count_as_the_system_log():
+    rows = _store_missing() + [dict(scm(7031, "Microsoft Exchange Information Store", n=7), channel=None),
+                               app_event()]
+    f = _one(CHECK.run(_case(rows)))
+    assert "record=7" in {e.locator for e in f.top_cause.evidence}
+    assert not any("System log of EXCH01" in x for x in f.collect)
