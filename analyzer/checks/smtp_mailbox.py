@@ -27,8 +27,19 @@ How the article diagnoses it, and how this check follows it:
    must be; without one the attribute cause stays ``possible`` and we ask for
    the export.
 4. **Resolution** — the article's steps, and the new mailGateway object
-   written out as LDIF for review, filled in from the evidence, with
-   ``<FILL IN: ...>`` only where the case does not tell the value.
+   written out as LDIF for review (a finding attachment, one record per store
+   event 326 names), filled in from the evidence, with ``<FILL IN: ...>``
+   only where the case does not tell the value; for wrong attributes, an LDIF
+   ``changetype: modify`` of just those. The LDIF is folded (RFC 2849) so it
+   stays importable and fits an 80-column report.
+
+Status (issue 9): ``problem`` when a 326 naming the SMTP connection mailbox
+comes with a 1194 or a retry loop; ``inconclusive`` for a retry loop alone
+(collect the Application log), for a 326 alone (collect tracking), and for a
+326 that local delivery has since got past (tracking shows messages delivered
+to the store after it: the mailbox has worked since); ``ok`` when tracking
+shows local delivery completing and no 326 names the SMTP mailbox;
+``not_applicable`` without any Exchange 2000/2003 transport evidence.
 
 Lower-ranked alternatives named by the article: its workaround (a new
 store, move the mailboxes) and a missing SystemMailbox{GUID} (KB 316622).
@@ -824,8 +835,8 @@ class SmtpMailboxStuck(Check):
         mailbox event 326 names, folded to :data:`LDIF_WIDTH` columns."""
         head = [
             "KB 828938: replacement SMTP connection mailbox object(s). REVIEW BEFORE IMPORTING.",
-            "Delete an existing object of the same name first; import with: "
-            "ldifde -i -f <the .ldf file>",
+            ("Delete an existing object of the same name first; import with: "
+             "ldifde -i -f <the .ldf file>"),
         ]
         records: list[list[str]] = []
         notes: list[str] = []

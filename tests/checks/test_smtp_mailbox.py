@@ -438,8 +438,8 @@ def test_wrong_attribute_cause_leads_with_ad_evidence_and_fix_order(tmp_path):
     (row,) = _ldif_rows(mod, tmp_path).to_dict("records")
     data = row_data(row["data"])
     assert data["changetype"] == "modify"
-    assert data["homemdb"] == [f"CN=Mailbox Store (EXCH01),CN=First Storage Group,CN=InformationStore,"
-                               f"CN=EXCH01,CN=Servers,{AGDN}"]
+    assert data["homemdb"] == [(f"CN=Mailbox Store (EXCH01),CN=First Storage Group,CN=InformationStore,"
+                                f"CN=EXCH01,CN=Servers,{AGDN}")]
     assert "homemta" not in data
     # A correct object: no modify file, and the attributes are ruled out.
     (g,) = run([ev326(), ev1194(), gateway_entry(), store_entry()])
