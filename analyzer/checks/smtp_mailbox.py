@@ -626,6 +626,8 @@ class SmtpMailboxStuck(Check):
             wrong = ad["wrong"]
             if wrong:
                 lines = "; ".join(f"{a}: expected {e!r}, found {f!r}" for a, e, f in wrong)
+                # The object exists: hand over the change, not a new object.
+                c["attachments"].pop(K["attachments"]["add"], None)
                 modify = self._ldif_modify(ad["object_dn"], wrong)
                 c["attachments"][K["attachments"]["modify"]] = modify
                 fix = attr_open + [attr["set"].format(attr=a, value=e, **names["fmt"]) for a, e, _ in wrong]
