@@ -191,3 +191,13 @@ def test_text_report_of_every_sample_fits_80_columns() -> None:
         assert res.exit_code in (0, 1), res.output
         too_long = [line for line in res.stdout.splitlines() if len(line) > 80]
         assert not too_long, (case, too_long[:3])
+
+
+def test_text_wrap_cuts_long_keys_at_separators() -> None:
+    from analyzer.render.text import _wrap
+
+    key = r"HKLM\SOFTWARE\Classes\CLSID\{94A6DCD0-B6F5-40E8-8C9D-CEE2C7796380}\LocalServer32"
+    lines = _wrap(f"key={key} done", 60, "  ")
+    assert all(len(line) <= 60 for line in lines)
+    assert "".join(line.strip() for line in lines).replace("done", "") == f"key={key}"
+    assert lines[0].endswith("\\")  # cut after a backslash, not inside the GUID

@@ -11,10 +11,52 @@ MARK = {"problem": "PROBLEM", "inconclusive": "INCONCLUSIVE", "ok": "OK",
 MAX_EVIDENCE = 6
 
 
+#: Where a word too long for a line (a registry key, a path, a DN) may be
+#: cut so that its pieces stay readable, best first.
+_SOFT_BREAKS = ("\\/,", "-")
+
+
+def _cut(word: str, room: int) -> int:
+    """How much of ``word`` fits in ``room``: up to a separator in the second
+    half of the room when there is one, else exactly ``room``."""
+    for group in _SOFT_BREAKS:
+        cut = max(word.rfind(ch, room // 2, room) for ch in group)
+        if cut > 0:
+            return cut + 1
+    return room
+
+
 def _wrap(text: str, width: int, indent: str, first: str | None = None) -> list[str]:
-    return textwrap.wrap(str(text), width=width, initial_indent=first if first is not None else indent,
-                         subsequent_indent=indent, break_long_words=True,
-                         break_on_hyphens=False) or [first or indent]
+    """Greedy word wrap; words longer than a line are cut at separators."""
+    cur = indent if first is None else first
+    lines: list[str] = []
+    empty = True
+    for word in str(text).split():
+        sep = "" if empty else " "
+        if len(cur) + len(sep) + len(word) <= width:
+            cur, empty = cur + sep + word, False
+            continue
+        if not empty and len(indent) + len(word) <= width:
+            lines.append(cur)
+            cur, empty = indent + word, False
+            continue
+        rest = word
+        if not empty:
+            if width - len(cur) - 1 < 12:  # too little room left: start afresh
+                lines.append(cur)
+                cur, sep = indent, ""
+            cur += sep
+        while rest:
+            room = max(1, width - len(cur))
+            if len(rest) <= room:
+                cur += rest
+                break
+            n = _cut(rest, room)
+            lines.append(cur + rest[:n])
+            cur, rest = indent, rest[n:]
+        empty = False
+    lines.append(cur)
+    return lines
 
 
 def _evidence(lines: list[str], evidence: list[dict[str, Any]], width: int, indent: str) -> None:
