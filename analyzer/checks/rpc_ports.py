@@ -1003,8 +1003,22 @@ class RpcPortConflict(Check):
                     services=", ".join(dict.fromkeys(s.service for s in sps if s.exchange))))
             if j.has_dump and not any(u in j.missing for sps in clashes for s in sps for u in s.interfaces):
                 verdict = "likely"
-                parts.append("The endpoint map is complete now (the other service may not be "
-                             "running), but the clash returns when both start.")
+                weak = set(kb["not_exchange_evidence"])
+                for sps in clashes:
+                    holders = j.holders_on(sps[0].port)
+                    owner = next((s for s in sps for h in holders
+                                  if _owned_by(h, s.images, s.service)), None)
+                    if owner is not None:
+                        h = next(h for h in holders if _owned_by(h, owner.images, owner.service))
+                        parts.append(f"{h.short()} ({owner.service}) holds port {sps[0].port} now.")
+                    masked = sorted({_iface_name(u) for s in sps if s.exchange for u in s.interfaces
+                                     if u in weak and u in j.present_rows})
+                    if masked and any(not s.exchange for s in sps):
+                        parts.append(f"The dump's {', '.join(masked)} entry does not tell which "
+                                     "service bound the port: the other service registers the same "
+                                     "interface UUID itself.")
+                parts.append("The endpoint map is complete now, but only one of the services can "
+                             "bind the port: the clash bites whenever the other starts first.")
             return Cause(cid, title, verdict, " ".join(parts), _dedupe(ev), fixes)
         if same_proc:
             text = " ".join(

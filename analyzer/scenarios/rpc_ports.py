@@ -466,6 +466,38 @@ def build_store_stopped(case: Path) -> None:
     _write_logs(case, HOST, START, security=False, symptoms=False, extra_system=[crash])
 
 
+def build_gc_nspi_duplicate(case: Path) -> None:
+    """Exchange 2003 on a domain controller (Small Business Server style):
+    the admin pinned the System Attendant's NSPI proxy to 1032, the same port
+    the Global Catalog's NTDS "TCP/IP Port" uses (KB 298369). lsass.exe starts
+    first and owns 1032; the dump is still complete because the GC registers
+    the NSPI interface itself on that port — a latent clash, not yet an outage."""
+    host = "SBS01"
+    ips = ["10.0.100.5"]
+    current = {"Services\\MSExchangeSA\\Parameters": {"TCP/IP NSPI Port": ("REG_DWORD", 1032)},
+               "Services\\NTDS\\Parameters": {"TCP/IP Port": ("REG_DWORD", 1032),
+                                               "DSA Working Directory": ("REG_SZ", "C:\\WINDOWS\\NTDS")}}
+    lkg = {"Services\\NTDS\\Parameters": {"TCP/IP Port": ("REG_DWORD", 1032),
+                                           "DSA Working Directory": ("REG_SZ", "C:\\WINDOWS\\NTDS")}}
+    _write_system(case, host, current, lkg)
+    _write_software(case)
+    write_text(case / "rpcdump.txt",
+               rpcdump_text(host, ips, [(_MTA, 3595), (_STORE, 3520), (_NSPI, 1032), (_RFR + _SA, 3518)],
+                            typo=False),
+               encoding="cp437")
+    socks = _sockets(ips[0], [("TCP", "0.0.0.0:1032", "0.0.0.0:0", "LISTENING", 488),
+                              ("TCP", "0.0.0.0:389", "0.0.0.0:0", "LISTENING", 488),
+                              ("TCP", "0.0.0.0:3268", "0.0.0.0:0", "LISTENING", 488),
+                              ("TCP", "0.0.0.0:3520", "0.0.0.0:0", "LISTENING", 2768),
+                              ("TCP", "0.0.0.0:3518", "0.0.0.0:0", "LISTENING", 1604),
+                              ("TCP", "0.0.0.0:6001", "0.0.0.0:0", "LISTENING", 2768),
+                              ("TCP", "0.0.0.0:6002", "0.0.0.0:0", "LISTENING", 1604),
+                              ("TCP", "0.0.0.0:6004", "0.0.0.0:0", "LISTENING", 1604)])
+    write_text(case / "netstat.txt", netstat_text(socks), encoding="cp437")
+    write_text(case / "tasklist.txt", tasklist_text(_PROCESSES), encoding="cp437")
+    _write_logs(case, host, START, security=True, symptoms=False)
+
+
 def security_text_export(host: str, start) -> str:
     """Security events copied from Event Viewer (Windows 2000/2003 "copy to
     clipboard" blocks, TAB-aligned as in KB 926210): KB 926210's 529/681
@@ -566,6 +598,12 @@ SCENARIOS = [
              "are missing from the dump.",
              build=build_store_stopped,
              expected=(Expect(CHECK, "problem", "endpoints-missing"),)),
+    Scenario("rpc-port-conflict-gc-nspi-duplicate",
+             "Exchange 2003 on a domain controller: the System Attendant's \"TCP/IP NSPI Port\" and "
+             "the Global Catalog's NTDS \"TCP/IP Port\" are both 1032 in the SYSTEM hive; lsass.exe "
+             "owns the port and the dump is still complete -> a latent duplicate (warning).",
+             build=build_gc_nspi_duplicate,
+             expected=(Expect(CHECK, "problem", "static-port-duplicate"),)),
     Scenario("rpc-port-conflict-symptoms-only",
              "Only event logs: Security 529 (Logon Type 3, NtLmSsp) and 681 (3221225572) copied out "
              "of Event Viewer as text; no dump, hive, netstat or tasklist -> inconclusive with what "

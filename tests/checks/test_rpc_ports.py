@@ -744,3 +744,34 @@ def test_scm_events_in_an_unnamed_log_count_as_the_system_log():
     f = _one(CHECK.run(_case(rows)))
     assert "record=7" in {e.locator for e in f.top_cause.evidence}
     assert not any("System log of EXCH01" in x for x in f.collect)
+
+
+def test_gc_nspi_duplicate_scenario_reads_ntds_port_from_the_hive(tmp_path):
+    """Exchange on a DC: the NTDS port comes from the same SYSTEM hive
+    (current control set), lsass.exe owns 1032, the dump is complete."""
+    sc = next(s for s in scen.SCENARIOS if s.name == "rpc-port-conflict-gc-nspi-duplicate")
+    case = load_case(build(sc, tmp_path) / "case")
+    f = _one(CHECK.run(case))
+    assert f.host == "SBS01" and f.status == "problem" and f.severity == "warning"
+    assert f.top_cause.id == "static-port-duplicate" and f.top_cause.verdict == "likely"
+    assert "NTDS" in f.top_cause.explanation and "1032" in f.top_cause.explanation
+    assert {e.locator.split(";")[0] for e in f.top_cause.evidence} == {
+        "key=HKLM\\SYSTEM\\ControlSet002\\Services\\MSExchangeSA\\Parameters",
+        "key=HKLM\\SYSTEM\\ControlSet002\\Services\\NTDS\\Parameters"}
+    v = _verdicts(f)
+    assert v["static-port-in-use"] == "ruled_out" and v["endpoints-missing"] == "ruled_out"
+    assert f.facts["groups_missing"] == [] and f.facts["conflicts"] == []
+    assert "every Exchange interface is still registered" in f.remediation[-1]
+    assert "lsass.exe (PID 488) (NTDS) holds port 1032 now" in f.top_cause.explanation
+    assert "registers the same interface UUID itself" in f.top_cause.explanation
+
+
+def test_latent_duplicate_between_exchange_services_has_no_masking_note():
+    rows = dump(full_ports(is_port=4000, sa_port=4000))
+    rows += system(cs2={IS_KEY: {"TCP/IP Port": 4000}, SA_KEY: {"TCP/IP Port": 4000}})
+    rows += [listener(4000, 1604, 1)] + EXCHANGE_PROCS
+    f = _one(CHECK.run(_case(rows)))
+    assert f.status == "problem" and f.severity == "warning"
+    assert f.top_cause.id == "static-port-duplicate" and f.top_cause.verdict == "likely"
+    assert "mad.exe (PID 1604) (MSExchangeSA) holds port 4000 now" in f.top_cause.explanation
+    assert "same interface UUID" not in f.top_cause.explanation
