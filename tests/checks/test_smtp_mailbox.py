@@ -280,9 +280,9 @@ def test_ldif_wrong_home_mdb_confirms_attributes():
     expl = next(c for c in f.causes if c.id == "smtp-mailbox-attributes").explanation
     assert "homeMDB: expected" in expl and "CN=Old Store" in expl and "Mailbox Store (EXCH01)" in expl
     assert "homeMTA" not in expl.split("but:")[1]
-    # The store from the export fills homeMDB in the LDIF: no placeholder.
-    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in unfold(f.attachments["smtp-mailgateway.ldf"])
-    assert "<FILL IN" not in unfold(f.attachments["smtp-mailgateway.ldf"])
+    # The store from the export fills homeMDB in the fix LDIF: no placeholder.
+    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in unfold(f.attachments["smtp-mailgateway-fix.ldf"])
+    assert "<FILL IN" not in unfold(f.attachments["smtp-mailgateway-fix.ldf"])
     assert not any("ldifde -f smtp.ldf" in c for c in f.collect)
 
 
@@ -543,7 +543,7 @@ def test_ldif_wrong_homemdb_end_to_end(tmp_path):
     assert "found 'CN=Mailbox Store 2 (EXCH01),CN=Second Storage Group" in expl
     assert "legacyExchangeDN" not in expl.split("but:")[1] and "homeMTA" not in expl.split("but:")[1]
     assert any(e.path == "ad/smtp.ldf" for e in f.top_cause.evidence)
-    assert "DC=contoso,DC=local" in unfold(f.attachments["smtp-mailgateway.ldf"]) and "<FILL IN" not in unfold(f.attachments["smtp-mailgateway.ldf"])
+    assert "DC=contoso,DC=local" in unfold(f.attachments["smtp-mailgateway-fix.ldf"]) and "<FILL IN" not in unfold(f.attachments["smtp-mailgateway-fix.ldf"])
 
 
 def test_ldif_wrong_homemdb_with_text_export(tmp_path):
@@ -559,7 +559,7 @@ def test_ldif_wrong_homemdb_with_text_export(tmp_path):
     assert f.status == "problem" and f.top_cause.id == "smtp-mailbox-attributes"
     assert causes(f)["smtp-mailbox-missing"] == "ruled_out"
     assert "found 'CN=Mailbox Store 2 (EXCH01)" in f.top_cause.explanation
-    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in unfold(f.attachments["smtp-mailgateway.ldf"])
+    assert "homeMDB: CN=Mailbox Store (EXCH01),CN=First Storage Group" in unfold(f.attachments["smtp-mailgateway-fix.ldf"])
     # With a correct homeMDB the attributes are ruled out instead.
     write_text(target / "case" / "ad" / "smtp.ldf", sm._ldif_export(home_mdb=sm.STORE_DN))
     (g,) = CHECK.run(load_case(target / "case"))
