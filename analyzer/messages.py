@@ -89,8 +89,10 @@ def render(provider: str, event_id: int, data: dict | list | None) -> str | None
     """
     entry = lookup(provider, event_id)
     strings = insertion_strings(data)
-    if entry and entry.get("template") and (strings or not _PLACEHOLDER.search(entry["template"])):
-        return fill(entry["template"], strings)
+    template = entry and ((entry.get("templates_by_count") or {}).get(len(strings))
+                          or entry.get("template"))
+    if template and (strings or not _PLACEHOLDER.search(template)):
+        return fill(template, strings)
     parts: list[str] = []
     if isinstance(data, dict) and not (isinstance(data.get("strings"), list) and data["strings"]):
         parts = [f"{k}={v}" for k, v in data.items()

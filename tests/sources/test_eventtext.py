@@ -434,3 +434,20 @@ def test_corpus_evtx_rendered_as_wevtutil_xml(tmp_path: Path) -> None:
     assert 4625 in {r["event_id"] for r in rows}
     f = by_id(rows, 4625)[0]
     assert f["data"]["FailureReason"] == "%%2313" and f["level"] == "audit_failure"
+
+
+def test_dcom_10016_template_follows_the_number_of_insertion_strings():
+    """Windows 2003 writes 7 strings, 2008 writes 9, Windows 8+ 11: each has its text."""
+    from analyzer.messages import render
+
+    w2003 = render("DCOM", 10016, {"strings": ["application-specific", "Local", "Launch",
+                                                "{94A6DCD0-B6F5-40E8-8C9D-CEE2C7796380}",
+                                                "NT AUTHORITY", "SYSTEM", "S-1-5-18"]})
+    assert "CLSID {94A6DCD0-B6F5-40E8-8C9D-CEE2C7796380} to the user NT AUTHORITY\\SYSTEM SID (S-1-5-18)" in w2003
+    assert "%" not in w2003
+    w8 = render("Microsoft-Windows-DistributedCOM", 10016,
+                {f"param{i}": v for i, v in enumerate(
+                    ["machine-default", "Local", "Activation", "{C}", "{A}", "NT AUTHORITY",
+                     "LOCAL SERVICE", "S-1-5-19", "LocalHost (Using LRPC)", "Unavailable",
+                     "Unavailable"], 1)})
+    assert "APPID\n{A}" in w8 and "application container Unavailable" in w8
