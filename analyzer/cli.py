@@ -259,6 +259,22 @@ def query(store_dir: str, sql: str, fmt: str) -> None:
         Console(width=None if sys.stdout.isatty() else 240).print(t)
 
 
+@main.command()
+@click.argument("kind", type=click.Choice(["evtx", "evt", "hive"]))
+@click.argument("description", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+def synth(kind: str, description: str, output: str) -> None:
+    """Write a real .evtx, .evt or registry hive from a JSON/YAML description
+    (to reproduce a customer's case; see analyzer/synth/fromdata.py)."""
+    from .synth.fromdata import DescriptionError, write_from_description
+
+    try:
+        n = write_from_description(kind, Path(description), Path(output))
+    except DescriptionError as exc:
+        raise InputError(str(exc)) from None
+    click.echo(f"{n} {'keys' if kind == 'hive' else 'events'} -> {output}", err=True)
+
+
 @main.command("make-samples")
 @click.argument("out_dir", type=click.Path(file_okay=False), default="samples")
 def make_samples(out_dir: str) -> None:

@@ -59,6 +59,20 @@ def _wrap(text: str, width: int, indent: str, first: str | None = None) -> list[
     return lines
 
 
+def _remediation(lines: list[str], items: list[str], width: int, indent: str) -> None:
+    """Bulleted steps; a step's first line is wrapped as prose, its further
+    lines are a preformatted block (e.g. an LDIF) kept line by line, long
+    ones folded (``--attachments`` writes the exact text)."""
+    for r in items:
+        first, *rest = str(r).splitlines() or [""]
+        lines += _wrap(first, width, indent + "    ", indent + "  * ")
+        for extra in rest:
+            lines += textwrap.wrap(extra, width=width, initial_indent=indent + "    ",
+                                   subsequent_indent=indent + "      ",
+                                   break_long_words=True, break_on_hyphens=False,
+                                   drop_whitespace=False) or [""]
+
+
 def _evidence(lines: list[str], evidence: list[dict[str, Any]], width: int, indent: str) -> None:
     for ev in evidence[:MAX_EVIDENCE]:
         lines += _wrap(where(ev), width, indent + "  ", indent + "- ")
@@ -98,16 +112,7 @@ def render_text(report: dict[str, Any], width: int = 80) -> str:
                 _evidence(lines, c["evidence"], width, "    ")
             if c["remediation"]:
                 lines.append("    Fix:")
-                for r in c["remediation"]:
-                    first, *rest = str(r).splitlines() or [""]
-                    lines += _wrap(first, width, "        ", "    * ")
-                    for extra in rest:
-                        # Preformatted block (e.g. an LDIF): keep its lines,
-                        # fold the long ones; --attachments has the exact text.
-                        lines += textwrap.wrap(extra, width=width, initial_indent="        ",
-                                               subsequent_indent="          ",
-                                               break_long_words=True, break_on_hyphens=False,
-                                               drop_whitespace=False) or [""]
+                _remediation(lines, c["remediation"], width, "    ")
         outs = ruled_out(f)
         if outs:
             lines.append("")
@@ -119,8 +124,7 @@ def render_text(report: dict[str, Any], width: int = 80) -> str:
             _evidence(lines, f["evidence"], width, "  ")
         if f["remediation"]:
             lines.append("  What to do:")
-            for r in f["remediation"]:
-                lines += _wrap(r, width, "      ", "    * ")
+            _remediation(lines, f["remediation"], width, "  ")
         if f["collect"]:
             lines.append("  Collect:")
             for r in f["collect"]:
