@@ -9,6 +9,7 @@ file at the right line.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -124,6 +125,13 @@ class Finding:
         """Rich display in Jupyter."""
         from .render.html import finding_html
         return finding_html(self)
+
+
+def attachment_file_name(check: str, host: str | None, name: str) -> str:
+    """The file name ``analyze --attachments DIR`` gives an attachment, so a
+    finding's text can name the file the engineer will find."""
+    parts = [check] + ([host] if host else []) + [name]
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
 
 
 def escape(text: Any) -> str:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """True for an IPv4/IPv6 address (brackets allowed)."""
     try:
         ipaddress.ip_address(text.strip("[]"))
         return True
@@ -33,7 +34,7 @@ def host_key(host: Any) -> str | None:
     text = str(host).strip().lstrip("\\").strip()
     if not text:
         return None
-    if _is_ip(text):
+    if is_ip(text):
         return text.strip("[]")
     return text.split(".")[0].upper()
 

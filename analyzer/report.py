@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -21,7 +20,7 @@ import pandas as pd
 
 from . import checks
 from .case import Case, load_case
-from .findings import SEVERITY_RANK, STATUSES, Finding
+from .findings import SEVERITY_RANK, STATUSES, Finding, attachment_file_name
 
 SCHEMA_ID = "exchange-analyzer/report/v1"
 
@@ -68,9 +67,7 @@ class Report:
         written = []
         for f in self.findings:
             for name, text in f.attachments.items():
-                parts = [f.check] + ([f.host] if f.host else []) + [name]
-                safe = "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
-                target = folder / safe
+                target = folder / attachment_file_name(f.check, f.host, name)
                 target.write_text(text, encoding="utf-8", newline="")
                 written.append(target)
         return written

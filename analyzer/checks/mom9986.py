@@ -46,6 +46,7 @@ import pandas as pd
 
 from .. import knowledge
 from ..findings import Cause, Evidence, Finding
+from ..hosts import host_key
 from ..query import provider_aliases
 from ..table import row_data
 from . import Check, register
@@ -55,9 +56,7 @@ KB = "mom9986"
 #: Hosts sort and group by their short upper-case name: the MOM console says
 #: "EXCH01", the .evt "EXCH01", an OpsMgr log "EXCH01.contoso.local".
 def _short(host: Any) -> str:
-    if host is None or host is pd.NA or (isinstance(host, float) and host != host):
-        return ""
-    return str(host).strip().split(".")[0].upper()
+    return host_key(host) or ""
 
 
 def _norm_key(key: str) -> str:

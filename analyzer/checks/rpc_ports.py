@@ -33,7 +33,6 @@ and for an inconclusive finding that has the Security-log symptoms;
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Any
 import pandas as pd
 
 from .. import knowledge
+from ..hosts import host_key, is_ip
 from ..findings import VERDICT_RANK, Cause, Evidence, Finding
 from ..query import provider_aliases
 from ..table import row_data
@@ -79,28 +79,6 @@ def _uuid(text: Any) -> str:
 
 # --------------------------------------------------------------------------
 # host attribution
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-        return True
-    except ValueError:
-        return False
-
-
-def host_key(host: Any) -> str | None:
-    """One spelling per machine: ``EXCH01``, ``exch01.contoso.local`` and
-    ``\\\\EXCH01`` are the same server (rpcdump's ``/S`` argument, the event's
-    Computer field and a hive's ComputerName disagree on case and domain)."""
-    if host is None or host is pd.NA or (isinstance(host, float) and host != host):
-        return None
-    text = str(host).strip().lstrip("\\").strip()
-    if not text:
-        return None
-    if _is_ip(text):
-        return text.strip("[]")
-    return text.split(".")[0].upper()
-
 
 # --------------------------------------------------------------------------
 # small value helpers
@@ -507,7 +485,7 @@ class RpcPortConflict(Check):
                 if k is not None:
                     names.setdefault(k, r.get("host"))
 
-        named = {h for h in ex_hosts if h is not None and not _is_ip(h)}
+        named = {h for h in ex_hosts if h is not None and not is_ip(h)}
         if not ex_hosts:
             if not symptoms:
                 return []
@@ -522,7 +500,7 @@ class RpcPortConflict(Check):
         # Merge IP-named and unattributed evidence into the only named server.
         if len(named) == 1:
             target = next(iter(named))
-            groups = {target: {target} | {h for h in ex_hosts if h is None or _is_ip(h)} | {None}}
+            groups = {target: {target} | {h for h in ex_hosts if h is None or is_ip(h)} | {None}}
         elif not named:
             # No name on any Exchange evidence: use the 529's Computer if unique.
             hs = {host_key(e.get("host")) for e in symptoms if e.get("event_id") in (529, 4625)}

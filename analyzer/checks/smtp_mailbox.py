@@ -60,7 +60,7 @@ from typing import Any
 import pandas as pd
 
 from .. import knowledge, messages
-from ..findings import Cause, Evidence, Finding
+from ..findings import Cause, Evidence, Finding, attachment_file_name
 from ..query import select
 from ..table import row_data
 from . import Check, register
@@ -101,13 +101,6 @@ def _fmt_ts(t: pd.Timestamp | str | None) -> str:
     if t.tzinfo is not None:
         t = t.tz_convert("UTC")
     return t.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
-
-
-def _attachment_name(check: str, host: str | None, name: str) -> str:
-    """The file name ``analyze --attachments DIR`` gives an attachment
-    (analyzer.report.Report.write_attachments), so the text can name it."""
-    parts = [check] + ([host] if host else []) + [name]
-    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
 
 
 def _fold(line: str, width: int = LDIF_WIDTH) -> list[str]:
@@ -600,7 +593,7 @@ class SmtpMailboxStuck(Check):
         # The LDIF goes right after the article's "create a new object" step.
         miss_rem.insert(K["remediation"]["missing_ldif_after"] + 1,
                         f"New mailGateway object (LDIF for review; analyze --attachments DIR writes it as "
-                        f"{_attachment_name(self.id, host, K['attachments']['add'])}):\n" + ldif)
+                        f"{attachment_file_name(self.id, host, K['attachments']['add'])}):\n" + ldif)
         attr = K["remediation"]["attributes"]
         attr_open = [s.format(**names["fmt"]) for s in attr["open"]]
         attr_after = [s.format(**names["fmt"]) for s in attr["after"]]
@@ -632,7 +625,7 @@ class SmtpMailboxStuck(Check):
                 c["attachments"][K["attachments"]["modify"]] = modify
                 fix = attr_open + [attr["set"].format(attr=a, value=e, **names["fmt"]) for a, e, _ in wrong]
                 fix.append("Or import the change after review (ldifde -i -f <file>; analyze --attachments "
-                           f"DIR writes it as {_attachment_name(self.id, host, K['attachments']['modify'])}):\n"
+                           f"DIR writes it as {attachment_file_name(self.id, host, K['attachments']['modify'])}):\n"
                            + modify)
                 causes.append(Cause("smtp-mailbox-attributes", "SMTP mailbox object has wrong attributes",
                                     with_ad,

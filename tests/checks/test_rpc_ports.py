@@ -9,7 +9,7 @@ import pytest
 
 from analyzer import checks
 from analyzer.case import Case, load_case
-from analyzer.checks.rpc_ports import host_key, is_symptom
+from analyzer.checks.rpc_ports import is_symptom
 from analyzer.scenarios import build
 from analyzer.scenarios import rpc_ports as scen
 from analyzer.sources import Options
@@ -502,12 +502,6 @@ def test_one_finding_per_server():
     assert set(by) == {"EXCH01.contoso.local", "EXCH02"}
     assert by["EXCH01.contoso.local"].status == "ok"
     assert by["EXCH02"].status == "problem"
-
-
-def test_host_key_normalizes_spellings():
-    assert host_key("exch01.contoso.local") == host_key("\\\\EXCH01") == "EXCH01"
-    assert host_key("10.0.100.32") == "10.0.100.32"
-    assert host_key(None) is None and host_key("") is None
 
 
 # ---------------------------------------------------------------------------
