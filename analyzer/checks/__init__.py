@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from .._plugins import import_all
+from .._plugins import Registry
 from ..findings import Finding
 
 if TYPE_CHECKING:
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Check", "register", "registered", "get"]
 
-_REGISTRY: dict[str, "Check"] = {}
-_loaded = False
 
 
 class Check:
@@ -37,27 +35,19 @@ class Check:
         raise NotImplementedError
 
 
+_registry: Registry[Check] = Registry(__name__, __path__, "id", "check id")
+#: id -> check instance (tests may add to it).
+_REGISTRY = _registry.items
+
+
 def register(cls: type[Check]) -> type[Check]:
     """Class decorator: register a check; duplicate ids are refused."""
-    if cls.id in _REGISTRY:
-        raise ValueError(f"check id {cls.id!r} is already registered")
-    _REGISTRY[cls.id] = cls()
-    return cls
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import_all(__name__, __path__)
+    return _registry.register(cls)
 
 
 def registered() -> list[Check]:
-    _load_all()
-    return list(_REGISTRY.values())
+    return _registry.all()
 
 
 def get(check_id: str) -> Check:
-    _load_all()
-    return _REGISTRY[check_id]
+    return _registry.get(check_id)

@@ -7,45 +7,28 @@ name would make the ``source`` column ambiguous.
 """
 from __future__ import annotations
 
-from .._plugins import import_all
+from .._plugins import Registry
 from .base import Chunk, Options, ParseContext, Source, Warning_
 
 __all__ = ["Chunk", "Options", "ParseContext", "Source", "Warning_", "register",
            "registered", "get", "sniff"]
 
-_REGISTRY: dict[str, Source] = {}
-_loaded = False
+_registry: Registry[Source] = Registry(__name__, __path__, "name", "source name",
+                                      skip=frozenset({"base"}))
 
 
 def register(cls: type[Source]) -> type[Source]:
     """Class decorator: register a source. Order of registration is kept."""
-    name = getattr(cls, "name", None)
-    if not name:
-        raise ValueError(f"{cls.__name__} has no name")
-    if name in _REGISTRY:
-        raise ValueError(f"source name {name!r} is already registered "
-                         f"by {type(_REGISTRY[name]).__name__}")
-    _REGISTRY[name] = cls()
-    return cls
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import_all(__name__, __path__, frozenset({"base"}))
+    return _registry.register(cls)
 
 
 def registered() -> list[Source]:
     """All sources, in registration order."""
-    _load_all()
-    return list(_REGISTRY.values())
+    return _registry.all()
 
 
 def get(name: str) -> Source:
-    _load_all()
-    return _REGISTRY[name]
+    return _registry.get(name)
 
 
 def sniff(head: bytes, name: str,

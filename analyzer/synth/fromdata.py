@@ -71,7 +71,8 @@ def _events(doc: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     raise DescriptionError("expected a list of events or {'events': [...]}")
 
 
-def evtx_events(doc: Any) -> tuple[list[EvtxEvent], dict[str, Any]]:
+def _records(doc: Any, cls: Any, bytes_field: str) -> tuple[list[Any], dict[str, Any]]:
+    """Events of a description as writer inputs (times and bytes decoded)."""
     events, opts = _events(doc)
     out = []
     for i, ev in enumerate(events):
@@ -79,30 +80,21 @@ def evtx_events(doc: Any) -> tuple[list[EvtxEvent], dict[str, Any]]:
         for f in _TIME_FIELDS:
             if f in d and d[f] is not None:
                 d[f] = _time(d[f], f"event {i}: {f}")
-        if d.get("binary") is not None:
-            d["binary"] = _bytes(d["binary"], f"event {i}: binary")
+        if d.get(bytes_field) is not None:
+            d[bytes_field] = _bytes(d[bytes_field], f"event {i}: {bytes_field}")
         try:
-            out.append(EvtxEvent.from_dict(d))
+            out.append(cls.from_dict(d))
         except TypeError as exc:
             raise DescriptionError(f"event {i}: {exc}") from None
     return out, opts
+
+
+def evtx_events(doc: Any) -> tuple[list[EvtxEvent], dict[str, Any]]:
+    return _records(doc, EvtxEvent, "binary")
 
 
 def evt_records(doc: Any) -> tuple[list[EvtRecord], dict[str, Any]]:
-    events, opts = _events(doc)
-    out = []
-    for i, ev in enumerate(events):
-        d = dict(ev)
-        for f in _TIME_FIELDS:
-            if f in d and d[f] is not None:
-                d[f] = _time(d[f], f"event {i}: {f}")
-        if d.get("data") is not None:
-            d["data"] = _bytes(d["data"], f"event {i}: data")
-        try:
-            out.append(EvtRecord.from_dict(d))
-        except TypeError as exc:
-            raise DescriptionError(f"event {i}: {exc}") from None
-    return out, opts
+    return _records(doc, EvtRecord, "data")
 
 
 def hive_keys(doc: Any) -> tuple[dict[str, dict[str, tuple[str, Any]]], dict[str, Any]]:
