@@ -533,19 +533,20 @@ def _fields(inp: Input, data: bytes) -> list[Mutant]:
 
 
 def _digits(inp: Input, data: bytes) -> list[Mutant]:
-    """Survey only: one ASCII digit 2/3/1 turned into cp1252's superscript
-    (0xB2/0xB3/0xB9: '2' with its top bit flipped is '²'). ``str.isdigit()``
-    accepts '²' but ``int()`` refuses it, so ``x.isdigit() and int(x)`` raises.
-    Not in the test run until the sources guard those ints (see the report)."""
+    """Survey only: one ASCII digit 1/2/3 turned into its superscript ('¹²³',
+    in UTF-8; in cp1252 it is one flipped top bit: '2' 0x32 -> '²' 0xB2).
+    ``str.isdigit()`` accepts '²' but ``int()`` refuses it, so
+    ``int(x) if x.isdigit()`` raises. Not in the test run until the sources
+    guard those ints (see the report)."""
     if inp.layout != "text" or _is_utf16(data):
         return []
     rnd = _rng(inp, "digits")
     spots = [i for i, b in enumerate(data) if b in b"123"]
     out = []
     for i in sorted(rnd.sample(spots, min(3 * SCALE, len(spots)))):
-        sup = {0x31: 0xB9, 0x32: 0xB2, 0x33: 0xB3}[data[i]]
-        out.append((f"digit at {i:#x} {chr(data[i])!r} -> byte {sup:#x}",
-                    data[:i] + bytes([sup]) + data[i + 1:]))
+        sup = {0x31: "\u00b9", 0x32: "\u00b2", 0x33: "\u00b3"}[data[i]].encode()
+        out.append((f"digit at {i:#x} {chr(data[i])!r} -> UTF-8 {sup.hex()}",
+                    data[:i] + sup + data[i + 1:]))
     return out
 
 
@@ -1009,7 +1010,7 @@ def survey(out_dir: Path = Path("/tmp/robustness-repro")) -> None:
                     m = re.search(r"parser error: (\w+): ?(.*)", e["detail"] or "")
                     if m:
                         per_source[src]["safety net"] += 1
-                        msg = re.sub(r"0x[0-9a-f]+|\d+", "N", m.group(2))[:90]
+                        msg = re.sub(r"'[^']*'", "'…'", re.sub(r"0x[0-9a-f]+|\d+", "N", m.group(2)))[:90]
                         key = (src, f"{m.group(1)}: {msg}")
                         firings[key].append(f"{inp.id} {label}")
                         if key not in repro:
