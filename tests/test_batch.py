@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from casetexts import RPCDUMP_MISSING, netstat_text
 
 from analyzer import sources
 from analyzer.batch import BatchOptions, discover_cases, run_batch
@@ -46,25 +47,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------
 # case builders
-
-RPCDUMP_MISSING = (
-    # KB 926210's listing with the Information Store and System Attendant
-    # interfaces missing (one address kept per interface).
-    "ncacn_ip_tcp(Connection-oriented TCP/IP)\r\n"
-    "  10.0.100.32[3595] [38a94e72-a9bc-11d2-8faf-00c04fa378ff] MS Exchange MTA 'QAdmin' Interface :NOT_PINGED\r\n"
-    "  10.0.100.32[3595] [9e8ee830-4459-11ce-979b-00aa005ffebe] MS Exchange MTA 'Mta' Interface :NOT_PINGED\r\n"
-    "  10.0.100.32[1032] [f5cc5a18-4264-101a-8c59-08002b2f8426] MS Exchange Directory NSPI Proxy :NOT_PINGED\r\n"
-    "  10.0.100.32[3518] [1544f5e0-613c-11d1-93df-00c04fd7bd09] MS Exchange Directory RFR Interface :NOT_PINGED\r\n"
-)
-
-
-def netstat_text(ports: list[int]) -> str:
-    lines = ["", "Active Connections", "",
-             "  Proto  Local Address          Foreign Address        State           PID"]
-    for i, port in enumerate(ports):
-        lines.append(f"  TCP    0.0.0.0:{port:<17}0.0.0.0:0              LISTENING       {800 + i}")
-    return "\r\n".join(lines) + "\r\n"
-
 
 def evt_file(path: Path, host: str, count: int) -> None:
     t0 = datetime(2007, 3, 12, 2, 0, 5, tzinfo=timezone.utc)

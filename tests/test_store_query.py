@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from casetexts import RPCDUMP_MISSING, netstat_text
 from click.testing import CliRunner
 
 from analyzer.batch import BatchOptions, run_batch
@@ -28,26 +29,10 @@ from analyzer.store import Store, content_hash, open_store
 from analyzer.synth.evt import EvtRecord, write_evt
 from analyzer.table import COLUMNS
 
-RPCDUMP_MISSING = (
-    "ncacn_ip_tcp(Connection-oriented TCP/IP)\r\n"
-    "  10.0.100.32[3595] [38a94e72-a9bc-11d2-8faf-00c04fa378ff] MS Exchange MTA 'QAdmin' Interface :NOT_PINGED\r\n"
-    "  10.0.100.32[3595] [9e8ee830-4459-11ce-979b-00aa005ffebe] MS Exchange MTA 'Mta' Interface :NOT_PINGED\r\n"
-    "  10.0.100.32[1032] [f5cc5a18-4264-101a-8c59-08002b2f8426] MS Exchange Directory NSPI Proxy :NOT_PINGED\r\n"
-    "  10.0.100.32[3518] [1544f5e0-613c-11d1-93df-00c04fd7bd09] MS Exchange Directory RFR Interface :NOT_PINGED\r\n"
-)
-
-
-def _netstat(ports: list[int]) -> bytes:
-    lines = ["", "Active Connections", "",
-             "  Proto  Local Address          Foreign Address        State           PID"]
-    lines += [f"  TCP    0.0.0.0:{p:<17}0.0.0.0:0              LISTENING       {900 + i}"
-              for i, p in enumerate(ports)]
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
 
 def _case(folder: Path, ports: list[int], problem: bool, host: str) -> Path:
     folder.mkdir(parents=True)
-    (folder / "netstat.txt").write_bytes(_netstat(ports))
+    (folder / "netstat.txt").write_bytes(netstat_text(ports, pid_base=900).encode("ascii"))
     t0 = datetime(2007, 3, 12, 2, 0, 5, tzinfo=timezone.utc)
     write_evt(folder / "SysEvent.Evt", [EvtRecord(7036, "Service Control Manager",
                                                   t0 + timedelta(minutes=i), computer=host,

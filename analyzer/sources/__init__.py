@@ -15,6 +15,8 @@ __all__ = ["Chunk", "Options", "ParseContext", "Source", "Warning_", "register",
 
 _registry: Registry[Source] = Registry(__name__, __path__, "name", "source name",
                                       skip=frozenset({"base"}))
+#: name -> source instance (tests may add to it).
+_REGISTRY = _registry.items
 
 
 def register(cls: type[Source]) -> type[Source]:
