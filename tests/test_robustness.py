@@ -1045,3 +1045,24 @@ if __name__ == "__main__":
     if "--scale" in sys.argv:
         SCALE = int(sys.argv[sys.argv.index("--scale") + 1])
     survey()
+
+
+@pytest.mark.parametrize("name,line,col", [
+    ("netstat_ano.txt", 8, 20), ("impacket_htb.txt", 8, 37), ("portqry_udp.txt", 6, 29),
+    ("tasklist_plain.txt", 6, 31), ("setup55.txt", 6, 84), ("tracking_2003.log", 4, 85),
+])
+def test_superscript_digit_is_not_a_parser_error(tmp_path: Path, name: str, line: int, col: int) -> None:
+    """``'²'.isdigit()`` is True but ``int('²')`` raises: one flipped bit in a
+    cp1252 number must cost that value, not the rest of the file."""
+    src = REPO / "tests" / "fixtures" / "text" / name
+    lines = src.read_bytes().split(b"\n")
+    target = lines[line - 1]
+    assert target[col - 1:col].isdigit(), (name, target)
+    lines[line - 1] = target[:col - 1] + "\u00b2".encode("utf-8") + target[col:]
+    (tmp_path / name).write_bytes(b"\n".join(lines))
+    from analyzer import load_case
+
+    case = load_case(tmp_path)
+    (entry,) = case.inventory
+    assert "parser error" not in (entry.detail or ""), entry.detail
+    assert entry.rows > 0

@@ -179,7 +179,7 @@ def endpoint_row(*, protocol: str | None, address: str | None, endpoint: str | N
         "address": address if address else None,
         "endpoint": endpoint,
     }
-    if protocol in _PORT_PROTOCOLS and endpoint is not None and endpoint.strip().isdigit():
+    if protocol in _PORT_PROTOCOLS and endpoint is not None and endpoint.strip().isdecimal():
         data["port"] = int(endpoint)
     data.update({
         "uuid": uuid_l,

@@ -79,7 +79,7 @@ def split_endpoint(text: str) -> tuple[str, int | None]:
     addr, _, port = text.rpartition(":")
     if addr.startswith("[") and addr.endswith("]"):
         addr = addr[1:-1]
-    return addr, int(port) if port.isdigit() else None
+    return addr, int(port) if port.isdecimal() else None
 
 
 @register

@@ -107,7 +107,7 @@ class PortQrySource(Source):
                 rows_since_total = 0
                 continue
             if m := _RESOLVED.match(text):
-                if host is None or host[:1].isdigit():
+                if host is None or host[:1].isdecimal():
                     host = m["v"]
                 continue
             if ln.last_unterminated and stripped:

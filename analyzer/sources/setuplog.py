@@ -112,7 +112,7 @@ def parse_create_process(args: str) -> dict[str, Any]:
     (``...empkp.exe" /regserver;60000``) has no working directory."""
     parts = args.split(";")
     timeout = None
-    if len(parts) >= 2 and parts[-1].strip().isdigit():
+    if len(parts) >= 2 and parts[-1].strip().isdecimal():
         timeout = int(parts[-1].strip())
         parts = parts[:-1]
     if len(parts) >= 2:

@@ -82,7 +82,7 @@ class TasklistSource(Source):
                 cur["data"]["services"].extend(self._services(rest))
                 cur["message"] = self._message(cur["data"])
                 continue
-            if not pid_txt.isdigit():
+            if not pid_txt.isdecimal():
                 # maybe the columns drifted (pasted text): fall back to tokens
                 m = re.match(r"^(?P<image>.+?)\s+(?P<pid>\d+)(?:\s+(?P<rest>.*))?$", text.strip())
                 if not m or not image:
@@ -103,7 +103,7 @@ class TasklistSource(Source):
                         for a, b in spans[2:]]
                 cols += [""] * (3 - len(cols))
                 data["session_name"] = cols[0] or None
-                data["session_num"] = int(cols[1]) if cols[1].isdigit() else None
+                data["session_num"] = int(cols[1]) if cols[1].isdecimal() else None
                 mem = re.sub(r"[^\d]", "", text[spans[4][0]:]) if len(text) > spans[4][0] else ""
                 data["mem_usage_kb"] = int(mem) if mem else None
             cur = {"kind": "process", "data": data, "locator": f"line={ln.no}",

@@ -140,7 +140,7 @@ class TrackingLogSource(Source):
 
     @staticmethod
     def _legacy_row_ok(f: list[str]) -> bool:
-        return len(f) >= 12 and f[8].strip().lstrip("-").isdigit() and _legacy_ts(f[0], f[1]) is not None
+        return len(f) >= 12 and f[8].strip().lstrip("-").isdecimal() and _legacy_ts(f[0], f[1]) is not None
 
     def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
         csv_fields: list[str] | None = None
@@ -197,7 +197,7 @@ class TrackingLogSource(Source):
                         yield row
                     continue
                 # Exchange 5.5: header line (event number in field 2) or recipient line
-                if len(f) >= 10 and f[1].strip().isdigit():
+                if len(f) >= 10 and f[1].strip().isdecimal():
                     if r55:
                         n += 1
                         yield self._row55(r55)
@@ -284,7 +284,7 @@ class TrackingLogSource(Source):
             ctx.warn("truncated last line", f"line={no}")
             status = "partial"
         ev = g("Event-ID")
-        event_id = int(ev) if ev.lstrip("-").isdigit() else None
+        event_id = int(ev) if ev.lstrip("-").isdecimal() else None
         data: dict[str, Any] = {_snake(k): v for k, v in rec.items() if v}
         data.update({
             "message_id": g("MSGID") or None,
@@ -323,7 +323,7 @@ class TrackingLogSource(Source):
                 "gateway": f[3].strip() if len(f) > 3 and f[3].strip() else None,
                 "partner": f[4].strip() if len(f) > 4 and f[4].strip() else None,
                 "variant": "5.5"}
-        status = "ok" if (not count.isdigit() or int(count) == len(recips)) and ts else "partial"
+        status = "ok" if (not count.isdecimal() or int(count) == len(recips)) and ts else "partial"
         return self._row(ts, "utc" if ts else None, data, r["line"], status)
 
     # -- pasted trail ---------------------------------------------------------
