@@ -5,37 +5,57 @@ Both backends produce, per record, the JSON document the ``evtx`` crate's
 :mod:`analyzer.evtx_python`), so one pipeline builds the table rows and the
 backends give identical rows by construction.
 
-Why Arrow and not a Python loop: measured on the corpus, bare Rust iteration
-runs ~300k records/s, ``json.loads`` of the same strings alone ~170k/s, so any
-per-record dict work caps the table build near 0.3x of the bare parser
-(DESIGN.md measured 0.2x for the full dict pipeline). Here Python only
-collects the record strings; then, per batch of records:
+Why Arrow and not a Python loop: bare Rust iteration runs ~200-450k
+records/s on this kind of machine and ``json.loads`` of the same strings
+alone ~170k/s, so any per-record Python work caps the table build far below
+the 0.5x target (DESIGN.md measured 0.2x for the full dict pipeline). Here
+Python only collects the record strings; everything else is a fixed number
+of Arrow kernel calls per batch, which release the GIL (so the source can run
+them on the second core while the Rust iterator produces the next batch):
 
-* the System fields are read by Arrow's C++ JSON reader with an explicit
-  schema (unknown fields are skipped, so EventData never becomes ~1,000
-  columns);
-* ``data`` is cut out of the record text with RE2 regexes (Arrow compute) and
-  rewritten into the table convention: named EventData items stay keys in
-  document order, unnamed ``<Data>`` values become ``"strings"``, Binary
-  becomes lower-case hex under ``"binary"``, UserData stays nested under
-  ``"UserData"``, and EventSourceName / provider_guid are appended;
+* **Split, zero-copy.** A record is ``{"Event":{...,"System":{...}`` +
+  ``,"EventData":<value>`` (or ``,"UserData":<value>``) + ``}}``. The split
+  points come from ``find_substring`` (a memchr-speed byte search; the
+  markers cannot occur inside a JSON string, where quotes are escaped). New
+  offsets over the *same* value buffer then cut every record into four rows
+  (head, marker, body, ``}}``) without copying text, and head and body are
+  taken from that. Before this, a Python loop cut the bodies (~0.5 us a
+  record) and every regex below ran over whole records.
+* **System** fields are read by Arrow's C++ JSON reader with an explicit
+  schema from the heads only (head + ``}}`` is a complete document), so the
+  reader never parses EventData (unknown fields are skipped, so EventData
+  never becomes ~1,000 columns either).
+* **data** is the body rewritten into the table convention: named EventData
+  items stay keys in document order, unnamed ``<Data>`` values become
+  ``"strings"``, Binary becomes lower-case hex under ``"binary"``, UserData
+  stays nested under ``"UserData"``, and EventSourceName / provider_guid are
+  appended. Each RE2 rewrite runs only on the rows a plain substring test
+  says it can change (``filter`` -> rewrite -> ``replace_with_mask``), so
+  its cost follows the matching rows, not the batch.
 * level, qualifiers, the low 16 bits of the event id, the record locator are
   Arrow kernels too.
+* **message** is rendered (:func:`analyzer.messages.render`, ~35 us a row)
+  only for rows whose (provider, event id) is in the message catalog: an
+  ``is_in`` on the event id against the catalog's ids, then a per-distinct
+  (provider, id) catalog lookup; only matching rows are decoded and rendered.
 
 A batch the strict reader refuses (forwarded events carry numbers as text,
 ``"Level":"4"``) falls back to a per-record Python extraction of the System
-fields; ``data`` still goes through the same regex rewrite.
+fields; ``data`` still goes through the same rewrite.
 """
 from __future__ import annotations
 
 import json
+import os
+import re
+import threading
 from collections.abc import Sequence
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
 #: Level (the manifest's level value) -> table level. Level 0 is "LogAlways":
 #: classic (pre-Vista style) events and Security audits are written with
@@ -67,13 +87,15 @@ SYSTEM_TYPE = pa.struct([
     pa.field("Security", pa.struct([pa.field("#attributes", pa.struct([
         pa.field("UserID", pa.string())]))])),
 ])
-_READ_SCHEMA = pa.schema([pa.field("Event", pa.struct([pa.field("System", SYSTEM_TYPE)]))])
-_PARSE_OPTS = pj.ParseOptions(explicit_schema=_READ_SCHEMA, unexpected_field_behavior="ignore")
-
 # A JSON scalar or list of scalars, as the crate writes unnamed <Data> values.
 _JSTR = r'"(?:[^"\\]|\\.)*"'
 _JSCALAR = rf'(?:{_JSTR}|-?[0-9][0-9.eE+-]*|true|false|null)'
 _JLIST = rf'\[(?:{_JSCALAR}(?:,{_JSCALAR})*)?\]'
+
+#: Markers that end the System part of a record (first occurrence is
+#: structural: inside JSON strings quotes are escaped).
+_EVENTDATA = ',"EventData":'
+_USERDATA = ',"UserData":'
 
 
 def _f(arr: Any, name: str) -> pa.Array:
@@ -82,21 +104,16 @@ def _f(arr: Any, name: str) -> pa.Array:
     return pc.struct_field(arr, name)
 
 
-def _lines_buffer(arr: pa.Array) -> pa.Buffer:
-    """The records as one newline-delimited buffer, without a Python copy:
-    append "\n" to every value, then take the value buffer of the result."""
-    withnl = pc.binary_join_element_wise(arr, "", "\n")
-    if isinstance(withnl, pa.ChunkedArray):
-        withnl = withnl.combine_chunks()
-    _, offsets, values = withnl.buffers()
-    offs = np.frombuffer(offsets, dtype=np.int32)[withnl.offset: withnl.offset + len(withnl) + 1]
-    return values.slice(int(offs[0]), int(offs[-1] - offs[0]))
+def _lit(text: str) -> str:
+    """A literal as an RE2 pattern. Arrow's plain ``find_substring`` /
+    ``match_substring`` were measured 4x slower than RE2 on the same literal
+    (RE2 scans with memchr on the first byte)."""
+    return re.escape(text)
 
 
-def _flat_system(batch: pa.Buffer) -> pa.StructArray:
-    table = pj.read_json(pa.BufferReader(batch), parse_options=_PARSE_OPTS,
-                         read_options=pj.ReadOptions(use_threads=True, block_size=1 << 24))
-    return _f(table.column("Event").combine_chunks(), "System")
+def _offsets(arr: pa.StringArray) -> np.ndarray:
+    """The int32 value offsets of a string array, honouring its slice offset."""
+    return np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1]
 
 
 def _int(v: Any) -> int | None:
@@ -141,6 +158,171 @@ def _slow_system(texts: Sequence[str]) -> pa.StructArray:
     return pa.array(rows, type=SYSTEM_TYPE)
 
 
+#: System fields read per record: column -> JSON path under $.Event.System.
+#: Numeric fields are read as text too and cast after a digits check.
+_SYS_PATHS: dict[str, str] = {
+    "name": 'Provider."#attributes".Name',
+    "guid": 'Provider."#attributes".Guid',
+    "esn": 'Provider."#attributes".EventSourceName',
+    "eid": "EventID",
+    "eid_text": 'EventID."#text"',
+    "qual": 'EventID."#attributes".Qualifiers',
+    "level": "Level",
+    "task": "Task",
+    "keywords": "Keywords",
+    "time": 'TimeCreated."#attributes".SystemTime',
+    "rid": "EventRecordID",
+    "channel": "Channel",
+    "computer": "Computer",
+    "user": 'Security."#attributes".UserID',
+}
+_INT_FIELDS = ("eid_text", "qual", "level", "task", "rid")
+_STR_FIELDS = ("name", "guid", "esn", "keywords", "time", "channel", "computer", "user")
+_SYS_SQL = "SELECT {cols} FROM (SELECT json_extract_string(doc, [{paths}]) AS v FROM heads)".format(
+    cols=", ".join(f"v[{i + 1}] AS {k}" for i, k in enumerate(_SYS_PATHS)),
+    paths=", ".join("'$.Event.System." + p + "'" for p in _SYS_PATHS.values()))
+_DIGITS = r"^-?[0-9]{1,18}$"
+
+_local = threading.local()
+#: Connections inherited through fork: kept referenced so the child never
+#: runs their destructors (which would touch the parent's DuckDB state).
+_inherited: list[Any] = []
+
+
+def _duckdb() -> Any:
+    """A DuckDB connection of this thread and process, single-threaded.
+
+    Single-threaded from the start (``config``, not ``SET threads``): the
+    parallelism is the source's two processes, and a DuckDB instance with
+    worker threads is not fork-safe (measured: a child that changed the
+    thread count of a fresh connection after the parent had used DuckDB
+    hung joining threads). With one thread there is nothing to join, and a
+    forked child opens its own connection instead of using its parent's.
+    """
+    import duckdb
+    con = getattr(_local, "con", None)
+    if con is None or _local.pid != os.getpid():
+        if con is not None:
+            _inherited.append(con)
+        con = duckdb.connect(config={"threads": 1})
+        _local.con, _local.pid = con, os.getpid()
+    return con
+
+
+def _system_fast(heads: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """System fields of every record, and the rows to redo by the slow path.
+
+    DuckDB's JSON functions (yyjson) read the heads (``head + "}}"`` is a
+    complete document) about twice as fast as Arrow's JSON reader, which
+    also needed a regex rewrite of every ``"EventID"`` (a bare number, or an
+    object when it carries Qualifiers) to give the column one shape. All
+    values come back as text; a row is redone in Python (exactly as the old
+    strict-reader fallback did for the whole batch) when a numeric field is
+    not a plain integer or a text field holds an object or array, i.e. when
+    the record is not shaped as the evtx crate writes it.
+    """
+    docs = pa.table({"doc": pc.binary_join_element_wise(heads, "}}", "")})
+    con = _duckdb()
+    con.register("heads", docs)
+    try:
+        rel = con.sql(_SYS_SQL)
+        res = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    finally:
+        con.unregister("heads")
+    cols = {k: res.column(k).combine_chunks() for k in _SYS_PATHS}
+    eid_num = pc.match_substring_regex(cols["eid"], _DIGITS)
+    eid_obj = pc.starts_with(cols["eid"], "{")
+    bad = pc.and_kleene(pc.is_valid(cols["eid"]), pc.invert(pc.or_(eid_num, eid_obj)))
+    for k in _INT_FIELDS:
+        bad = pc.or_kleene(bad, pc.and_kleene(pc.is_valid(cols[k]),
+                                              pc.invert(pc.match_substring_regex(cols[k], _DIGITS))))
+    for k in _STR_FIELDS:
+        # An object or array comes back as its JSON text ({"..., {}, [...]);
+        # a GUID text "{fc65...}" is a string. A false alarm only costs time.
+        bad = pc.or_kleene(bad, pc.match_substring_regex(cols[k], r'^(?:\{"|\{\}|\[)'))
+    bad_np = pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
+    out: dict[str, pa.Array] = {k: cols[k] for k in _STR_FIELDS}
+    eid_text = pc.if_else(pc.fill_null(eid_num, False), cols["eid"], cols["eid_text"])
+    ok = pa.array(~bad_np)
+    for k, v in (("eid", eid_text), ("qual", cols["qual"]), ("level", cols["level"]),
+                 ("task", cols["task"]), ("rid", cols["rid"])):
+        out[k] = pc.cast(pc.if_else(ok, v, None), pa.int64())
+    return out, bad_np
+
+
+def _system_columns(struct: pa.StructArray) -> dict[str, pa.Array]:
+    """The flat System columns of a :data:`SYSTEM_TYPE` struct array."""
+    prov = _f(_f(struct, "Provider"), "#attributes")
+    eid = _f(struct, "EventID")
+    return {
+        "name": _f(prov, "Name"), "guid": _f(prov, "Guid"), "esn": _f(prov, "EventSourceName"),
+        "eid": _f(eid, "#text"), "qual": _f(_f(eid, "#attributes"), "Qualifiers"),
+        "level": _f(struct, "Level"), "task": _f(struct, "Task"),
+        "keywords": _f(struct, "Keywords"),
+        "time": _f(_f(_f(struct, "TimeCreated"), "#attributes"), "SystemTime"),
+        "rid": _f(struct, "EventRecordID"), "channel": _f(struct, "Channel"),
+        "computer": _f(struct, "Computer"),
+        "user": _f(_f(_f(struct, "Security"), "#attributes"), "UserID"),
+    }
+
+
+def system_fields(arr: pa.Array, heads: pa.Array) -> dict[str, pa.Array]:
+    """System columns for a batch: the DuckDB fast path, with the rows it
+    cannot take (or the whole batch, if DuckDB refuses it) done in Python."""
+    try:
+        cols, bad = _system_fast(heads)
+    except Exception:  # noqa: BLE001 - duckdb.Error (malformed JSON) and kin: slow path
+        return _system_columns(_slow_system(arr.to_pylist()))
+    if not bad.any():
+        return cols
+    idx = np.flatnonzero(bad)
+    slow = _system_columns(_slow_system(arr.take(pa.array(idx)).to_pylist()))
+    mask = pa.array(bad)
+    return {k: pc.replace_with_mask(cols[k], mask, slow[k].cast(cols[k].type)) for k in cols}
+
+
+def split_records(arr: pa.StringArray) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """(heads, bodies, kinds) of a batch of record texts.
+
+    head = the record up to the EventData/UserData marker (the whole record
+    but its closing ``}}`` when it has neither); body = the marker's value
+    (EventData), ``"UserData":<value>`` (UserData) or "" (neither); kind =
+    0 / 1 / 2 for those three cases. Records are assumed to end with ``}}``
+    (closing Event and the document), which both backends guarantee.
+    """
+    n = len(arr)
+    offs = _offsets(arr).astype(np.int64)
+    lens = np.diff(offs)
+    ed = pc.find_substring_regex(arr, _lit(_EVENTDATA)).to_numpy(zero_copy_only=False).astype(np.int64)
+    ud = pc.find_substring_regex(arr, _lit(_USERDATA)).to_numpy(zero_copy_only=False).astype(np.int64)
+    kinds = np.where(ed >= 0, 0, np.where(ud >= 0, 1, 2)).astype(np.int8)
+    cut = np.where(ed >= 0, ed, np.where(ud >= 0, ud, np.maximum(lens - 2, 0)))
+    skip = np.choose(kinds, [len(_EVENTDATA), 1, 0])  # marker bytes not in the body
+    start = offs[:-1]
+    four = np.empty(4 * n + 1, dtype=np.int64)
+    four[0::4][:n] = start
+    four[1::4] = start + cut
+    four[2::4] = start + cut + skip
+    four[3::4] = np.maximum(offs[1:] - 2, start + cut + skip)
+    four[-1] = offs[-1]
+    if four[-1] >= 2 ** 31:
+        raise ValueError("batch text over 2 GiB")
+    pieces = pa.Array.from_buffers(pa.string(), 4 * n,
+                                   [None, pa.py_buffer(four.astype(np.int32)), arr.buffers()[2]])
+    heads = pieces.take(pa.array(np.arange(0, 4 * n, 4, dtype=np.int32)))
+    bodies = pieces.take(pa.array(np.arange(2, 4 * n, 4, dtype=np.int32)))
+    return heads, bodies, kinds
+
+
+def _rewrite(arr: pa.Array, needle: str, fn: Any) -> pa.Array:
+    """``fn`` applied to the rows containing ``needle`` only (a plain
+    substring test is far cheaper than an RE2 pass over every row)."""
+    mask = pc.match_substring_regex(arr, _lit(needle))
+    if not pc.any(mask).as_py():
+        return arr
+    return pc.replace_with_mask(arr, mask, fn(pc.filter(arr, mask)))
+
+
 def _json_quote(arr: pa.Array) -> pa.Array:
     """JSON string literal of each value (values here are names/GUIDs: only
     backslash and quote need escaping)."""
@@ -155,43 +337,43 @@ def _piece(key: str, quoted: pa.Array) -> pa.Array:
     return pc.fill_null(joined, "")
 
 
-def data_column(texts: Sequence[str], esn: pa.Array, guid: pa.Array) -> pa.Array:
-    """The ``data`` JSON text of each record (see the module docstring)."""
-    # Cutting the EventData/UserData part out with str.find per record is
-    # cheaper than an RE2 capture of ".*" (measured 0.5 vs 10 us/record).
-    # Records end with "}}" (closing Event and the document).
-    bodies = []
-    for t in texts:
-        i = t.find(',"EventData":')
-        if i >= 0:
-            bodies.append(t[i + 13:-2])
-        else:
-            i = t.find(',"UserData":')
-            bodies.append('{' + t[i + 1:-2] + '}' if i >= 0 else "{}")
-    body = pa.array(bodies, pa.string())
-    del bodies
-    if pc.any(pc.match_substring(body, ',"RenderingInfo":')).as_py():
-        # RenderingInfo (forwarded events) follows EventData/UserData: dropped.
-        body = pc.replace_substring_regex(body, r'(\}|null),"RenderingInfo":.*$', r"\1")
-        body = pc.replace_substring_regex(body, r'^(\{"UserData":.*),"RenderingInfo":.*$', r"\1}")
-    body = pc.replace_substring_regex(body, r"^null$", "{}")
+def data_column(bodies: pa.Array, kinds: np.ndarray, esn: pa.Array, guid: pa.Array) -> pa.Array:
+    """The ``data`` JSON text of each record (see the module docstring) from
+    the bodies and kinds of :func:`split_records`."""
+    # RenderingInfo (forwarded events) follows EventData/UserData: dropped.
+    body = _rewrite(bodies, ',"RenderingInfo":',
+                    lambda a: pc.replace_substring_regex(a, r'(\}|null),"RenderingInfo":.*$', r"\1"))
+    if (kinds == 1).any():
+        ud = pa.array(kinds == 1)
+        body = pc.replace_with_mask(body, ud, pc.binary_join_element_wise(
+            "{", pc.filter(body, ud), "}", ""))
+    if (kinds == 2).any():
+        body = pc.if_else(pa.array(kinds == 2), "{}", body)
+    body = pc.if_else(pc.equal(body, "null"), "{}", body)
     # Unnamed <Data>: "Data":{"#text":[...]} / {"#text":"x"} -> "strings":[...]
-    body = pc.replace_substring_regex(body, rf'"Data":\{{"#text":({_JLIST})\}}', r'"strings":\1')
-    body = pc.replace_substring_regex(body, rf'"Data":\{{"#text":({_JSCALAR})\}}', r'"strings":[\1]')
+    body = _rewrite(body, '"Data":{"#text":', lambda a: pc.replace_substring_regex(
+        pc.replace_substring_regex(a, rf'"Data":\{{"#text":({_JLIST})\}}', r'"strings":\1'),
+        rf'"Data":\{{"#text":({_JSCALAR})\}}', r'"strings":[\1]'))
     # Binary: lower-case hex under "binary" (the crate writes upper case).
-    hexes = _f(pc.extract_regex(body, r'"Binary":"(?P<h>[0-9A-Fa-f]*)"'), "h")
-    body = pc.replace_substring_regex(body, r',"Binary":(?:"[0-9A-Fa-f]*"|null)', "")
-    body = pc.replace_substring_regex(body, r'^\{"Binary":(?:"[0-9A-Fa-f]*"|null),?', "{")
-    body = pc.fill_null(body, "{}")
+    bmask = pc.match_substring_regex(body, _lit('"Binary":'))
+    if pc.any(bmask).as_py():
+        sub = pc.filter(body, bmask)
+        sub_hex = _f(pc.extract_regex(sub, r'"Binary":"(?P<h>[0-9A-Fa-f]*)"'), "h")
+        hexes = pc.replace_with_mask(pa.nulls(len(body), pa.string()), bmask, sub_hex)
+        sub = pc.replace_substring_regex(sub, r',"Binary":(?:"[0-9A-Fa-f]*"|null)', "")
+        sub = pc.replace_substring_regex(sub, r'^\{"Binary":(?:"[0-9A-Fa-f]*"|null),?', "{")
+        body = pc.replace_with_mask(body, bmask, sub)
+        binary = _piece("binary", _json_quote(pc.utf8_lower(hexes)))
+    else:
+        binary = ""
     inner = pc.utf8_slice_codeunits(body, 0, -1)  # drop the closing brace
     guid_text = pc.binary_join_element_wise("{", pc.utf8_upper(guid), "}", "")
     out = pc.binary_join_element_wise(
-        inner,
-        _piece("binary", _json_quote(pc.utf8_lower(hexes))),
+        inner, binary,
         _piece("EventSourceName", _json_quote(esn)),
         _piece("provider_guid", _json_quote(guid_text)),
         "}", "")
-    return pc.replace_substring_regex(out, r"^\{,", "{")
+    return _rewrite(out, "{,", lambda a: pc.replace_substring_regex(a, r"^\{,", "{"))
 
 
 def _levels(level: pa.Array, keywords: pa.Array) -> pa.Array:
@@ -207,54 +389,43 @@ def _levels(level: pa.Array, keywords: pa.Array) -> pa.Array:
     return pc.if_else(succ, "audit_success", pc.if_else(fail, "audit_failure", base))
 
 
-def records_to_table(texts: Sequence[str], path: str, source: str) -> pa.Table:
+def records_to_table(texts: Sequence[str] | pa.Array, path: str, source: str) -> pa.Table:
     """Table rows (Arrow, table column names) for a batch of record JSON texts."""
-    n = len(texts)
-    arr = pa.array(texts, type=pa.string())
-    # EventID is a bare number unless it carries Qualifiers: make it one shape.
-    # Only the first occurrence (System precedes EventData) is rewritten, and
-    # only the System reader sees the rewritten text.
-    norm = pc.replace_substring_regex(arr, r'"EventID":(-?\d+)', r'"EventID":{"#text":\1}',
-                                      max_replacements=1)
-    try:
-        system = _flat_system(_lines_buffer(norm))
-        if len(system) != n:
-            raise ValueError("row count mismatch")
-    except (pa.ArrowInvalid, ValueError):
-        system = _slow_system(texts)
-    prov = _f(_f(system, "Provider"), "#attributes")
-    eid = _f(system, "EventID")
-    stime = _f(_f(_f(system, "TimeCreated"), "#attributes"), "SystemTime")
+    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.string())
+    n = len(arr)
+    heads, bodies, kinds = split_records(arr)
+    sysf = system_fields(arr, heads)
+    del heads
+    stime = sysf["time"]
     try:
         ts = pc.cast(stime, pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         ts = pa.array([_parse_ts(s) for s in stime.to_pylist()], pa.timestamp("us", tz="UTC"))
-    record_id = _f(system, "EventRecordID")
-    event_id = pc.bit_wise_and(_f(eid, "#text"), 0xFFFF)
+    record_id = sysf["rid"]
+    event_id = pc.cast(pc.bit_wise_and(sysf["eid"], 0xFFFF), pa.int32())
+    provider = sysf["name"]
+    data = data_column(bodies, kinds, sysf["esn"], sysf["guid"])
     cols = {
         "ts": ts,
         "ts_source": pc.if_else(pc.is_valid(ts), "utc", None),
-        "host": _f(system, "Computer"),
+        "host": sysf["computer"],
         "source": pa.array([source] * n, pa.string()),
         "kind": pa.array(["event"] * n, pa.string()),
-        "channel": _f(system, "Channel"),
-        "provider": _f(prov, "Name"),
-        "event_id": pc.cast(event_id, pa.int32()),
-        "qualifiers": pc.cast(_f(_f(eid, "#attributes"), "Qualifiers"), pa.int32()),
-        "level": _levels(_f(system, "Level"), _f(system, "Keywords")),
-        "category": pc.cast(_f(system, "Task"), pa.string()),
-        "user": _f(_f(_f(system, "Security"), "#attributes"), "UserID"),
+        "channel": sysf["channel"],
+        "provider": provider,
+        "event_id": event_id,
+        "qualifiers": pc.cast(sysf["qual"], pa.int32()),
+        "level": _levels(sysf["level"], sysf["keywords"]),
+        "category": pc.cast(sysf["task"], pa.string()),
+        "user": sysf["user"],
         "record_id": record_id,
-        "data": data_column(texts, _f(prov, "EventSourceName"), _f(prov, "Guid")),
+        "message": messages_column(provider, event_id, data),
+        "data": data,
         "path": pa.array([path] * n, pa.string()),
         "locator": pc.binary_join_element_wise(
             "record=", pc.fill_null(pc.cast(record_id, pa.string()), "unknown"), ""),
         "parse_status": pa.array(["ok"] * n, pa.string()),
     }
-    # Messages are not rendered here: analyzer.messages.render costs ~35 us a
-    # row (measured), ten times the whole pipeline; the query layer renders
-    # them for the rows asked about (see _messages for the catalog-only helper).
-    cols["message"] = pa.nulls(n, pa.string())
     return pa.table(cols)
 
 
@@ -270,33 +441,106 @@ def _parse_ts(s: str | None) -> Any:
     return t.to_pydatetime()
 
 
-def _messages(provider: pa.Array, event_id: pa.Array, data: pa.Array) -> pa.Array:
-    """Message text for events of the message catalog (DCOM 10000, MOM 9986,
-    Security 4625, ...), rendered from their insertion strings.
+@cache
+def _catalog_ids() -> pa.Array:
+    """Event ids (low 16 bits) that have an entry in knowledge/events.yaml."""
+    from analyzer import knowledge
+    ids = sorted({int(e["id"]) & 0xFFFF for e in knowledge.load("events")["events"]})
+    return pa.array(ids, pa.int32())
 
-    Only catalog events are rendered here: rendering a fallback for every row
-    would put a per-record Python loop back into the hot path; the catalog
-    decides per distinct (provider, event id), so this stays cheap.
+
+_SLOT = re.compile(r"%(\d+)")
+
+
+@lru_cache(maxsize=4096)
+def _template(provider: str, event_id: int) -> tuple[bool, tuple[str, int] | None]:
+    """(in the catalog, compiled template) for (provider, event id).
+
+    The compiled template is a ``str.format`` pattern with one positional
+    field per ``%n`` slot, and the highest slot number: a message is then
+    one C-level ``format`` call instead of a regex substitution with a
+    Python callback per slot (which was most of ``messages.render``'s
+    ~16 us a row). None when the template has no slots or writes a slot in
+    a form ``format`` cannot mirror (``%0``, ``%01``): render() handles those.
+    """
+    from analyzer import messages
+    entry = messages.lookup(provider, event_id)
+    if entry is None:
+        return False, None
+    template = entry.get("template")
+    if not template:
+        return True, None
+    parts = _SLOT.split(template)
+    if len(parts) == 1 or any(p != str(int(p)) or int(p) == 0 for p in parts[1::2]):
+        return True, None
+    fmt = "".join(p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else "{%d}" % (int(p) - 1)
+                  for i, p in enumerate(parts))
+    return True, (fmt, max(int(p) for p in parts[1::2]))
+
+
+def _render(provider: str, event_id: int, data: Any) -> str | None:
+    """:func:`analyzer.messages.render`, with the common case (a catalog
+    template and insertion strings to fill it) done from the compiled
+    template; every other case goes to ``messages.render`` itself. A test
+    holds the two equal on every catalog row of the corpus. Same slot rule
+    as :func:`analyzer.messages.fill`: a slot with no string stays visible
+    as ``%n``."""
+    from analyzer import messages
+    compiled = _template(provider, event_id)[1]
+    if compiled is not None:
+        strings = messages.insertion_strings(data)
+        if strings:
+            fmt, top = compiled
+            if len(strings) < top:
+                strings = strings + [f"%{i}" for i in range(len(strings) + 1, top + 1)]
+            return fmt.format(*strings)
+    return messages.render(provider, event_id, data)
+
+
+def _loads(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def messages_column(provider: pa.Array, event_id: pa.Array, data: pa.Array) -> pa.Array:
+    """``message`` for the rows whose (provider, event id) is in the message
+    catalog (DCOM 10000, Exchange MOM 9986, Security 4625, ...), rendered
+    from their insertion strings; null elsewhere.
+
+    Cost follows the matching rows: a vectorized ``is_in`` of the event id
+    against the catalog's ids picks candidates, the provider (aliases,
+    case-insensitive) is checked once per distinct (provider, id), and only
+    the rows that pass are decoded and rendered. Rendering a fallback for
+    every row would put ~35 us of Python per record back into the hot path;
+    the query layer renders the rest on demand.
     """
     n = len(provider)
+    cand = np.flatnonzero(pc.fill_null(pc.is_in(event_id, value_set=_catalog_ids()), False)
+                          .to_numpy(zero_copy_only=False))
+    if not len(cand):
+        return pa.nulls(n, pa.string())
+    idx = pa.array(cand)
+    provs = provider.take(idx).to_pylist()
+    eids = event_id.take(idx).to_pylist()
+    hits = [i for i, (p, e) in enumerate(zip(provs, eids)) if p and _template(p, e)[0]]
+    if not hits:
+        return pa.nulls(n, pa.string())
+    rows = cand[hits]
+    texts = data.take(pa.array(rows)).to_pylist()
     try:
-        from analyzer import messages
-    except ImportError:
-        return pa.nulls(n, pa.string())
-    uniq = pa.table({"p": provider, "e": event_id}).group_by(["p", "e"]).aggregate([]).to_pylist()
-    wanted = {(u["p"], u["e"]) for u in uniq
-              if u["p"] is not None and u["e"] is not None and messages.lookup(u["p"], u["e"])}
-    if not wanted:
-        return pa.nulls(n, pa.string())
-    out: list[str | None] = [None] * n
-    plist, elist = provider.to_pylist(), event_id.to_pylist()
-    dlist = None
-    for i, key in enumerate(zip(plist, elist)):
-        if key in wanted:
-            if dlist is None:
-                dlist = data.to_pylist()
-            try:
-                out[i] = messages.render(key[0], key[1], json.loads(dlist[i]))
-            except Exception:  # noqa: BLE001 - a message is a convenience
-                out[i] = None
-    return pa.array(out, pa.string())
+        # One json.loads of all matching rows: half the cost of one call a row.
+        docs = json.loads("[" + ",".join(texts) + "]")
+    except ValueError:
+        docs = [_loads(t) for t in texts]
+    rendered: list[str | None] = []
+    for i, doc in zip(hits, docs):
+        try:
+            rendered.append(_render(provs[i], eids[i], doc))
+        except Exception:  # noqa: BLE001 - a message is a convenience, never a parse failure
+            rendered.append(None)
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(pa.nulls(n, pa.string()), pa.array(mask),
+                                pa.array(rendered, pa.string()))

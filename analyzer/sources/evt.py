@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import register
+from .. import knowledge
 from .base import ParseContext, Source
 
 SIGNATURE = b"LfLe"
@@ -54,20 +55,13 @@ MAX_RECORD = 0x40000
 EVENT_TYPES = {0: "information", 1: "error", 2: "warning", 4: "information",
                8: "audit_success", 16: "audit_failure"}
 
-#: File-name stems Windows 2000/2003 used for the classic logs (the .evt has
-#: no log name inside). Anything else gives channel None.
-CHANNELS = {
-    "appevent": "Application", "application": "Application",
-    "sysevent": "System", "system": "System",
-    "secevent": "Security", "security": "Security",
-    "dnsevent": "DNS Server", "ntdsevent": "Directory Service",
-    "ntfrs": "File Replication Service",
-}
-
-
 def channel_from_name(name: str) -> str | None:
+    """Channel of a .evt file from its name (the file has no log name inside):
+    the stem, lower case and without spaces, looked up in
+    ``knowledge/evt_channels.yaml`` (AppEvent.Evt -> Application, ...)."""
     stem = Path(name).name.rsplit(".", 1)[0].lower().replace(" ", "")
-    return CHANNELS.get(stem)
+    value = knowledge.load("evt_channels").get(stem)
+    return str(value) if value else None
 
 
 def sid_text(raw: bytes) -> str | None:

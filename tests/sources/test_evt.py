@@ -162,3 +162,16 @@ def test_sniff_and_load_case(tmp_path):
     assert set(ev["channel"].dropna()) == {"System"}
     dcom = ev[(ev["provider"] == "DCOM") & (ev["event_id"] == 10000)]
     assert len(dcom) == 1 and dcom["message"].notna().all()
+
+
+def test_channel_from_file_name_comes_from_knowledge():
+    from analyzer import knowledge
+    from analyzer.sources.evt import channel_from_name
+    names = knowledge.load("evt_channels")
+    assert names["appevent"] == "Application" and names["secevent"] == "Security"
+    assert channel_from_name("AppEvent.Evt") == "Application"
+    assert channel_from_name("case.zip!logs/SysEvent.evt") == "System"
+    assert channel_from_name("DNS Event.evt") == "DNS Server"
+    assert channel_from_name("upload (2).evt") is None
+    for stem, channel in names.items():
+        assert channel_from_name(f"{stem.upper()}.EVT") == channel
