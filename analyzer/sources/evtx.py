@@ -268,7 +268,11 @@ class _Range:
         return records_to_table(batch, display, source)
 
     def _error(self, msg: str, batch: list[str]) -> None:
-        loc, is_chunk = _error_locator(msg, self.chunks, self.first)
+        if self.first:
+            # A range view numbers its chunks from 0: say the file's number.
+            msg = _CHUNK_ERR.sub(lambda m: f"{m.group(0)[:-len(m.group(1))]}"
+                                 f"{int(m.group(1)) + self.first}", msg, count=1)
+        loc, is_chunk = _error_locator(msg, self.chunks)
         if loc is None:
             # The record id is not in any chunk header's range, or the error
             # names no record (bad record header): find the record in the

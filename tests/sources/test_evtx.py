@@ -180,3 +180,147 @@ def test_sniff_by_content_not_name(corpus_dir):
     assert src.sniff(head, "upload (2).bin") == 100
     assert src.sniff(b"ElfFile", "x.txt") == 0 or src.sniff(b"ElfFile", "x.txt") < 100
     assert src.sniff(b"hello world", "System.evtx") < 20
+
+
+# -- the two-process read of large files ---------------------------------------
+
+def _warn_list(ctx):
+    return [(w.locator, w.message) for w in ctx.warnings]
+
+
+@pytest.mark.parametrize("name", [
+    "sample_with_a_bad_chunk_magic.evtx", "sysmon.evtx", "system.evtx",
+    "2-vss_0-Microsoft-Windows-RemoteDesktopServices-RdpCoreTS%4Operational.evtx",
+    "sample-with-zero-data-size-event.evtx",
+])
+def test_split_read_equals_single_read(corpus_dir, monkeypatch, name):
+    """Forcing the helper process on small files: same rows, same warnings
+    (chunk numbers of the second half mapped back), same counts."""
+    from analyzer.sources import evtx as evtx_mod
+    path = corpus_dir / "evtx" / name
+    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
+    single, sctx = parse(path)
+    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 2)
+    monkeypatch.setattr(evtx_mod, "_threads", lambda: 2)
+    split, pctx = parse(path)
+    assert len(split) == len(single)
+    r, p = _rows(single), _rows(split)
+    assert r.keys() == p.keys()
+    for rid in r:
+        assert r[rid] == p[rid], rid
+    assert list(split["record_id"]) == list(single["record_id"])  # file order kept
+    assert _warn_list(pctx) == _warn_list(sctx)
+    assert pctx.notes == sctx.notes and pctx.partial == sctx.partial
+
+
+def test_split_read_survives_a_dead_helper(corpus_dir, monkeypatch, tmp_path):
+    """A helper that dies (here: raises in the child) is detected by its exit
+    status and its half is read in the parent; no scratch files are left."""
+    import os
+    from analyzer.sources import evtx as evtx_mod
+    path = corpus_dir / "evtx" / "system.evtx"
+    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
+    single, _ = parse(path)
+    parent = os.getpid()
+    real = evtx_mod._Range.tables
+
+    def tables(self, display, source):
+        if os.getpid() != parent:
+            raise RuntimeError("simulated crash in the helper")
+        return real(self, display, source)
+
+    monkeypatch.setattr(evtx_mod._Range, "tables", tables)
+    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 2)
+    monkeypatch.setattr(evtx_mod, "_threads", lambda: 2)
+    work = tmp_path / "work"
+    ctx = ParseContext(path=path.name, fs_path=path, options=Options(), work_dir=work)
+    batches = [table.conform_arrow(b) for b in get("evtx").parse(ctx)]
+    df = table.arrow_to_frame(pa.concat_tables(batches).unify_dictionaries().combine_chunks())
+    assert list(df["record_id"]) == list(single["record_id"])
+    assert any("read in-process" in n for n in ctx.notes)
+    assert not list(work.iterdir())
+
+
+# -- message text --------------------------------------------------------------
+
+def test_catalog_events_get_message_text(corpus_dir):
+    from analyzer import messages
+    df, _ = parse(corpus_dir / "evtx" / "2-vss_7-System.evtx")
+    dcom = df[(df["provider"] == "Microsoft-Windows-DistributedCOM") & (df["event_id"] == 10016)]
+    assert len(dcom)
+    row = dcom.iloc[0]
+    assert row["message"] == messages.render(row["provider"], 10016, table.row_data(row["data"]))
+    assert "permission settings do not grant" in row["message"]
+    data = table.row_data(row["data"])
+    assert data["param4"] in row["message"]  # CLSID filled in
+    # Events outside the catalog stay without message (rendered on demand).
+    catalog = df.apply(lambda r: messages.lookup(r["provider"], r["event_id"]) is not None, axis=1)
+    assert df.loc[~catalog, "message"].isna().all()
+    assert df.loc[catalog, "message"].notna().all()
+
+
+def test_messages_equal_render_on_every_catalog_row(corpus_dir):
+    """The vectorized fill (and its Python fallback) gives exactly what
+    messages.render gives, on every catalog row of the corpus."""
+    from analyzer import messages
+    seen = 0
+    for name in ["deepblue-smb-password-guessing-security.evtx", "Security_with_size_t.evtx",
+                 "Security_short_selected.evtx", "system.evtx", "2-vss_7-System.evtx",
+                 "deepblue-many-events-application.evtx", "plaso-System.evtx",
+                 "sample-with-zero-data-size-event.evtx"]:
+        df, _ = parse(corpus_dir / "evtx" / name)
+        for p, e, d, m in zip(df["provider"], df["event_id"], df["data"], df["message"]):
+            if messages.lookup(p, int(e)) is None:
+                continue
+            seen += 1
+            assert m == messages.render(p, int(e), json.loads(d)), (name, p, e)
+    assert seen > 3000
+
+
+def _doc(system: str, rest: str = "") -> str:
+    return ('{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},'
+            '"System":' + system + rest + '}}')
+
+
+SYS_4625 = ('{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing",'
+            '"Guid":"54849625-5478-4994-A5BA-3E3B0328C30D"}},"EventID":4625,"Version":0,"Level":0,'
+            '"Task":12544,"Opcode":0,"Keywords":"0x8010000000000000","TimeCreated":{"#attributes":'
+            '{"SystemTime":"2020-01-02T03:04:05.000006Z"}},"EventRecordID":%d,"Correlation":null,'
+            '"Execution":{"#attributes":{"ProcessID":1,"ThreadID":2}},"Channel":"Security",'
+            '"Computer":"EXCH01","Security":null}')
+
+
+def test_records_to_table_edge_shapes():
+    """Hand-written records in the crate's shape: values Python prints
+    differently from JSON (booleans, floats) go through messages.render;
+    a forwarded record with numbers as text is read by the Python path;
+    UserData followed by RenderingInfo keeps valid JSON."""
+    from analyzer import messages
+    from analyzer.sources._evtx_common import records_to_table
+    texts = [
+        _doc(SYS_4625 % 1, ',"EventData":{"SubjectUserSid":"S-1-0-0","SubjectUserName":"-",'
+             '"LogonType":3,"Flag":true,"Ratio":1.5}'),
+        _doc(SYS_4625 % 2, ',"EventData":{"SubjectUserSid":"S-1-5-18","SubjectUserName":"a\\\\b"}'),
+        _doc(SYS_4625.replace('"Level":0', '"Level":"4"').replace('"EventID":4625',
+             '"EventID":"4625"') % 3, ',"EventData":{"TargetUserName":"bob"}'),
+        _doc(SYS_4625 % 4, ',"UserData":{"LogFileCleared":{"SubjectUserName":"x"}},'
+             '"RenderingInfo":{"Message":"m"}'),
+        _doc(SYS_4625 % 5, ',"EventData":{"Data":{"#text":["one",null,"three"]},"Binary":"0A0B"}'),
+    ]
+    t = records_to_table(texts, "x.evtx", "evtx")
+    rows = t.to_pylist()
+    assert [r["record_id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r["event_id"] for r in rows] == [4625] * 5
+    # Numbers as text (forwarded events) read by the Python path.
+    assert rows[2]["level"] == "audit_failure" and rows[2]["category"] == "12544"
+    for r in rows:
+        data = json.loads(r["data"])
+        assert r["message"] == messages.render(r["provider"], r["event_id"], data)
+    # Python's spelling of a boolean and a float, as render() writes them.
+    assert "Logon ID:\t\tTrue" in rows[0]["message"]
+    assert "Security ID:\t\t1.5" in rows[0]["message"]
+    assert json.loads(rows[1]["data"])["SubjectUserName"] == "a\\b"
+    assert "a\\b" in rows[1]["message"]
+    assert json.loads(rows[3]["data"])["UserData"] == {"LogFileCleared": {"SubjectUserName": "x"}}
+    five = json.loads(rows[4]["data"])
+    assert five["strings"] == ["one", None, "three"] and five["binary"] == "0a0b"
