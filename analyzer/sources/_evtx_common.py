@@ -15,16 +15,17 @@ them on the second core while the Rust iterator produces the next batch):
 
 * **Split, zero-copy.** A record is ``{"Event":{...,"System":{...}`` +
   ``,"EventData":<value>`` (or ``,"UserData":<value>``) + ``}}``. The split
-  points come from ``find_substring`` (a memchr-speed byte search; the
-  markers cannot occur inside a JSON string, where quotes are escaped). New
+  points come from one RE2 search for either marker (the markers cannot
+  occur inside a JSON string, where quotes are escaped). New
   offsets over the *same* value buffer then cut every record into four rows
   (head, marker, body, ``}}``) without copying text, and head and body are
   taken from that. Before this, a Python loop cut the bodies (~0.5 us a
   record) and every regex below ran over whole records.
-* **System** fields are read by Arrow's C++ JSON reader with an explicit
-  schema from the heads only (head + ``}}`` is a complete document), so the
-  reader never parses EventData (unknown fields are skipped, so EventData
-  never becomes ~1,000 columns either).
+* **System** fields are read by DuckDB's JSON functions (yyjson) from the
+  heads only (head + ``}}`` is a complete document), one
+  ``json_extract_string`` with all paths, so EventData is never parsed for
+  them. Measured on a 20k-record batch: Arrow's JSON reader took 48 ms plus
+  12 ms for a regex giving ``"EventID"`` one shape; DuckDB 22 ms.
 * **data** is the body rewritten into the table convention: named EventData
   items stay keys in document order, unnamed ``<Data>`` values become
   ``"strings"``, Binary becomes lower-case hex under ``"binary"``, UserData
@@ -34,14 +35,18 @@ them on the second core while the Rust iterator produces the next batch):
   its cost follows the matching rows, not the batch.
 * level, qualifiers, the low 16 bits of the event id, the record locator are
   Arrow kernels too.
-* **message** is rendered (:func:`analyzer.messages.render`, ~35 us a row)
-  only for rows whose (provider, event id) is in the message catalog: an
-  ``is_in`` on the event id against the catalog's ids, then a per-distinct
-  (provider, id) catalog lookup; only matching rows are decoded and rendered.
+* **message** is filled only for rows whose (provider, event id) is in the
+  message catalog (:func:`messages_column`): an ``is_in`` on the event id
+  picks candidates, and the templates are filled by Arrow string joins over
+  values DuckDB reads, per group of rows with the same template and data
+  keys; the rows Python would print differently go to
+  :func:`analyzer.messages.render`. The result equals ``render`` on every
+  catalog row (a test holds that on the corpus).
 
-A batch the strict reader refuses (forwarded events carry numbers as text,
-``"Level":"4"``) falls back to a per-record Python extraction of the System
-fields; ``data`` still goes through the same rewrite.
+Rows not shaped as the crate writes them (forwarded events carry numbers as
+text, ``"Level":"4"``) get their System fields from a per-record Python
+extraction (:func:`_slow_system`, the old strict-reader fallback, now per
+row instead of per batch); ``data`` still goes through the same rewrite.
 """
 from __future__ import annotations
 
@@ -96,7 +101,7 @@ _JLIST = rf'\[(?:{_JSCALAR}(?:,{_JSCALAR})*)?\]'
 #: structural: inside JSON strings quotes are escaped).
 _EVENTDATA = ',"EventData":'
 _USERDATA = ',"UserData":'
-_MARKERS = r',"(?:EventData|UserData)":'
+_MARKERS = ",(?:" + re.escape(_EVENTDATA[1:-1]) + "|" + re.escape(_USERDATA[1:-1]) + "):"
 
 
 def _f(arr: Any, name: str) -> pa.Array:
@@ -501,7 +506,7 @@ def _template(provider: str, event_id: int) -> tuple[bool, tuple[str, int, tuple
     split = _SLOT.split(template)
     if len(split) == 1 or any(p != str(int(p)) or int(p) == 0 for p in split[1::2]):
         return True, None
-    fmt = "".join(p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else "{%d}" % (int(p) - 1)
+    fmt = "".join(p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else f"{{{int(p) - 1}}}"
                   for i, p in enumerate(split))
     parts = tuple(p if i % 2 == 0 else (int(p), "%" + p) for i, p in enumerate(split))
     return True, (fmt, max(int(p) for p in split[1::2]), parts)

@@ -37,8 +37,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import register
 from .. import knowledge
+from . import register
 from .base import ParseContext, Source
 
 SIGNATURE = b"LfLe"

@@ -217,6 +217,7 @@ def test_split_read_survives_a_dead_helper(corpus_dir, monkeypatch, tmp_path):
     """A helper that dies (here: raises in the child) is detected by its exit
     status and its half is read in the parent; no scratch files are left."""
     import os
+
     from analyzer.sources import evtx as evtx_mod
     path = corpus_dir / "evtx" / "system.evtx"
     monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
