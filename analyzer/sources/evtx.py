@@ -32,6 +32,7 @@ import re
 import shutil
 import signal
 import struct
+import sys
 import tempfile
 from collections.abc import Iterator
 from itertools import islice
@@ -322,6 +323,10 @@ class _Helper:
     def start(cls, path: Path, first: int, last: int, chunks: list[tuple[int, int, int, bool]],
               ctx: ParseContext, source: str) -> _Helper | None:
         slots = len(chunks)
+        if not sys.platform.startswith("linux"):
+            # fork() of a process with native thread pools is only known to
+            # be safe here on Linux (and PR_SET_PDEATHSIG is Linux's).
+            return None
         try:
             base = ctx.work_dir
             if base is not None:
