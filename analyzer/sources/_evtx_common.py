@@ -349,11 +349,18 @@ def _rewrite(arr: pa.Array, needle: str, fn: Any, rare: bool = False) -> pa.Arra
 
 
 def _json_quote(arr: pa.Array) -> pa.Array:
-    """JSON string literal of each value (values here are names/GUIDs: only
-    backslash and quote need escaping)."""
+    """JSON string literal of each value. Values here are names and GUIDs, so
+    backslash and quote are escaped in Arrow; the rare value with a control
+    character (a damaged record) is quoted by Python's json module."""
     esc = pc.replace_substring(arr, "\\", "\\\\")
     esc = pc.replace_substring(esc, '"', '\\"')
-    return pc.binary_join_element_wise('"', esc, '"', "")
+    quoted = pc.binary_join_element_wise('"', esc, '"', "")
+    ctrl = pc.fill_null(pc.match_substring_regex(arr, r"[\x00-\x1f\x7f]"), False)
+    if pc.any(ctrl).as_py():
+        fixed = pa.array([json.dumps(v, ensure_ascii=False) for v in pc.filter(arr, ctrl).to_pylist()],
+                         pa.string())
+        quoted = pc.replace_with_mask(quoted, ctrl, fixed)
+    return quoted
 
 
 def _piece(key: str, quoted: pa.Array) -> pa.Array:
@@ -393,7 +400,8 @@ def data_column(bodies: pa.Array, kinds: np.ndarray, esn: pa.Array, guid: pa.Arr
     else:
         binary = ""
     inner = pc.utf8_slice_codeunits(body, 0, -1)  # drop the closing brace
-    guid_text = pc.binary_join_element_wise("{", pc.utf8_upper(guid), "}", "")
+    # GUIDs stored as text may carry their braces already: one pair only.
+    guid_text = pc.binary_join_element_wise("{", pc.utf8_upper(pc.utf8_trim(guid, "{}")), "}", "")
     out = pc.binary_join_element_wise(
         inner, binary,
         _piece("EventSourceName", _json_quote(esn)),

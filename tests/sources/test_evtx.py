@@ -325,3 +325,33 @@ def test_records_to_table_edge_shapes():
     assert json.loads(rows[3]["data"])["UserData"] == {"LogFileCleared": {"SubjectUserName": "x"}}
     five = json.loads(rows[4]["data"])
     assert five["strings"] == ["one", None, "three"] and five["binary"] == "0a0b"
+
+
+@pytest.mark.parametrize("backend", ["rust", "python"])
+def test_control_character_in_system_text_stays_valid_json(tmp_path, backend):
+    """A damaged EventSourceName with a control character must not make the
+    whole table invalid."""
+    from datetime import datetime, timezone
+
+    from analyzer import load_case
+    from analyzer.synth.evtx import EvtxEvent, evtx_bytes
+    from analyzer.table import row_data, validate
+
+    (tmp_path / "a.evtx").write_bytes(evtx_bytes([EvtxEvent(
+        "P", 1, datetime(2020, 1, 1, tzinfo=timezone.utc), event_source_name="D\x01COM")]))
+    case = load_case(tmp_path, evtx_backend=backend)
+    validate(case.table)
+    assert row_data(case.table["data"].iloc[0])["EventSourceName"] == "D\x01COM"
+
+
+@pytest.mark.parametrize("backend", ["rust", "python"])
+def test_provider_guid_has_one_pair_of_braces(corpus_dir, backend):
+    """Application_no_crc32.evtx stores some provider GUIDs as text with braces."""
+    import json
+
+    from analyzer import load_case
+
+    case = load_case(corpus_dir / "evtx" / "Application_no_crc32.evtx", evtx_backend=backend)
+    guids = {json.loads(v).get("provider_guid") for v in case.table["data"]} - {None}
+    assert guids and all(g.startswith("{") and not g.startswith("{{") and g.count("}") == 1
+                         for g in guids), guids
