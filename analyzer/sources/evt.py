@@ -201,11 +201,13 @@ class EvtSource(Source):
             trusted_end = True
         elif header_ok:
             start, end, trusted_end = h_start, size, False
-            ctx.warn("no end-of-file record: log read up to the end of the file", None)
+            ctx.warn("no end-of-file record: log read up to the end of the file",
+                     f"offset=0x{size:x}")
         else:
             start, end, trusted_end = HEADER_SIZE, size, False
         if not (HEADER_SIZE <= start <= size) or not (HEADER_SIZE <= end <= size):
-            ctx.warn(f"offsets out of range (start 0x{start:x}, end 0x{end:x}); scanning", None)
+            ctx.warn(f"header offsets out of range (start 0x{start:x}, end 0x{end:x}); scanning",
+                     "offset=0x10")
             start, end, trusted_end = HEADER_SIZE, size, False
         log = _Log(data, start, end)
         count = skipped = 0
