@@ -355,3 +355,26 @@ def test_provider_guid_has_one_pair_of_braces(corpus_dir, backend):
     guids = {json.loads(v).get("provider_guid") for v in case.table["data"]} - {None}
     assert guids and all(g.startswith("{") and not g.startswith("{{") and g.count("}") == 1
                          for g in guids), guids
+
+
+def test_numpy_byte_readers_equal_their_regexes():
+    """The numpy readers of value bytes (audit nibble of Keywords, object
+    text of a System field) give what the regexes they replaced give, on
+    edge values: short, non-hex tails, nulls, sliced arrays, non-ASCII."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from analyzer.sources import _evtx_common as ec
+    kws = ["0x8010000000000000", "0x8020000000000000", "0x10000000000000", "0xF0000000000000",
+           "0x8000000000000000", "", None, "0x1", "zz8010000000000000", "0x80g0000000000000",
+           "0x80A0000000000000x", "0xé010000000000000", "0x8030000000000000", "3" + "0" * 13]
+    arr = pa.array(["pad"] + kws, pa.string()).slice(1)
+    nib = ec._f(pc.extract_regex(pc.fill_null(arr, ""), ec._AUDIT_NIBBLE), "n").to_pylist()
+    want = [int(x, 16) if x else 0 for x in nib]
+    assert ec._audit_nibble(arr).tolist() == want
+    assert want[:4] == [1, 2, 1, 15]
+    texts = ['{"a":1}', "{}", "[1]", "{FC65-1}", "", None, "x", "{", '{"', "[", "é{"]
+    arr = pa.array(["pad"] + texts, pa.string()).slice(1)
+    regex = pc.fill_null(pc.match_substring_regex(arr, r'^(?:\{"|\{\}|\[)'), False).to_pylist()
+    assert ec._object_text(arr).tolist() == regex
+    assert regex[:4] == [True, True, True, False]
