@@ -53,26 +53,24 @@ def tracking(mid="<A1@contoso.local>", retries=3, healthy=False, host=HOST, star
     rows = []
     t = start
     line = 5
-    for i in range(retries):
-        for eid, ev in ((1023, "SMTP: Message Delivered Locally"),
-                        (1037, "SMTP: Message Scheduled to Retry Local Delivery")):
-            rows.append({"ts": t, "ts_source": "utc", "host": host, "source": "tracking",
-                         "kind": "tracking_entry", "path": "EXCH01.log/20070312.log",
-                         "locator": f"line={line}",
-                         "data": {"message_id": mid, "recipients": ["recipient@contoso.com"],
-                                  "event_id": eid, "event": ev, "server": "EXCH01"}})
-            line += 1
+
+    def add(eid: int, ev: str) -> None:
+        nonlocal line
+        rows.append({"ts": t, "ts_source": "utc", "host": host, "source": "tracking",
+                     "kind": "tracking_entry", "path": "EXCH01.log/20070312.log",
+                     "locator": f"line={line}",
+                     "data": {"message_id": mid, "recipients": ["recipient@contoso.com"],
+                              "event_id": eid, "event": ev, "server": "EXCH01"}})
+        line += 1
+
+    for _ in range(retries):
+        add(1023, "SMTP: Message Delivered Locally")
+        add(1037, "SMTP: Message Scheduled to Retry Local Delivery")
         t += timedelta(minutes=5)
     if healthy:
-        for eid, ev in ((1036, "SMTP: Message Queued for Local Delivery"),
-                        (1028, "SMTP Store Driver: Message Delivered Locally to Store"),
-                        (1023, "SMTP: Message Delivered Locally")):
-            rows.append({"ts": t, "ts_source": "utc", "host": host, "source": "tracking",
-                         "kind": "tracking_entry", "path": "EXCH01.log/20070312.log",
-                         "locator": f"line={line}",
-                         "data": {"message_id": mid, "recipients": ["recipient@contoso.com"],
-                                  "event_id": eid, "event": ev, "server": "EXCH01"}})
-            line += 1
+        add(1036, "SMTP: Message Queued for Local Delivery")
+        add(1028, "SMTP Store Driver: Message Delivered Locally to Store")
+        add(1023, "SMTP: Message Delivered Locally")
     return rows
 
 
