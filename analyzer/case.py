@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -116,6 +117,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Characters that must not reach a terminal or a report as they are: C0/C1
+#: controls (ESC sequences can retitle or rewrite a terminal) and the Unicode
+#: bidirectional overrides (they can make a file name read backwards).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def display_name(name: str) -> str:
+    """A file name as it may be shown and written to JSON: bytes that are
+    not UTF-8 (a tar made with latin-1 names, a share mounted without utf8,
+    decoded by Python with surrogateescape) become ``\\xNN``; control and
+    bidi characters become escapes too."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        name = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), name)
+
+
 def _plain_kind(head: bytes) -> str:
     if not head:
         return "empty"
@@ -132,6 +151,8 @@ class _Loader:
         self.frames: list[pa.Table] = []
         self.warnings: list[Warning_] = []
         self.progress = progress
+        #: The engineer's --work-dir, when given (pruned from a case walk).
+        self.work_root: str | os.PathLike[str] | None = None
         self._n = 0
 
     def _subdir(self) -> Path:
@@ -139,10 +160,31 @@ class _Loader:
         return self.work / f"x{self._n}"
 
     def add_tree(self, root: Path, prefix: str, depth: int) -> None:
-        """Every file below root, in sorted order (deterministic inventory)."""
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        """Every file below root, in sorted order (deterministic inventory).
+
+        A folder that cannot be listed is an inventory entry of its own
+        (failed, with the reason); the work directory, when the engineer put
+        it inside the case folder, is never walked as part of the case.
+        """
+        prune = {self.work.resolve()} | ({Path(self.work_root).resolve()} if self.work_root else set())
+        top = root.resolve()
+        if top in prune or prune & set(top.parents):
+            prune = set()  # walking extracted members inside the work dir itself
+
+        def unlistable(exc: OSError) -> None:
+            where = Path(exc.filename) if exc.filename else root
+            rel = where.relative_to(root).as_posix() if where != root else "."
+            self.inventory.append(InventoryEntry(
+                self._display(prefix, rel + "/"), "folder", 0, None, "failed",
+                detail=f"cannot list folder: {exc.strerror or exc}"))
+
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlistable):
             dirnames.sort()
             here = Path(dirpath)
+            for d in list(dirnames):
+                resolved = (here / d).resolve()
+                if resolved in prune or prune & set(resolved.parents):
+                    dirnames.remove(d)
             names = sorted(filenames)
             # Symlinked directories are not followed; list them as skipped.
             for d in list(dirnames):
@@ -153,8 +195,12 @@ class _Loader:
             for fname in sorted(names):
                 fs_path = here / fname
                 rel = fs_path.relative_to(root).as_posix()
-                self.add_file(fs_path, archive.display_join(prefix, rel) if prefix else rel,
-                              depth, siblings)
+                self.add_file(fs_path, self._display(prefix, rel), depth, siblings)
+
+    @staticmethod
+    def _display(prefix: str, rel: str) -> str:
+        name = display_name(rel)
+        return archive.display_join(prefix, name) if prefix else name
 
     def add_file(self, fs_path: Path, display: str, depth: int,
                  siblings: tuple[Path, ...] = ()) -> None:
@@ -215,7 +261,7 @@ class _Loader:
                                              detail="; ".join(parts), source="archive"))
         for m in rejected:
             self.inventory.append(InventoryEntry(
-                archive.display_join(display, m.name.replace("\\", "/")), None, m.size or 0,
+                self._display(display, m.name.replace("\\", "/")), None, m.size or 0,
                 None, "rejected", detail=m.reason))
         # Parse extracted members in name order, directory by directory, so
         # siblings (hive + .LOG1) are on disk together.
@@ -266,7 +312,8 @@ class _Loader:
             detail_parts.append(f"parser error: {error}")
             self.warnings.append(Warning_(display, None, f"parser error: {error}"))
         elif ctx.partial:
-            status = "partial"
+            # Damage that left nothing readable is a failure, not a partial read.
+            status = "partial" if rows else "failed"
         else:
             status = "parsed"
         if ctx.warnings:
@@ -292,14 +339,22 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no such file or folder: {p}")
+    # The input itself may be a link (a case archive linked into a triage
+    # folder): follow it; links *inside* the case are never followed.
+    real = p.resolve() if p.is_symlink() else p
     opts = options or Options(**option_kw)
     started = time.monotonic()
     with archive.work_directory(work_root) as work:
         loader = _Loader(opts, limits or archive.Limits(), work, progress)
-        if p.is_dir():
-            loader.add_tree(p, "", 0)
+        loader.work_root = work_root
+        if real.is_dir():
+            loader.add_tree(real, "", 0)
         else:
-            loader.add_file(p, p.name, 0, tuple(x for x in p.parent.iterdir() if x.is_file()))
+            try:
+                siblings = tuple(x for x in real.parent.iterdir() if x.is_file())
+            except OSError:
+                siblings = ()
+            loader.add_file(real, display_name(p.name), 0, siblings)
         merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
                   if loader.frames else table.rows_to_arrow([]))
     frame = table.arrow_to_frame(merged)

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import click
 
 from . import __version__
+from .batch import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
 EXIT_USAGE = 2
 
@@ -26,10 +27,12 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield None
         return
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True)
     with console.status("loading case...") as status:
-        yield lambda path: status.update(f"reading {path}")
+        # File names come from the customer: never interpret them as markup.
+        yield lambda path: status.update(f"reading {escape(path)}")
 
 
 def _load_options(evtx_backend: str, registry: str, max_depth: int | None,
@@ -54,11 +57,30 @@ def _load(path: str, opts: dict[str, Any], work_dir: str | None, progress: bool)
             raise InputError(str(exc)) from None
 
 
-def _write(output: str | None, text: str) -> None:
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
+def _output_path(output: str | None) -> Path | None:
+    """Check an output path before the (long) load: its folder is created,
+    and a path that cannot be written is an input error (exit 2), not a
+    traceback after minutes of parsing."""
+    if output is None:
+        return None
+    out = Path(output)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    if out.is_dir():
+        raise InputError(f"cannot write {output}: it is a folder")
+    return out
+
+
+def _write(output: Path | None, text: str) -> None:
+    try:
+        if output:
+            output.write_text(text, encoding="utf-8", errors="backslashreplace")
+        else:
+            click.echo(text, nl=False)
+    except OSError as exc:
+        raise InputError(f"cannot write {output or 'standard output'}: {exc.strerror or exc}") from None
 
 
 load_flags = [
@@ -68,8 +90,10 @@ load_flags = [
                  show_default=True, help="Load only the registry subtrees checks need, or everything."),
     click.option("--work-dir", type=click.Path(file_okay=False), default=None,
                  help="Where archives are extracted (a private temp folder inside it; removed after)."),
-    click.option("--max-depth", type=int, default=None, help="Archive nesting limit."),
-    click.option("--max-bytes", type=int, default=None, help="Total extracted bytes limit."),
+    click.option("--max-depth", type=click.IntRange(min=0), default=None,
+                 help="Archive nesting limit (default 5)."),
+    click.option("--max-bytes", type=click.IntRange(min=1), default=None,
+                 help="Total extracted bytes limit (default 8 GiB)."),
 ]
 
 
@@ -90,43 +114,63 @@ class InputError(click.ClickException):
 def main() -> None:
     """Diagnose Microsoft Exchange problems offline from a customer's logs.
 
-    PATH is a case: a folder or an archive (zip, tar, tar.gz, 7z, cab,
-    nested) of event logs, registry hives or .reg exports, setup logs,
+    Commands take a case PATH: a folder or an archive (zip, tar, tar.gz, 7z,
+    cab, nested) of event logs, registry hives or .reg exports, setup logs,
     rpcdump/PortQry, netstat and tasklist output, message tracking logs.
+
+    analyze exits 0 when no problem is found, 1 when one is, 2 on a usage
+    error or when the input cannot be read.
     """
 
 
-@main.command()
+@main.command(short_help="Analyze a case; exit 1 when a problem is found.")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]),
-              default="text", show_default=True)
+              default="text", show_default=True,
+              help="text fits 80 columns; json is the report/v1 contract.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the report to FILE instead of standard output.")
-@click.option("--check", "check_ids", multiple=True, help="Run only this check (repeatable).")
+@click.option("--check", "check_ids", multiple=True, metavar="ID",
+              help="Run only this check (repeatable; see `exchange-analyzer checks`).")
 @click.option("--attachments", "attach_dir", type=click.Path(file_okay=False), default=None,
+              metavar="DIR",
               help="Write files that findings hand over for review (e.g. an LDIF) into DIR.")
 @with_load_flags
 def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
             attach_dir: str | None, evtx_backend: str, registry: str, work_dir: str | None,
             max_depth: int | None, max_bytes: int | None) -> None:
-    """Analyze a case and report findings (exit 1 when a problem is found)."""
+    """Analyze a case and report findings.
+
+    Exit 0 when no finding is a problem, 1 when at least one is, 2 on a
+    usage error or when nothing in PATH could be read.
+    """
+    from . import checks as registry
     from .render import render
     from .report import analyze as run
 
+    known = {c.id for c in registry.registered()}
+    unknown = [c for c in check_ids if c not in known]
+    if unknown:
+        raise click.UsageError(f"unknown check id(s): {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(known))}")
+    out = _output_path(output)
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
-    try:
-        report = run(case, checks=list(check_ids) or None)
-    except KeyError as exc:
-        raise click.UsageError(str(exc.args[0])) from None
-    _write(output, render(report.to_dict(), fmt))
+    report = run(case, checks=list(check_ids) or None)
+    _write(out, render(report.to_dict(), fmt))
     if attach_dir:
-        for written in report.write_attachments(Path(attach_dir)):
-            click.echo(f"attachment: {written}", err=True)
+        try:
+            for written in report.write_attachments(Path(attach_dir)):
+                click.echo(f"attachment: {written}", err=True)
+        except OSError as exc:
+            raise InputError(f"cannot write attachments to {attach_dir}: {exc.strerror or exc}") from None
+    if case.inventory and all(e.status in ("failed", "rejected") for e in case.inventory):
+        click.echo(f"error: nothing in {path} could be read (see the inventory)", err=True)
+        sys.exit(EXIT_USAGE)
     sys.exit(report.exit_code)
 
 
-@main.command()
+@main.command(short_help="Parse a case into the event table (Parquet).")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="Parquet file for the event table; the inventory goes beside it "
@@ -137,58 +181,70 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
     """Parse a case into the normalized event table (Parquet) and its inventory."""
     from .table import write_parquet
 
+    out = _output_path(output)
+    assert out is not None
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
-    out = Path(output)
-    write_parquet(case.table, out)
     inv_path = out.with_name(out.stem + ".inventory.json")
-    inv_path.write_text(json.dumps([e.to_dict() for e in case.inventory], indent=2,
-                                   ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        write_parquet(case.table, out)
+        inv_path.write_text(json.dumps([e.to_dict() for e in case.inventory], indent=2,
+                                       ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
     click.echo(f"{len(case.table)} rows from {len(case.inventory)} files -> {out}; "
                f"inventory -> {inv_path}", err=True)
 
 
-@main.command("checks")
+@main.command("checks", short_help="List the diagnostic checks.")
 def list_checks() -> None:
     """List the diagnostic checks with their descriptions."""
     from . import checks as registry
 
+    def para(text: str) -> None:
+        click.echo(click.wrap_text(" ".join(text.split()), 80, initial_indent="    ",
+                                   subsequent_indent="    "))
+
     for chk in registry.registered():
-        click.echo(f"{chk.id}: {chk.title}")
-        for line in chk.description.strip().splitlines():
-            click.echo(f"    {line.strip()}")
+        click.echo(click.wrap_text(f"{chk.id}: {chk.title}", 80, subsequent_indent="    "))
+        for block in chk.description.strip().split("\n\n"):
+            para(block)
         if chk.references:
-            click.echo(f"    References: {'; '.join(chk.references)}")
+            para(f"References: {'; '.join(chk.references)}")
         click.echo()
 
 
-@main.command()
+@main.command(short_help="Analyze many cases into a store.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--store", "store_dir", required=True, type=click.Path(file_okay=False),
               help="Store folder (created): Parquet per case, reports, summary.")
-@click.option("--jobs", "-j", type=int, default=None, help="Parallel cases (default: CPU count).")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Parallel cases (default: CPU count).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: a process per case on this machine; dask: dask.distributed.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786); "
               "without it a LocalCluster is started.")
 @click.option("--force", is_flag=True, help="Re-analyze cases already in the store.")
-@click.option("--timeout", "timeout_s", type=float, default=None, help="Per-case time limit, seconds.")
-@click.option("--memory-mb", type=int, default=None, help="Per-case memory limit, MiB.")
-@click.option("--evtx-backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
-@click.option("--registry", type=click.Choice(["targeted", "full"]), default="targeted", show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_TIMEOUT_S, show_default=True, help="Per-case time limit, seconds.")
+@click.option("--memory-mb", type=click.IntRange(min=1), default=DEFAULT_MEMORY_MB,
+              show_default=True, help="Per-case memory limit (address space), MiB.")
+@click.option("--evtx-backend", type=click.Choice(["rust", "python"]), default="rust",
+              show_default=True, help="evtx reader: rust = the evtx package, python = python-evtx.")
+@click.option("--registry", type=click.Choice(["targeted", "full"]), default="targeted",
+              show_default=True, help="Load only the registry subtrees checks need, or everything.")
 def batch(inputs: tuple[str, ...], store_dir: str, jobs: int | None, engine: str,
-          scheduler: str | None, force: bool, timeout_s: float | None, memory_mb: int | None,
+          scheduler: str | None, force: bool, timeout_s: float, memory_mb: int,
           evtx_backend: str, registry: str) -> None:
-    """Analyze many cases (archives, folders, or folders of them) into a store."""
+    """Analyze many cases (archives, case folders, or folders of archives)
+    into a store. Exit 0 when every case was analyzed, 1 when any failed."""
     from .batch import BatchOptions, run_batch
 
     opts = BatchOptions(engine=engine, scheduler=scheduler, force=force,
-                        load={"evtx_backend": evtx_backend, "registry": registry})
+                        load={"evtx_backend": evtx_backend, "registry": registry},
+                        timeout_s=timeout_s, memory_mb=memory_mb)
     if jobs:
         opts.jobs = jobs
-    if timeout_s:
-        opts.timeout_s = timeout_s
-    if memory_mb:
-        opts.memory_mb = memory_mb
     try:
         with _batch_progress() as progress:
             results = run_batch(inputs, store_dir, opts, progress=progress)
@@ -198,9 +254,10 @@ def batch(inputs: tuple[str, ...], store_dir: str, jobs: int | None, engine: str
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
         if r.status == "failed":
-            click.echo(f"failed: {r.name}: {r.reason}", err=True)
+            click.echo(f"failed: {r.source}: {r.reason}", err=True)
     click.echo(f"{len(results)} case(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                + f"; summary in {Path(store_dir) / 'summary.csv'}", err=True)
+    sys.exit(1 if counts.get("failed") else 0)
 
 
 @contextmanager
@@ -224,15 +281,15 @@ def _batch_progress() -> Iterator[Any]:
         return
 
     def log(res, done, total):
-        click.echo(f"[{done}/{total}] {res.status}: {res.name}", err=True)
+        click.echo(f"[{done}/{total}] {res.status}: {res.source}", err=True)
     yield log
 
 
-@main.command()
+@main.command(short_help="SQL (DuckDB) over a batch store.")
 @click.argument("store_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+              show_default=True, help="Output as a table, CSV or JSON records.")
 def query(store_dir: str, sql: str, fmt: str) -> None:
     """SQL (DuckDB) over a batch store: views events, findings, causes, inventory, summary."""
     from .store import open_store
@@ -259,7 +316,7 @@ def query(store_dir: str, sql: str, fmt: str) -> None:
         Console(width=None if sys.stdout.isatty() else 240).print(t)
 
 
-@main.command()
+@main.command(short_help="Write a real .evtx/.evt/hive from a description.")
 @click.argument("kind", type=click.Choice(["evtx", "evt", "hive"]))
 @click.argument("description", type=click.Path(exists=True, dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
@@ -268,17 +325,23 @@ def synth(kind: str, description: str, output: str) -> None:
     (to reproduce a customer's case; see analyzer/synth/fromdata.py)."""
     from .synth.fromdata import DescriptionError, write_from_description
 
+    out = _output_path(output)
+    assert out is not None
     try:
-        n = write_from_description(kind, Path(description), Path(output))
+        n = write_from_description(kind, Path(description), out)
     except DescriptionError as exc:
         raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"{n} {'keys' if kind == 'hive' else 'events'} -> {output}", err=True)
 
 
-@main.command("make-samples")
+@main.command("make-samples", short_help="Regenerate the sample cases.")
 @click.argument("out_dir", type=click.Path(file_okay=False), default="samples")
 def make_samples(out_dir: str) -> None:
-    """Regenerate the sample cases from their scenario descriptions."""
+    """Regenerate the sample cases from their scenario descriptions into
+    OUT_DIR (default: ./samples, relative to the working directory; its
+    scenario folders are replaced)."""
     from .scenarios import regenerate
 
     for p in regenerate(Path(out_dir)):

@@ -647,8 +647,8 @@ def test_cli_batch(tmp_path: Path, test_sources) -> None:
     store_dir = tmp_path / "store"
     res = CliRunner().invoke(main, ["batch", str(good), str(slow), "--store", str(store_dir),
                                     "--jobs", "2", "--timeout", "5"])
-    assert res.exit_code == 0, res.output
-    assert "failed: slow: time limit of 5 s exceeded" in res.stderr
+    assert res.exit_code == 1, res.output  # a case failed
+    assert f"failed: {slow}: time limit of 5 s exceeded" in res.stderr
     assert "2 case(s): 1 done, 1 failed" in res.stderr
     assert (store_dir / "summary.csv").is_file()
     res = CliRunner().invoke(main, ["batch", str(good), "--store", str(store_dir)])

@@ -89,3 +89,79 @@ def test_single_file_case_and_input_untouched(tmp_path: Path) -> None:
 def test_missing_input_raises_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_case(tmp_path / "nope")
+
+
+def test_non_utf8_and_control_character_names_are_escaped(tmp_path: Path) -> None:
+    """A tar made with latin-1 names, and a name with an ESC sequence: the
+    inventory shows escapes, the JSON report is valid UTF-8, nothing raises."""
+    import io
+    import json
+    import tarfile
+
+    from analyzer.report import analyze, validate_report
+
+    data = b"hello\r\n"
+    with tarfile.open(tmp_path / "n.tar", "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
+        for name in ("netst\xe4t.txt", "ok\x1b]0;PWNED\x07.txt"):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    case = load_case(tmp_path)
+    paths = [e.path for e in case.inventory]
+    assert "n.tar!netst\\xe4t.txt" in paths
+    assert "n.tar!ok\\x1b]0;PWNED\\x07.txt" in paths
+    report = analyze(case).to_dict()
+    validate_report(report)
+    json.dumps(report, ensure_ascii=False).encode("utf-8")
+
+
+def test_symlinked_input_is_followed(tmp_path: Path) -> None:
+    target = tmp_path / "real.log"
+    target.write_bytes(b"BOOM linked")
+    link = tmp_path / "link.log"
+    link.symlink_to(target)
+    case = load_case(link)
+    (entry,) = case.inventory
+    assert entry.path == "link.log" and entry.source == "test-boom" and entry.rows == 2
+
+
+def test_work_dir_inside_the_case_is_not_part_of_the_case(tmp_path: Path) -> None:
+    import zipfile
+
+    (tmp_path / "a.log").write_bytes(b"BOOM a")
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as zf:
+        zf.writestr("inner.log", b"BOOM z")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "leftover.log").write_bytes(b"BOOM from an earlier run")
+    case = load_case(tmp_path, work_root=work)
+    assert sorted(e.path for e in case.inventory) == ["a.log", "z.zip", "z.zip!inner.log"]
+
+
+def test_unlistable_folder_is_an_inventory_entry(tmp_path: Path, monkeypatch) -> None:
+    import os as _os
+
+    (tmp_path / "a.log").write_bytes(b"BOOM a")
+    (tmp_path / "secret").mkdir()
+    real_walk = _os.walk
+
+    def walk(top, *args, **kwargs):
+        onerror = kwargs.get("onerror")
+        for item in real_walk(top, *args, **kwargs):
+            if Path(item[0]).name == "secret":
+                onerror(PermissionError(13, "Permission denied", str(item[0])))
+                continue
+            yield item
+
+    monkeypatch.setattr("analyzer.case.os.walk", walk)
+    inv = {e.path: e for e in load_case(tmp_path).inventory}
+    assert inv["secret/"].status == "failed" and "Permission denied" in inv["secret/"].detail
+
+
+def test_damaged_file_with_no_rows_is_failed_not_partial(tmp_path: Path) -> None:
+    from analyzer.synth.evt import EvtRecord, evt_bytes
+
+    raw = evt_bytes([EvtRecord(1, "S", 1_000_000_000)])
+    (tmp_path / "x.evt").write_bytes(raw[:0x30] + b"\xff" * 64)
+    (entry,) = load_case(tmp_path).inventory
+    assert entry.rows == 0 and entry.status == "failed", (entry.status, entry.detail)

@@ -104,8 +104,10 @@ def test_parse_writes_parquet_and_inventory(plain_case: Path, tmp_path: Path) ->
 def test_checks_command_lists_every_check() -> None:
     res = CliRunner().invoke(main, ["checks"])
     assert res.exit_code == 0
+    flat = " ".join(res.output.split())
     for chk in checks.registered():
-        assert chk.id in res.output and chk.title in res.output
+        assert chk.id in flat and " ".join(chk.title.split()) in flat
+    assert max(len(line) for line in res.output.splitlines()) <= 80
 
 
 def test_every_command_and_check_is_documented() -> None:
@@ -201,3 +203,50 @@ def test_text_wrap_cuts_long_keys_at_separators() -> None:
     assert all(len(line) <= 60 for line in lines)
     assert " ".join(line.strip() for line in lines).replace("\\ ", "\\") == f"key={key} done"
     assert lines[0].endswith("\\")  # cut after a backslash, not inside the GUID
+
+
+def test_output_paths_are_checked_before_loading(tmp_path: Path, plain_case: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["analyze", str(plain_case), "-o", str(tmp_path / "new" / "r.txt")])
+    assert res.exit_code in (0, 1) and (tmp_path / "new" / "r.txt").is_file()
+    (tmp_path / "adir").mkdir()
+    res = runner.invoke(main, ["analyze", str(plain_case), "-o", str(tmp_path / "adir")])
+    assert res.exit_code == 2 and "is a directory" in res.output
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = runner.invoke(main, ["parse", str(plain_case), "-o", str(blocker / "e.parquet")])
+    assert res.exit_code == 2 and "cannot write" in res.output and "Traceback" not in res.output
+
+
+def test_unreadable_input_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK\x03\x04" + b"\x00" * 20)
+    res = CliRunner().invoke(main, ["analyze", str(bad), "--format", "json"])
+    assert res.exit_code == 2
+    report = json.loads(res.stdout)
+    validate_report(report)
+    assert report["inventory"][0]["status"] == "failed"
+    assert "could be read" in res.stderr
+
+
+def test_markup_like_names_do_not_break_progress(tmp_path: Path) -> None:
+    from analyzer.cli import _progress
+
+    class TTY:
+        def isatty(self) -> bool:
+            return True
+
+        def write(self, s: str) -> int:
+            return len(s)
+
+        def flush(self) -> None:
+            pass
+
+    import sys as _sys
+    old = _sys.stderr
+    _sys.stderr = TTY()
+    try:
+        with _progress(True) as cb:
+            cb("evil.zip![/oops]")
+    finally:
+        _sys.stderr = old
