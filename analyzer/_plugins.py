@@ -40,10 +40,12 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         for mod in sorted(pkgutil.iter_modules(self.path), key=lambda m: m.name):
             if mod.name not in self.skip and not mod.name.startswith("_"):
+                # A plug-in that fails to import raises here, every time it
+                # is asked for, rather than leaving a silently partial registry.
                 importlib.import_module(f"{self.package}.{mod.name}")
+        self._loaded = True
 
     def all(self) -> list[T]:
         self._load()

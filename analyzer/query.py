@@ -69,15 +69,26 @@ def select(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
         if val is not None:
             mask &= _ci_isin(df[col], {str(v).lower() for v in _as_list(val)})
     if since is not None:
-        mask &= (df["ts"] >= pd.Timestamp(since, tz="UTC")).fillna(False).astype(bool)
+        mask &= (df["ts"] >= _utc(since)).fillna(False).astype(bool)
     if until is not None:
-        mask &= (df["ts"] <= pd.Timestamp(until, tz="UTC")).fillna(False).astype(bool)
+        mask &= (df["ts"] <= _utc(until)).fillna(False).astype(bool)
     if contains is not None:
         needle = contains.lower()
         text = (df["message"].astype("string").fillna("") + "\n"
                 + df["data"].astype("string").fillna("")).str.lower()
         mask &= text.str.contains(needle, regex=False).fillna(False).astype(bool)
     return df[mask]
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    """A time bound as UTC: naive values are taken as UTC, aware ones converted."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+#: Columns of :func:`endpoints` (table provenance + endpoint fields).
+ENDPOINT_COLUMNS = ["ts", "host", "source", "path", "locator", "protocol", "address", "endpoint",
+                    "port", "uuid", "version", "annotation", "state", "interface", "exchange_group"]
 
 
 def expand_data(df: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
@@ -98,9 +109,9 @@ def endpoints(df: pd.DataFrame, **filters: Any) -> pd.DataFrame:
     port, uuid, annotation, ...)."""
     rows = select(df, kind="endpoint", **filters)
     if rows.empty:
-        return rows
+        return pd.DataFrame(columns=ENDPOINT_COLUMNS)
     base = rows[["ts", "host", "source", "path", "locator"]]
-    return base.join(expand_data(rows))
+    return base.join(expand_data(rows), rsuffix="_data")
 
 
 @pd.api.extensions.register_dataframe_accessor("exa")

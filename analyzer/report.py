@@ -119,7 +119,13 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
     out: list[Finding] = []
     for check in selected:
         try:
-            out.extend(check.run(case))
+            found = check.run(case)
+            if not found:
+                # A check that says nothing would vanish from the report.
+                found = [Finding(check.id, check.title, "not_applicable", "info",
+                                 "The check found nothing of its subject in this case.",
+                                 references=list(check.references))]
+            out.extend(_no_silent_ok(f) for f in found)
         except MemoryError as exc:
             raise MemoryError(f"while running check {check.id}") from exc
         except Exception as exc:  # noqa: BLE001 - one check must not stop the report
@@ -129,6 +135,16 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
                 references=list(check.references),
                 collect=["Report this error to the exchange-analyzer maintainers with the case inventory."]))
     return out
+
+
+def _no_silent_ok(f: Finding) -> Finding:
+    """``ok`` must be shown by evidence: an ``ok`` finding that cites none
+    (at finding or cause level) is reported as ``inconclusive``."""
+    if f.status == "ok" and not f.evidence and not any(c.evidence for c in f.causes):
+        f.status = "inconclusive"
+        f.severity = "warning"
+        f.summary = f"{f.summary} (reported as inconclusive: the check cited no evidence for ok)"
+    return f
 
 
 def analyze(case_or_path: Case | str | os.PathLike[str], checks: list[str] | None = None,

@@ -250,3 +250,28 @@ def test_markup_like_names_do_not_break_progress(tmp_path: Path) -> None:
             cb("evil.zip![/oops]")
     finally:
         _sys.stderr = old
+
+
+def test_silent_check_and_evidence_free_ok_are_not_reported_as_ok(tmp_path: Path, monkeypatch) -> None:
+    """The framework enforces 'never a silent ok': a check returning nothing
+    is not_applicable, an ok without evidence is inconclusive."""
+    class Silent(checks.Check):
+        id = "test-silent"
+        title = description = "silent"
+
+        def run(self, case):
+            return []
+
+    class BareOk(checks.Check):
+        id = "test-bare-ok"
+        title = description = "bare ok"
+
+        def run(self, case):
+            return [Finding(self.id, self.title, "ok", "info", "fine")]
+
+    monkeypatch.setitem(checks._REGISTRY, Silent.id, Silent())
+    monkeypatch.setitem(checks._REGISTRY, BareOk.id, BareOk())
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path), "--check", Silent.id,
+                                    "--check", BareOk.id, "--format", "json"])
+    got = {f["check"]: f["status"] for f in json.loads(res.stdout)["findings"]}
+    assert got == {"test-silent": "not_applicable", "test-bare-ok": "inconclusive"}

@@ -103,7 +103,21 @@ def test_duplicate_source_name_refused() -> None:
         sources.register(Dup)
     names = [s.name for s in sources.registered()]
     assert names.count("dup-test-source") == 1
-    assert names == [s.name for s in sources.registered()]  # deterministic order
+
+
+def test_source_registration_order_is_deterministic() -> None:
+    """Modules are imported in name order, so two interpreters with different
+    hash seeds register the sources in the same order."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from analyzer import sources; print(','.join(s.name for s in sources.registered()))"
+    orders = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
+              for seed in ("1", "2", "3")}
+    assert len(orders) == 1
+    assert len(orders.pop().split(",")) > 10
 
 
 def test_conform_arrow_fills_and_orders() -> None:
@@ -120,3 +134,19 @@ def test_parquet_round_trip(tmp_path) -> None:
     back = table.read_parquet(tmp_path / "t.parquet")
     table.validate(back)
     pd.testing.assert_frame_equal(back, df)
+
+
+def test_time_bounds_accept_naive_and_aware_values() -> None:
+    from datetime import timedelta, timezone
+
+    df = table.rows_to_frame(_rows())
+    aware = datetime(2007, 3, 14, 3, 0, tzinfo=timezone(timedelta(hours=1)))  # = 02:00 UTC
+    assert len(select(df, since=aware, kind="event")) == 3
+    assert len(select(df, until=pd.Timestamp("2007-03-14 01:59", tz="UTC"), kind="event")) == 0
+    assert len(select(df, since="2007-03-14 02:00", kind="event")) == 3
+
+
+def test_endpoints_of_a_table_without_endpoints_has_endpoint_columns() -> None:
+    from analyzer.query import ENDPOINT_COLUMNS, endpoints
+
+    assert list(endpoints(table.rows_to_frame(_rows())).columns) == ENDPOINT_COLUMNS
