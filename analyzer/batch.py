@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import time
 import traceback
@@ -194,15 +195,21 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
     ctx = mp.get_context("fork")
     pending = list(todo)
     running: dict[Any, tuple[Path, str, Any, float]] = {}
+    works: dict[Any, Path] = {}
     while pending or running:
         while pending and len(running) < max(1, opts.jobs):
             path, cid = pending.pop(0)
             parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(str(path), str(store.root), cid, opts.load,
+            # The parent owns each case's work root, so a worker killed for
+            # its time or memory limit cannot leave extracted files behind.
+            work = _case_work_root(cid)
+            proc = ctx.Process(target=_child, args=(str(path), str(store.root), cid,
+                                                    {**opts.load, "work_root": str(work)},
                                                     opts.memory_mb, child), daemon=True)
             proc.start()
             child.close()
             running[proc] = (path, cid, parent, time.monotonic())
+            works[proc] = work
         # Sleep until a worker reports or ends, or the nearest deadline: a
         # fixed polling interval would leave a core idle between cases.
         now = time.monotonic()
@@ -210,6 +217,8 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
         handles = [conn for _, _, conn, _ in running.values()] + [p.sentinel for p in running]
         wait(handles, timeout=max(0.0, min(1.0, next_deadline - now)))
         for proc, (path, cid, conn, started) in list(running.items()):
+            if proc not in running:
+                continue
             elapsed = time.monotonic() - started
             if conn.poll():
                 try:
@@ -218,14 +227,17 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
                     meta = None
                 proc.join(5)
                 del running[proc]
+                shutil.rmtree(works.pop(proc), ignore_errors=True)
                 on_result(_result(path, cid, meta, elapsed, proc.exitcode, store))
             elif not proc.is_alive():
                 del running[proc]
+                shutil.rmtree(works.pop(proc), ignore_errors=True)
                 on_result(_result(path, cid, None, elapsed, proc.exitcode, store))
             elif elapsed > opts.timeout_s:
                 proc.kill()
                 proc.join(5)
                 del running[proc]
+                shutil.rmtree(works.pop(proc), ignore_errors=True)
                 store.discard_staging(cid)  # it may have died mid-write
                 meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
                         "reason": f"time limit of {opts.timeout_s:g} s exceeded",
@@ -234,9 +246,26 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
                 on_result(_result(path, cid, meta, elapsed, None, store))
 
 
+def _case_work_root(case_id: str) -> Path:
+    """A private folder for one case's extracted archives."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"exa-batch-{case_id[:8]}-"))
+
+
 def run_case_subprocess(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
                         timeout_s: float, memory_mb: int | None) -> dict[str, Any]:
     """Run one case in a child interpreter with the batch limits (dask tasks)."""
+    work = _case_work_root(case_id)
+    try:
+        return _run_in_child(path, store_dir, case_id, {**load_kw, "work_root": str(work)},
+                             timeout_s, memory_mb)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_in_child(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
+                  timeout_s: float, memory_mb: int | None) -> dict[str, Any]:
     import json
     import subprocess
     import sys

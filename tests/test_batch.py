@@ -653,3 +653,19 @@ def test_cli_batch(tmp_path: Path, test_sources) -> None:
     assert (store_dir / "summary.csv").is_file()
     res = CliRunner().invoke(main, ["batch", str(good), "--store", str(store_dir)])
     assert res.exit_code == 0 and "1 case(s): 1 skipped" in res.stderr
+
+
+def test_killed_case_leaves_no_work_directory(tmp_path: Path, test_sources, monkeypatch) -> None:
+    """A case killed for its time limit must not leave its extracted files."""
+    import tempfile
+
+    work_root = tmp_path / "tmp"
+    work_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work_root))
+    slow = marker_case(tmp_path / "slow", "EXA-TEST-SLOW")
+    import zipfile
+    with zipfile.ZipFile(slow / "extra.zip", "w") as zf:
+        zf.writestr("big.txt", "x" * 100_000)
+    results = run_batch([slow], tmp_path / "store", BatchOptions(jobs=1, timeout_s=3))
+    assert [r.status for r in results] == ["failed"]
+    assert list(work_root.iterdir()) == []
