@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -117,12 +116,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-#: Characters that must not reach a terminal or a report as they are: C0/C1
-#: controls (ESC sequences can retitle or rewrite a terminal) and the Unicode
-#: bidirectional overrides (they can make a file name read backwards).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
 def display_name(name: str) -> str:
     """A file name as it may be shown and written to JSON: bytes that are
     not UTF-8 (a tar made with latin-1 names, a share mounted without utf8,
@@ -132,7 +125,7 @@ def display_name(name: str) -> str:
         name.encode("utf-8")
     except UnicodeEncodeError:
         name = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), name)
+    return textio.escape_controls(name)
 
 
 def _plain_kind(head: bytes) -> str:

@@ -54,12 +54,12 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def to_text(self, width: int = 80) -> str:
-        from .render.text import render_text
-        return render_text(self.to_dict(), width=width)
+        from .render import render
+        return render(self.to_dict(), "text", width=width)
 
     def to_markdown(self) -> str:
-        from .render.markdown import render_markdown
-        return render_markdown(self.to_dict())
+        from .render import render
+        return render(self.to_dict(), "markdown")
 
     def write_attachments(self, folder: Path) -> list[Path]:
         """Write every finding's attachments as ``<check>[-<host>]-<name>``."""

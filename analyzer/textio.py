@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +121,15 @@ def read_text(path: str | Path, encoding: str | None = None) -> str:
     fh, _ = open_text(path, encoding)
     with fh:
         return fh.read()
+
+
+#: Characters that must not reach a terminal or a report as they are: C0/C1
+#: controls (ESC sequences can retitle or rewrite a terminal) and the Unicode
+#: bidirectional overrides (they can make a file name read backwards).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control and bidi-override characters as escapes
+    (``\\x1b``); tab and newline are kept."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

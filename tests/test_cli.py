@@ -46,7 +46,7 @@ def test_formats_render(plain_case: Path, fmt: str, tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["analyze", str(plain_case), "--format", fmt, "-o", str(out)])
     assert res.exit_code in (0, 1), res.output
     text = out.read_text()
-    assert "escape.txt" in text or fmt == "html"
+    assert "escape.txt" in text
     if fmt == "text":
         assert max(len(line) for line in text.splitlines()) <= 80
 
@@ -275,3 +275,21 @@ def test_silent_check_and_evidence_free_ok_are_not_reported_as_ok(tmp_path: Path
                                     "--check", BareOk.id, "--format", "json"])
     got = {f["check"]: f["status"] for f in json.loads(res.stdout)["findings"]}
     assert got == {"test-silent": "not_applicable", "test-bare-ok": "inconclusive"}
+
+
+def test_text_report_escapes_controls_and_counts_wide_characters(tmp_path: Path, monkeypatch) -> None:
+    from analyzer.render.text import _cols
+
+    class Loud(checks.Check):
+        id = "test-loud"
+        title = description = "loud"
+
+        def run(self, case):
+            return [Finding(self.id, self.title, "problem", "error",
+                            "evil\x1b]0;PWNED\x07 " + "イベントログ" * 12 + " \u202eevil")]
+
+    monkeypatch.setitem(checks._REGISTRY, Loud.id, Loud())
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path), "--check", Loud.id])
+    assert "\x1b" not in res.stdout and "\u202e" not in res.stdout
+    assert "\\x1b]0;PWNED\\x07" in res.stdout
+    assert max(_cols(line) for line in res.stdout.splitlines()) <= 80

@@ -10,13 +10,28 @@ from typing import Any
 FORMATS = ("text", "markdown", "json", "html")
 
 
+def safe(report: Any) -> Any:
+    """The report with every string's control characters escaped, for
+    renderings a terminal or a viewer displays (file names and excerpts come
+    from the customer)."""
+    from ..textio import escape_controls
+
+    if isinstance(report, str):
+        return escape_controls(report)
+    if isinstance(report, dict):
+        return {k: safe(v) for k, v in report.items()}
+    if isinstance(report, list):
+        return [safe(v) for v in report]
+    return report
+
+
 def render(report: dict[str, Any], fmt: str, width: int = 80) -> str:
     if fmt == "text":
         from .text import render_text
-        return render_text(report, width=width)
+        return render_text(safe(report), width=width)
     if fmt == "markdown":
         from .markdown import render_markdown
-        return render_markdown(report)
+        return render_markdown(safe(report))
     if fmt == "html":
         from .html import report_html
         return report_html(report, standalone=True)

@@ -52,6 +52,12 @@ def report_html(report: dict[str, Any], standalone: bool = False) -> str:
             f"<p>Hosts: {escape(', '.join(case['hosts']) or '(none)')} · "
             f"{len(report['inventory'])} files</p>"]
     body += [finding_dict_html(f) for f in report["findings"]]
+    rows = "".join(
+        f"<tr><td><code>{escape(e['path'])}</code></td><td>{escape(e['kind'] or '')}</td>"
+        f"<td>{escape(e['status'])}</td><td>{e['rows']}</td><td>{escape(e['detail'] or '')}</td></tr>"
+        for e in report["inventory"])
+    body.append("<details><summary>Inventory</summary><table><tr><th>path</th><th>kind</th>"
+                f"<th>status</th><th>rows</th><th>detail</th></tr>{rows}</table></details>")
     html = "".join(body)
     if standalone:
         return ("<!doctype html><html><head><meta charset='utf-8'><title>exchange-analyzer</title>"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from typing import Any
 
 from . import inventory_counts, live_causes, ruled_out, status_counts, where
@@ -26,32 +27,54 @@ def _cut(word: str, room: int) -> int:
     return room
 
 
+def _cols(text: str) -> int:
+    """Terminal columns of ``text``: East Asian wide and full-width
+    characters take two (an event description in Japanese is not 80
+    characters wide at 80 characters)."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _fit(text: str, cols: int) -> int:
+    """How many characters of ``text`` fit in ``cols`` columns (at least 1)."""
+    if text.isascii():
+        return max(1, min(len(text), cols))
+    used = 0
+    for i, c in enumerate(text):
+        used += 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        if used > cols:
+            return max(1, i)
+    return len(text)
+
+
 def _wrap(text: str, width: int, indent: str, first: str | None = None) -> list[str]:
-    """Greedy word wrap; words longer than a line are cut at separators."""
+    """Greedy word wrap by terminal columns; words longer than a line are cut
+    at separators."""
     cur = indent if first is None else first
     lines: list[str] = []
     empty = True
     for word in str(text).split():
         sep = "" if empty else " "
-        if len(cur) + len(sep) + len(word) <= width:
+        if _cols(cur) + len(sep) + _cols(word) <= width:
             cur, empty = cur + sep + word, False
             continue
-        if not empty and len(indent) + len(word) <= width:
+        if not empty and _cols(indent) + _cols(word) <= width:
             lines.append(cur)
             cur, empty = indent + word, False
             continue
         rest = word
         if not empty:
-            if width - len(cur) - 1 < 12:  # too little room left: start afresh
+            if width - _cols(cur) - 1 < 12:  # too little room left: start afresh
                 lines.append(cur)
                 cur, sep = indent, ""
             cur += sep
         while rest:
-            room = max(1, width - len(cur))
-            if len(rest) <= room:
+            room = max(1, width - _cols(cur))
+            if _cols(rest) <= room:
                 cur += rest
                 break
-            n = _cut(rest, room)
+            n = _cut(rest, _fit(rest, room))
             lines.append(cur + rest[:n])
             cur, rest = indent, rest[n:]
         empty = False
