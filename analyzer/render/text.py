@@ -113,8 +113,8 @@ def render_text(report: dict[str, Any], width: int = 80) -> str:
     sc = status_counts(report)
     lines.append("Findings: " + ", ".join(f"{sc.get(s, 0)} {MARK[s].lower()}" for s in MARK))
     ic = inventory_counts(report)
-    lines.append(f"Files: {len(report['inventory'])} (" +
-                 ", ".join(f"{n} {s}" for s, n in sorted(ic.items())) + ")")
+    lines.append(f"Files: {len(report['inventory'])}" + (" (" + ", ".join(
+        f"{n} {s}" for s, n in sorted(ic.items())) + ")" if ic else ""))
     lines.append("=" * min(width, 80))
     for f in report["findings"]:
         head = f"[{MARK[f['status']]}] {f['check']}"

@@ -107,6 +107,9 @@ def hive_keys(doc: Any) -> tuple[dict[str, dict[str, tuple[str, Any]]], dict[str
         opts = {k: v for k, v in doc.items() if k != "keys"}
     keys: dict[str, dict[str, tuple[str, Any]]] = {}
     for path, values in keys_doc.items():
+        if str(path).upper().startswith(("HKLM\\", "HKEY_", "HKCU\\", "HKCR\\", "HKU\\")):
+            raise DescriptionError(f"key {path!r}: key paths are relative to the hive root "
+                                   "(e.g. 'Microsoft\\ExMPLS', not 'HKLM\\SOFTWARE\\...')")
         if values is None:
             values = {}
         if not isinstance(values, dict):

@@ -74,3 +74,9 @@ def test_synth_bad_description_is_a_clear_error(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "event 0: time_created: not an ISO 8601 time" in res.output
     assert not (tmp_path / "o.evtx").exists()
+
+
+def test_synth_hive_refuses_absolute_key_paths(tmp_path: Path) -> None:
+    (tmp_path / "h.json").write_text(json.dumps({"HKLM\\SOFTWARE\\Microsoft\\ExMPLS": {}}))
+    res = CliRunner().invoke(main, ["synth", "hive", str(tmp_path / "h.json"), str(tmp_path / "H")])
+    assert res.exit_code == 2 and "relative to the hive root" in res.output
