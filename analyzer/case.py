@@ -47,9 +47,6 @@ class InventoryEntry:
         return asdict(self)
 
 
-INVENTORY_STATUSES = ("parsed", "partial", "skipped", "failed", "rejected")
-
-
 class Case:
     """The loaded case: inventory, event table and warnings.
 

@@ -348,13 +348,11 @@ def _walk(buf: Any, size: int, evtx_mod: Any, renderer: _Renderer, warn: Warn,
         warn("file header magic is not ElfFile", "offset=0x0")
     slots = chunk_slots(size)
     found = 0
-    bad_chunks = 0
     for idx in range(slots):
         off = FILE_HEADER_SIZE + idx * CHUNK_SIZE
         magic = bytes(buf[off:off + 8])
         if magic != CHUNK_MAGIC:
             if idx < header.chunk_count or any(buf[off:off + CHUNK_SIZE]):
-                bad_chunks += 1
                 warn(f"chunk {idx}: bad chunk magic {magic!r}, chunk skipped",
                      f"chunk={idx} offset=0x{off:x}")
             continue

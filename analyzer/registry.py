@@ -268,7 +268,6 @@ class RegistryView:
         names = df["value_name"].astype("string").fillna("").tolist()
         paths = df["path"].astype("string").fillna("").tolist()
         hosts = df["host"].astype("string").tolist()
-        self._keys, self._lower, self._kinds = keys, lower, kinds
         self._names, self._paths = names, paths
         self._hosts = [None if h is pd.NA else h for h in hosts]
         self._key_rows: dict[str, list[int]] = {}

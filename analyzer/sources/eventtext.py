@@ -74,12 +74,6 @@ _NOT_FOUND = re.compile(
     r".*?(?:insertion string\(s\)|included with the event)\s*:\s*(.*)", re.S | re.I)
 
 
-@dataclass(frozen=True)
-class _Label:
-    field: str
-    spelling: str
-
-
 @cache
 def _vocab() -> tuple[dict[str, str], dict[str, str], re.Pattern[str], re.Pattern[str], frozenset[str]]:
     """(spelling.lower() -> field, level word -> level, line-start regex,
@@ -193,9 +187,6 @@ class _Block:
     xml: list[str] = field(default_factory=list)
     binary: list[str] = field(default_factory=list)
     event_n: int | None = None
-
-    def has(self, f: str) -> bool:
-        return f in self.fields or (f == "description" and bool(self.desc))
 
 
 class _BlockParser:

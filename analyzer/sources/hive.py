@@ -1070,5 +1070,4 @@ class HiveLogSource(Source):
             ctx.note(f"transaction log of {hive.name} ({what})")
         else:
             ctx.note(f"transaction log ({what}); its hive {hive_name!r} is not in the case")
-        return
-        yield  # pragma: no cover - a generator that yields nothing
+        yield from ()  # a log yields no rows of its own
