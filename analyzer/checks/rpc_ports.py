@@ -41,11 +41,12 @@ from typing import Any
 import pandas as pd
 
 from .. import knowledge
-from ..hosts import host_key, is_ip
 from ..findings import VERDICT_RANK, Cause, Evidence, Finding
+from ..hosts import host_key, is_ip
 from ..query import provider_aliases
-from ..table import row_data
-from . import Check, register
+from . import register
+from .toolkit import KeySpec, ToolkitCheck, World, dedupe as _dedupe, records as _records
+from .toolkit import unique as _unique
 
 CHECK_ID = "rpc-port-conflict"
 TCP = "ncacn_ip_tcp"
@@ -56,7 +57,7 @@ MAX_EVIDENCE = 12
 # knowledge
 
 def _kb() -> dict[str, Any]:
-    return knowledge.load("rpc_ports")
+    return knowledge.load(RpcPortConflict.knowledge)  # parsed once (knowledge.load caches)
 
 
 def _iface(uuid: str) -> dict[str, Any]:
@@ -103,14 +104,6 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for rec in df.to_dict("records"):
-        clean = {k: (None if (v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)) else v)
-                 for k, v in rec.items()}
-        clean["_data"] = row_data(clean.get("data"))
-        out.append(clean)
-    return out
 
 
 def _ev(row: dict[str, Any], excerpt: str | None = None) -> Evidence:
@@ -357,7 +350,7 @@ def is_symptom(ev: dict[str, Any]) -> bool:
 # the check
 
 @register
-class RpcPortConflict(Check):
+class RpcPortConflict(ToolkitCheck):
     id = CHECK_ID
     title = "Exchange RPC endpoints missing because static ports are taken (KB 926210)"
     description = (
@@ -368,6 +361,24 @@ class RpcPortConflict(Check):
     needs = ("endpoint", "registry_value", "registry_key", "listener", "connection", "process",
              "event")
     references = ("KB 926210", "KB 270836")
+    knowledge = "rpc_ports"
+    world = World(exchange=("2000/2003",),
+                  elsewhere="the static RPC ports of KB 270836 / KB 926210 (MTA, System Attendant, "
+                            "store, directory) do not apply")
+    registry_keys = (
+        KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchange*",
+                "static RPC ports of the Exchange services (KB 270836), start types"),
+        KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\NTDS\\Parameters",
+                "GC NSPI static port 'TCP/IP Port' (KB 298369)"),
+        KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\Netlogon\\Parameters",
+                "Netlogon static port 'DCTcpipPort' (KB 224196)", subtree=False),
+        KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\NtFrs\\Parameters",
+                "FRS static port 'RPC TCP/IP Port Assignment' (KB 319553)", subtree=False),
+        KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\Tcpip",
+                "MaxUserPort: the client port range a static port may fall in"),
+        KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\RpcSs", "RPC service start type"),
+        KeySpec("HKLM\\SOFTWARE\\Microsoft\\Rpc", "RPC dynamic port range (Rpc\\Internet Ports)"),
+    )
 
     # ---- entry point -------------------------------------------------------
     def run(self, case: Any) -> list[Finding]:
@@ -388,9 +399,9 @@ class RpcPortConflict(Check):
 
         servers = self._servers(endpoints, sockets, processes, reg_df, symptoms)
         if not servers:
-            return [self._not_applicable()]
+            return self.within_world(case, [self._not_applicable()])
         self._attach_logs(df, kinds, servers)
-        return [self._judge(s) for s in servers]
+        return self.within_world(case, [self._judge(s) for s in servers])
 
     @staticmethod
     def _attach_logs(df: pd.DataFrame, kinds: pd.Series, servers: list[Server]) -> None:
@@ -1154,15 +1165,6 @@ class RpcPortConflict(Check):
                        references=list(_kb()["references"]))
 
 
-def _dedupe(items: list[Evidence]) -> list[Evidence]:
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for e in items:
-        k = (e.path, e.locator)
-        if k not in seen:
-            seen.add(k)
-            out.append(e)
-    return out
 
 
 def _and(items: list[str]) -> str:
@@ -1170,9 +1172,3 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _unique(items: list[str]) -> list[str]:
-    out: list[str] = []
-    for i in items:
-        if i not in out:
-            out.append(i)
-    return out

@@ -63,9 +63,10 @@ from .. import knowledge, messages
 from ..findings import Cause, Evidence, Finding, attachment_file_name
 from ..query import select
 from ..table import row_data
-from . import Check, register
+from . import register
+from .toolkit import ToolkitCheck, World
 
-K = knowledge.load("smtp_mailbox")
+K = knowledge.load("smtp_mailbox")  # the check's knowledge (SmtpMailboxStuck.knowledge), cached
 _DN_RE = re.compile(K["smtp_connection_dn_regex"], re.I)
 _CODE_RE = re.compile(r"0x[0-9a-f]{8}", re.I)
 _KB_CODES = {c.lower() for c in K["kb_error_codes"]}
@@ -269,7 +270,7 @@ def _norm_dn(dn: str) -> str:
 
 
 @register
-class SmtpMailboxStuck(Check):
+class SmtpMailboxStuck(ToolkitCheck):
     id = "smtp-mailbox-stuck"
     title = "Local delivery stuck: SMTP connection mailbox missing, disconnected or mis-attributed"
     description = ("KB 828938: messages stay in the Local Delivery queue because the store cannot log "
@@ -280,6 +281,10 @@ class SmtpMailboxStuck(Check):
                    "when the case has one, and writes the replacement object as LDIF.")
     needs = ("event", "tracking_entry", "ldap_entry")
     references = tuple(K["references"])
+    knowledge = "smtp_mailbox"
+    world = World(exchange=("2000/2003",),
+                  elsewhere="the SMTP connection mailbox of KB 828938 (Exchange 2000/2003 SMTP "
+                            "local delivery through the store) does not apply")
 
     # --- gathering -------------------------------------------------------
     def _events(self, df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -300,11 +305,11 @@ class SmtpMailboxStuck(Check):
             tracking = tracking[[not _is_2007_tracking(v) for v in tracking["data"]]]
         ldap = select(df, kind="ldap_entry")
         if e326.empty and e1194.empty and transport.empty and tracking.empty:
-            return [Finding(
+            return self.within_world(case, [Finding(
                 check=self.id, title=self.title, status="not_applicable", severity="info",
                 summary=("No Exchange transport evidence in the case (no MSExchangeTransport or "
                          "MSExchangeIS 1194 events, no message tracking logs)."),
-                references=list(self.references))]
+                references=list(self.references))])
         hosts: dict[str | None, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
         for label, frame in (("326", e326), ("1194", e1194), ("transport", transport),
                              ("tracking", tracking)):
@@ -329,7 +334,7 @@ class SmtpMailboxStuck(Check):
         findings = []
         for host in sorted(hosts, key=lambda h: (h is None, h or "")):
             findings.append(self._host_finding(host, hosts[host], ldap))
-        return findings
+        return self.within_world(case, findings)
 
     # --- one host ----------------------------------------------------------
     def _host_finding(self, host: str | None, rows: dict[str, list[Any]],

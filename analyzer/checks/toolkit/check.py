@@ -97,6 +97,25 @@ class ToolkitCheck(Check):
             findings.append(finding)
         return findings
 
+    def within_world(self, case: Any, findings: list[Finding]) -> list[Finding]:
+        """For a check that groups hosts its own way: every host whose
+        Exchange generation the case shows to be outside :attr:`world` gets
+        ``not_applicable`` with the reason instead of a verdict."""
+        from ...hosts import host_key
+        if self.world is None:
+            return findings
+        outs = {}
+        for part in case.per_host():
+            host = Host(case, part)
+            applies = decide(self.world, host)
+            if applies.state == "out" and part.key is not None:
+                outs[part.key] = not_applicable(self, part.name, applies.reason, applies.evidence)
+        if not outs:
+            return findings
+        kept = [f for f in findings if host_key(f.host) not in outs
+                and not (f.host is None and f.status == "not_applicable")]
+        return kept + list(outs.values())
+
 
 def at_most_inconclusive(finding: Finding, applies: Applicability) -> None:
     """World unknown: no cause stays ``confirmed`` and the finding is not a
