@@ -33,7 +33,7 @@ How the article diagnoses it, and how this check follows it:
    ``changetype: modify`` of just those. The LDIF is folded (RFC 2849) so it
    stays importable and fits an 80-column report.
 
-Status (issue 9): ``problem`` when a 326 naming the SMTP connection mailbox
+Status: ``problem`` when a 326 naming the SMTP connection mailbox
 comes with a 1194 or a retry loop; ``inconclusive`` for a retry loop alone
 (collect the Application log), for a 326 alone (collect tracking), and for a
 326 that local delivery has since got past (tracking shows messages delivered
@@ -405,7 +405,7 @@ class SmtpMailboxStuck(ToolkitCheck):
                "loops": loops, "healthy": healthy, "delivered_after": delivered_after,
                "last_fail": last_fail, "ldap": ldap, "facts": facts, "extra_evidence": [],
                "attachments": {}}
-        # The issue's status table: a 326 naming the SMTP connection mailbox
+        # Status: a 326 naming the SMTP connection mailbox
         # is a problem when 1194 or a retry loop shows the store still refuses
         # it; a 326 alone (or one that local delivery has since got past)
         # leaves the current state open.
