@@ -123,7 +123,7 @@ class CauseTable:
                  remediation: Callable[[Any], list[str]] | None = None
                  ) -> Callable[[Callable[[Any], Verdict]], Callable[[Any], Verdict]]:
         """Decorator: register a cause function under its id. ``title`` may
-        hold ``{fields}`` filled from ``facts.words()``; ``remediation``
+        hold ``{fields}`` filled from ``facts.words()`` (when the facts have it); ``remediation``
         (facts -> list of steps) is used when the verdict brings none."""
         if any(d.id == cause_id for d in self.declared):
             raise ValueError(f"cause {cause_id!r} declared twice")
@@ -147,7 +147,7 @@ class CauseTable:
         for cid in (only if only is not None else self.ids):
             d = table[cid]
             v = cap_absence(d.fn(facts))
-            title = d.title(facts) if callable(d.title) else d.title.format(**words)
+            title = d.title(facts) if callable(d.title) else d.title.format(**words) if words else d.title
             fix = v.remediation if v.remediation is not None else (
                 d.remediation(facts) if d.remediation else [])
             out.append(Cause(d.id, title, v.verdict, v.explanation, dedupe(v.evidence), list(fix)))
