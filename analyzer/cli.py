@@ -336,14 +336,28 @@ def synth(kind: str, description: str, output: str) -> None:
     click.echo(f"{n} {'keys' if kind == 'hive' else 'events'} -> {output}", err=True)
 
 
+def _scenarios_of_checkout() -> Any:
+    """The ``scenarios`` package of the repository clone around the working
+    directory: sample descriptions are development data, not part of the
+    installed package, so make-samples works from a clone only."""
+    import importlib
+
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "scenarios" / "__init__.py").is_file() and (folder / "pyproject.toml").is_file():
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+            return importlib.import_module("scenarios")
+    raise InputError("make-samples runs inside a clone of the repository "
+                     "(no scenarios/ package found here or in a parent folder)")
+
+
 @main.command("make-samples", short_help="Regenerate the sample cases.")
 @click.argument("out_dir", type=click.Path(file_okay=False), default="samples")
 def make_samples(out_dir: str) -> None:
     """Regenerate the sample cases from their scenario descriptions into
     OUT_DIR (default: ./samples, relative to the working directory; its
     scenario folders are replaced)."""
-    from .scenarios import regenerate
-
+    regenerate = _scenarios_of_checkout().regenerate
     for p in regenerate(Path(out_dir)):
         click.echo(str(p))
 

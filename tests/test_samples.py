@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from analyzer.cli import main
 from analyzer.report import validate_report
-from analyzer.scenarios import all_scenarios, build
+from scenarios import all_scenarios, build
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"

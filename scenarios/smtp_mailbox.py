@@ -120,7 +120,7 @@ def _tracking_log(stuck: bool, healthy_local: bool = False) -> str:
 
 
 def _write_evtx_logs(folder: Path, app: list[EventSpec], host: str = HOST) -> None:
-    from ..synth.evtx import write_evtx
+    from analyzer.synth.evtx import write_evtx
     folder.mkdir(parents=True, exist_ok=True)
     write_evtx(folder / "Application.evtx", noise.to_evtx(app))
     write_evtx(folder / "System.evtx", noise.to_evtx(noise.chatter("System", host, START, 40, seed=828938)))
@@ -224,7 +224,7 @@ def _ldif_export(home_mdb: str) -> str:
 
 def build_ldif_wrong_homemdb(case: Path) -> None:
     """Legacy .evt logs, tracking, and an AD export: homeMDB points at the wrong store."""
-    from ..synth.evt import write_evt
+    from analyzer.synth.evt import write_evt
     logs = case / "EXCH01 logs"
     logs.mkdir(parents=True)
     write_evt(logs / "AppEvent.Evt", noise.to_evt(_application(host=SHORT)))

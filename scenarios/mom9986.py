@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..synth.evt import write_evt
-from ..synth.regf import write_hive
+from analyzer.synth.evt import write_evt
+from analyzer.synth.regf import write_hive
 from . import Expect, Scenario, noise, write_text
 from .noise import EventSpec, utc
 

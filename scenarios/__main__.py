@@ -1,4 +1,4 @@
-"""``python -m analyzer.scenarios [SAMPLES_DIR]``: regenerate the sample cases."""
+"""``python -m scenarios [SAMPLES_DIR]``: regenerate the sample cases."""
 import sys
 from pathlib import Path
 

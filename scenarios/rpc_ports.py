@@ -26,8 +26,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..synth.evt import EvtRecord, write_evt
-from ..synth.regf import write_hive
+from analyzer.synth.evt import EvtRecord, write_evt
+from analyzer.synth.regf import write_hive
 from . import Expect, Scenario, noise, write_text
 from .noise import utc
 

@@ -6,7 +6,7 @@ Windows-shaped case folder (real binary formats from :mod:`analyzer.synth`,
 CRLF text, realistic hosts and times, plenty of unrelated noise) and states
 the findings a correct analyzer must produce in ``expected.json``.
 
-``python -m analyzer.scenarios samples/`` regenerates the committed
+``python -m scenarios samples/`` regenerates the committed
 ``samples/`` tree; a test checks the committed files equal what the
 generator produces, so samples never drift from their descriptions.
 Generation is deterministic: fixed times, seeded noise, fixed zip metadata.

@@ -112,7 +112,7 @@ def merge(*groups: list[EventSpec]) -> list[EventSpec]:
 
 def to_evt(events: list[EventSpec]) -> list[Any]:
     """EventSpecs -> :class:`analyzer.synth.evt.EvtRecord` list."""
-    from ..synth.evt import EvtRecord
+    from analyzer.synth.evt import EvtRecord
 
     recs = []
     for e in events:
@@ -138,7 +138,7 @@ def to_evtx(events: list[EventSpec]) -> list[Any]:
     insertion strings become unnamed ``<Data>`` items; binary data becomes
     ``<Binary>``.
     """
-    from ..synth import evtx as X
+    from analyzer.synth import evtx as X
 
     levels = {"critical": X.LEVEL_CRITICAL, "error": X.LEVEL_ERROR, "warning": X.LEVEL_WARNING,
               "information": X.LEVEL_INFORMATION, "verbose": X.LEVEL_VERBOSE,
