@@ -37,10 +37,14 @@ class Expect:
     #: Open issue that owns this expectation; the sample test marks it
     #: xfail (naming the issue) while that check is not implemented.
     issue: int | None = None
+    #: The case host the finding is about, where a case holds several.
+    host: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"check": self.check, "status": self.status,
                              "top_cause": self.top_cause}
+        if self.host is not None:
+            d["host"] = self.host
         if self.issue is not None:
             d["issue"] = self.issue
         return d
@@ -53,6 +57,17 @@ class Scenario:
     #: Writes the case's files into the given (empty) folder.
     build: Callable[[Path], None]
     expected: tuple[Expect, ...] = field(default_factory=tuple)
+    #: The machines of the case, as the report's hosts list must name them
+    #: (peers named only inside a log are not hosts); None: not stated.
+    hosts: tuple[str, ...] | None = None
+    #: Inventory statuses that must hold, by case-relative path.
+    inventory: dict[str, str] = field(default_factory=dict)
+    #: The exit code of ``analyze`` (0 no problem, 1 problem, 3 no verdict);
+    #: None: follows the findings.
+    exit_code: int | None = None
+    #: What the analyzer still lacks to meet this expectation: while set,
+    #: the sample test expects a mismatch (and fails once there is none).
+    pending: str | None = None
 
 
 def write_text(path: Path, text: str, encoding: str = "utf-8", crlf: bool = True,
@@ -107,8 +122,16 @@ def build(scenario: Scenario, out_dir: Path) -> Path:
     case_dir = target / "case"
     case_dir.mkdir(parents=True)
     scenario.build(case_dir)
-    expected = {"scenario": scenario.name, "description": scenario.description,
-                "findings": [e.to_dict() for e in scenario.expected]}
+    expected: dict[str, Any] = {"scenario": scenario.name, "description": scenario.description,
+                                "findings": [e.to_dict() for e in scenario.expected]}
+    if scenario.hosts is not None:
+        expected["hosts"] = list(scenario.hosts)
+    if scenario.inventory:
+        expected["inventory"] = dict(scenario.inventory)
+    if scenario.exit_code is not None:
+        expected["exit_code"] = scenario.exit_code
+    if scenario.pending:
+        expected["pending"] = scenario.pending
     (target / "expected.json").write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
     return target
 

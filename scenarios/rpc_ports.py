@@ -363,8 +363,9 @@ def _missing_dump() -> str:
     return rpcdump_text(HOST, IPS, [(_MTA, 3595), (_NSPI, _NSPI_PORT), (_RFR, 3518)])
 
 
-def _full_dump(is_port: int, sa_port: int, nspi_port: int) -> str:
-    return rpcdump_text(HOST, IPS, [(_MTA, 3595), (_STORE, is_port), (_NSPI, nspi_port),
+def _full_dump(is_port: int, sa_port: int, nspi_port: int, host: str = HOST,
+               ips: list[str] | None = None) -> str:
+    return rpcdump_text(host, ips or IPS, [(_MTA, 3595), (_STORE, is_port), (_NSPI, nspi_port),
                                     (_RFR + _SA, sa_port)],
                         http=[(_STORE[:1], 6001), (_NSPI, 6004)])
 
