@@ -343,5 +343,5 @@ SCENARIOS = [
              "Operations Manager log (parameters: script name, description) show the publish script "
              "failing (10000) after 9987; the helper is registered and DCOM is silent.",
              build=build_opsmgr2007_script_events,
-             expected=(Expect(MOM, "problem", "publish-failed"),), hosts=("EXCH01",), exit_code=1, pending=_PENDING),
+             expected=(Expect(MOM, "problem", "publish-failed"),), hosts=("EXCH01",), exit_code=1),
 ]
