@@ -45,6 +45,7 @@ _PROMPT = re.compile(r"^\s*(?:[A-Za-z]:\\[^>]*>|PS [^>]*>)")
 #: A label with a dot leader that the knowledge file does not list.
 _GENERIC = re.compile(r"^\s{1,12}(?P<label>[^\s:.][^:]*?)\s*(?:\.\s*)+:(?:\s+(?P<value>.*))?$")
 _ADDRESS_ONLY = re.compile(r"^[0-9A-Fa-f:.%]+(?:\([^)]*\))?$")
+_LEADER = re.compile(r"\.\s?(?:\.\s?)*:")
 _SUFFIX = re.compile(r"^(?P<v>\S+?)\s*\((?P<state>[^)]*)\)$")
 
 
@@ -119,7 +120,8 @@ class IpconfigSource(Source):
     def sniff(self, head: bytes, name: str) -> int:
         lines = head_lines(head, limit=200)
         v = vocab()
-        labels = sum(1 for ln in lines if ln[:1].isspace() and v.label_re.match(ln))
+        # Only dot-leader lines count: "Description:" alone is an event export.
+        labels = sum(1 for ln in lines if ln[:1].isspace() and _LEADER.search(ln) and v.label_re.match(ln))
         header = any(_is_header(ln) for ln in lines[:60])
         adapters = sum(1 for ln in lines if (h := _adapter_header(ln)) and h[0])
         if header and labels >= 2:
