@@ -131,17 +131,18 @@ class SmtpProtocolLogSource(Source):
         except (csv.Error, StopIteration) as exc:
             ctx.warn(f"unreadable CSV line: {exc}", f"line={no}")
             return None
+        rec = dict(zip(fields, values))
+        ts = _iso_utc(rec.get("date-time", ""))
+        if ts is None:
+            ctx.warn("truncated last line" if last else
+                     f"not a protocol log line (bad date-time {text[:40]!r})", f"line={no}")
+            return None
         status = "ok"
         if len(values) != len(fields):
             what = "truncated last line" if last else \
                 f"{len(values)} fields where the header declares {len(fields)}"
             ctx.warn(what, f"line={no}")
             status = "partial"
-        rec = dict(zip(fields, values))
-        ts = _iso_utc(rec.get("date-time", ""))
-        if ts is None:
-            ctx.warn(f"not a protocol log line (bad date-time {text[:40]!r})", f"line={no}")
-            return None
         data = self._data(rec, header)
         level = "information"
         code = data.get("smtp_code")
