@@ -195,7 +195,8 @@ class IpconfigSource(Source):
             target = host if (last_field in v.host_fields and cur.header is None and host) else cur
             target.values.setdefault(last_field, []).append(value)
             return last_field
-        ctx.warn(f"unrecognized ipconfig line: {value[:60]!r}", f"line={ln.no}", partial=False)
+        if not ln.last_unterminated:  # a cut last line was warned about already
+            ctx.warn(f"unrecognized ipconfig line: {value[:60]!r}", f"line={ln.no}", partial=False)
         return last_field
 
     def _row(self, host: _Section | None, ad: _Section) -> dict[str, Any]:
