@@ -157,6 +157,7 @@ class _Parser:
         self.fl_line = 0
         self.dir_vol: str | None = None
         self.directory: str | None = None
+        self.cut_from = 10 ** 9
 
     # -- fsutil ---------------------------------------------------------------
     def flush_fsutil(self) -> None:
@@ -180,9 +181,8 @@ class _Parser:
         if fld is None:
             return
         value = to_int(m["value"])
-        if value is None or ln.last_unterminated:
-            self.ctx.warn("truncated last line" if ln.last_unterminated else
-                          f"unreadable number {m['value'][:40]!r}", f"line={ln.no}")
+        if value is None and not ln.last_unterminated:
+            self.ctx.warn(f"unreadable number {m['value'][:40]!r}", f"line={ln.no}")
             self.fsutil["partial"] = True
         if value is not None:
             self.fsutil[fld] = value
@@ -216,12 +216,8 @@ class _Parser:
         free, size = to_int(c.get("FreeSpace")), to_int(c.get("Size"))
         extra = {k: c[n] for k, n in (("volume_name", "VolumeName"), ("file_system", "FileSystem"),
                                       ("drive_type", "DriveType")) if c.get(n)}
-        row = volume_row("wmic" if tool == "wmic" else "get-wmiobject", _volume(vol), free, size, loc,
-                         volume_from="output", **extra)
-        if ln.last_unterminated:
-            self.ctx.warn("truncated last line", loc)
-            row["parse_status"] = "partial"
-        self.out.append(row)
+        self.out.append(volume_row("wmic" if tool == "wmic" else "get-wmiobject", _volume(vol), free, size,
+                                   loc, volume_from="output", **extra))
         return True
 
     # -- Format-List ---------------------------------------------------------------
@@ -249,6 +245,10 @@ class _Parser:
 
     def feed(self, ln: Line) -> None:
         text = ln.text
+        if ln.last_unterminated and text.strip() and not _PROMPT.match(text):
+            # Whatever this line completes (or leaves incomplete) is marked partial in finish().
+            self.ctx.warn("truncated last line", f"line={ln.no}")
+            self.cut_from = len(self.out)
         if (m := _CMD_FSUTIL.match(text)):
             self.flush_all()
             self.fsutil_vol = _volume(m["vol"])
@@ -299,12 +299,9 @@ class _Parser:
             return True
         if (m := v.dir_free.match(ln.text)):
             free = to_int(m["free"])
-            row = volume_row("dir", self.dir_vol, free, None, f"line={ln.no}", directory=self.directory,
-                             volume_from="output" if self.dir_vol else None)
-            if ln.last_unterminated:
-                self.ctx.warn("truncated last line", f"line={ln.no}")
-                row["parse_status"] = "partial"
-            self.out.append(row)
+            self.out.append(volume_row("dir", self.dir_vol, free, None, f"line={ln.no}",
+                                       directory=self.directory,
+                                       volume_from="output" if self.dir_vol else None))
             return True
         return False
 
@@ -312,6 +309,8 @@ class _Parser:
         if self.pending_header is not None:
             self.ctx.warn("table header without rows", f"line={self.pending_header.no}")
         self.flush_all()
+        for row in self.out[self.cut_from:]:
+            row["parse_status"] = "partial"
         nameless = [r for r in self.out if r["data"]["volume"] is None]
         stem = re.sub(r"\.[^.]*$", "", name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1])
         m = _NAME_VOLUME.search(stem)

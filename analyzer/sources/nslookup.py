@@ -53,6 +53,7 @@ _RECORD = re.compile(
     r"internet address = (?P<a>\S+)|AAAA IPv6 address = (?P<aaaa>\S+)|"
     r"canonical name = (?P<cname>\S+)|nameserver = (?P<ns>\S+)|name = (?P<ptr>\S+))\s*$", re.I)
 _SOA = re.compile(r"^\s+primary name server = (?P<v>\S+)", re.I)
+_SOA_FIELD = re.compile(r"^\s+(?P<k>[a-z][a-z ]*?)\s*=\s*(?P<v>\S.*)$", re.I)
 _CANT_FIND = re.compile(r"^\*\*\*\s*(?P<srv>.+?) can't find (?P<q>.+?):\s*(?P<why>.+?)\s*$", re.I)
 _SERVER_LOOKUP = re.compile(r"^\*\*\*\s*(?:Can't find server|Default servers are not available)", re.I)
 _REQ_TIMEOUT = re.compile(r"^\*\*\*\s*Request to (?P<srv>.+?) timed-?out", re.I)
@@ -256,14 +257,17 @@ class _Parser:
         elif (m := _RECORD.match(s)):
             self.record(q, m)
         elif (m := _SOA.match(text)):
-            q.answers.append({"name": q.owner, "type": "SOA",
-                              "value": m["v"], "section": _section(q)})
+            # Without an SOA query this is the authority section of an empty answer.
+            sec = _section(q) if q.query_type == "SOA" else "authority"
+            q.answers.append({"name": q.owner, "type": "SOA", "value": m["v"], "section": sec})
+        elif (m := _SOA_FIELD.match(text)) and q.answers and q.answers[-1]["type"] == "SOA":
+            q.answers[-1][re.sub(r"\W+", "_", m["k"].strip().lower())] = m["v"].strip()
         elif text[:1].isspace() and q.last in ("addresses", "aliases") and " " not in s:
             if q.last == "aliases":
                 q.aliases.append(s)
             else:
                 self.address(q, s)
-        elif q.phase in ("answer", "additional", "authority") and re.match(r"^[\w.-]+\.?$", s):
+        elif q.phase != "pre" and re.match(r"^[\w.-]+\.?$", s):
             q.owner = s
         else:
             self.ctx.warn(f"unrecognized nslookup line: {s[:60]!r}", f"line={no}", partial=False)
@@ -301,7 +305,8 @@ def _row(q: _Query) -> dict[str, Any]:
         inferred = query is not None
     status = q.status
     if status is None:
-        status = "ok" if answers else "timeout" if q.timeouts else "no_answer"
+        soa = any(a["type"] == "SOA" for a in q.answers)
+        status = "ok" if answers else "timeout" if q.timeouts else "no_records" if soa else "no_answer"
     qtype = q.query_type
     if qtype is None and answers:
         qtype = "MX" if any(a["type"] == "MX" for a in answers) else answers[0]["type"]
