@@ -60,7 +60,6 @@ class _Vocab:
     yes: frozenset[str]
     no: frozenset[str]
     disconnected: frozenset[str]
-    host_fields: frozenset[str]
 
 
 @cache
@@ -70,14 +69,12 @@ def vocab() -> _Vocab:
     spelling = {lab.lower(): fld for fld, labs in k["labels"].items() for lab in labs}
     alts = "|".join(re.escape(lab) for lab in sorted(spelling, key=len, reverse=True))
     label_re = re.compile(rf"^\s*(?P<label>{alts})[\s.]*:(?:\s*(?P<value>.*))?$", re.I)
-    fields = list(k["labels"])
-    host_fields = frozenset(fields[: fields.index("connection_dns_suffix")])
     types = tuple(sorted(((p.lower(), t) for t, ps in k["adapter_types"].items() for p in ps),
                          key=lambda x: -len(x[0])))
     low = lambda xs: frozenset(x.lower() for x in xs)  # noqa: E731
     return _Vocab(low(k["headers"]), label_re, spelling, types, frozenset(k["multi_valued"]),
                   frozenset(k["boolean_fields"]), low(k["yes_words"]), low(k["no_words"]),
-                  low(k["media_disconnected"]), host_fields)
+                  low(k["media_disconnected"]))
 
 
 def _is_header(text: str) -> bool:
@@ -161,17 +158,18 @@ class IpconfigSource(Source):
                 ctx.warn(f"text before any ipconfig section: {text.strip()[:60]!r}", f"line={ln.no}",
                          partial=False)
                 continue
-            last_field = self._value_line(ctx, ln, cur, host, last_field)
+            last_field = self._value_line(ctx, ln, cur, last_field)
         if cur is not None and cur.header is not None:
             n += 1
             yield self._row(host, cur)
         if n == 0:
             ctx.warn("no adapter section found in ipconfig output", None)
 
-    def _value_line(self, ctx: ParseContext, ln: Line, cur: _Section, host: _Section | None,
+    def _value_line(self, ctx: ParseContext, ln: Line, cur: _Section,
                     last_field: str | None) -> str | None:
-        """Store one ``Label . . : value`` or continuation line; returns the
-        field a following continuation line would extend."""
+        """Store one ``Label . . : value`` or continuation line in the current
+        section (host or adapter); returns the field a following
+        continuation line would extend."""
         v = vocab()
         text = ln.text
         if ln.last_unterminated:
@@ -180,20 +178,17 @@ class IpconfigSource(Source):
         m = v.label_re.match(text)
         if m:
             fld = v.spelling[re.sub(r"\s+", " ", m["label"]).lower()]
-            target = host if (fld in v.host_fields and cur.header is None and host) else cur
             value = (m["value"] or "").strip()
-            target.values.setdefault(fld, [])
+            cur.values.setdefault(fld, [])
             if value:
-                target.values[fld].append(value)
+                cur.values[fld].append(value)
             return fld
-        g = _GENERIC.match(text)
-        if g and " ." in text or (g and text.rstrip().endswith(":")):
+        if (g := _GENERIC.match(text)):
             cur.other[g["label"].strip()] = (g["value"] or "").strip()
             return None
         value = text.strip()
         if last_field in v.multi and (text[:1].isspace() or _ADDRESS_ONLY.match(value)):
-            target = host if (last_field in v.host_fields and cur.header is None and host) else cur
-            target.values.setdefault(last_field, []).append(value)
+            cur.values.setdefault(last_field, []).append(value)
             return last_field
         if not ln.last_unterminated:  # a cut last line was warned about already
             ctx.warn(f"unrecognized ipconfig line: {value[:60]!r}", f"line={ln.no}", partial=False)

@@ -121,8 +121,8 @@ class _Parser:
 
     def flush(self) -> None:
         q, self.cur = self.cur, None
-        if q is None or (q.query is None and not q.has_output() and q.server_name is None):
-            return
+        if q is None or (q.query is None and q.server_name is None and not q.answers and not q.status):
+            return  # only the resolver's own reverse lookup (timeouts, "Can't find server name")
         if not q.has_output() and q.status is None:
             self.ctx.warn("nslookup query without any answer or error (cut off?)", f"line={q.line}",
                           partial=False)

@@ -100,3 +100,18 @@ def test_reason_status_from_knowledge():
     assert reason_status("Non-existent domain") == "nxdomain"
     assert reason_status("Server failed") == "servfail"
     assert reason_status("Something new") == "failed"
+
+
+def test_resolver_reverse_lookup_failure_is_not_a_query(tmp_path):
+    p = tmp_path / "dns.txt"
+    p.write_text("C:\\>nslookup\nDNS request timed out.\n    timeout was 2 seconds.\n"
+                 "*** Can't find server name for address 10.0.0.10: Timed out\n"
+                 "*** Default servers are not available\nDefault Server:  UnKnown\nAddress:  10.0.0.10\n\n"
+                 "> set q=mx\n> fabrikam.com\nServer:  UnKnown\nAddress:  10.0.0.10\n\n"
+                 "DNS request timed out.\n    timeout was 2 seconds.\n*** Request to UnKnown timed-out\n> exit\n",
+                 encoding="utf-8")
+    df, ctx = run("nslookup", p)
+    assert not ctx.warnings
+    d = datas(df)
+    assert [(x["query"], x["query_type"], x["status"], x["server_address"]) for x in d] == [
+        ("fabrikam.com", "MX", "timeout", "10.0.0.10")]
