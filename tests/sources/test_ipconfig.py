@@ -91,12 +91,15 @@ def test_encodings(tmp_path, variant):
     assert datas(df)[0]["dns_servers"] == ["10.1.1.10", "10.1.1.11"]
 
 
+@pytest.mark.parametrize("name", ["ipconfig_german.txt", "ipconfig_french_utf16.txt"])
 @pytest.mark.parametrize("variant", ["utf8", "oem", "utf16"])
-def test_german_encodings(tmp_path, variant):
+def test_localized_encodings(tmp_path, name, variant):
     p = tmp_path / "ipconfig.txt"
-    p.write_bytes(encode_variant(_text("ipconfig_german.txt"), variant))
-    lan = datas(run("ipconfig", p)[0])[0]
+    p.write_bytes(encode_variant(_text(name), variant))
+    df, ctx = run("ipconfig", p)
+    lan = datas(df)[0]
     assert lan["dns_servers"] == ["10.0.0.10", "10.0.0.11"] and lan["primary_dns_suffix"] == "contoso.local"
+    assert lan["ipv6_bound"] is True and "other" not in lan and not ctx.warnings
 
 
 def test_truncated_last_line(tmp_path):
