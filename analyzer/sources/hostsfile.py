@@ -33,6 +33,8 @@ _SAMPLE = re.compile(r"^#\s*(?:This is a sample HOSTS file used by Microsoft TCP
                      r"Copyright \(c\) 1993-\d{4} Microsoft Corp)", re.I)
 _NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
 _NUMERIC = re.compile(r"^[\d.]+$")
+#: ``arp -a`` rows look like entries: address, then a MAC address.
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[-:][0-9A-Fa-f]{2}){5}$")
 
 
 def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -59,7 +61,7 @@ def _is_entry(line: str) -> bool:
         return False
     addr, names, _ = parts
     return (parse_address(addr) is not None and bool(names)
-            and all(_NAME.match(n) and not _NUMERIC.match(n) for n in names))
+            and all(_NAME.match(n) and not _NUMERIC.match(n) and not _MAC.match(n) for n in names))
 
 
 @register

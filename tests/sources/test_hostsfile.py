@@ -69,6 +69,7 @@ def test_last_line_without_newline(tmp_path):
     ("10.0.0.1 gw\nTCP 0.0.0.0:135 0.0.0.0:0 LISTENING\n", 0),
     ("Server:  dc1\nAddress:  10.0.0.10\n", 0),
     ("192.168.1.1 12345\n192.168.1.2 67890\n", 0),     # numbers are not names
+    ("  10.0.0.1    00-15-5d-01-02-03   dynamic\n  10.0.0.10   00-15-5d-01-02-0a   dynamic\n", 0),  # arp -a
 ])
 def test_sniffing_without_the_sample_header(text, expected):
     assert sources.get("hostsfile").sniff(text.encode(), "x.txt") == expected
