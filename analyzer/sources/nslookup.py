@@ -156,15 +156,15 @@ class _Parser:
 
     def prompt(self, no: int, cmd: str) -> None:
         """An interactive ``> ...`` line."""
-        low = cmd.lower()
+        word = cmd.split()[0].lower() if cmd.split() else ""
         if (m := _SET_TYPE.match(cmd)):
             self.qtype = m["t"].upper()
-        elif not cmd or low.startswith(("set ", "ls ", "help", "?", "view ", "finger", "root")):
+        elif word in ("", "set", "ls", "help", "?", "view", "finger", "root"):
             pass
-        elif low in ("exit", "quit"):
+        elif word in ("exit", "quit"):
             self.flush()
             self.interactive = False
-        elif low.startswith(("server ", "lserver ")):
+        elif word in ("server", "lserver"):
             self.flush()
         else:
             self.interactive = True
