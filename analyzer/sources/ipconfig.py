@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from .. import knowledge
+from .. import knowledge, textio
 from . import register
-from ._textcommon import Line, head_lines, read_lines
+from ._textcommon import Line, clean_scraped, head_lines, read_lines
 from .base import ParseContext, Source
 
 _PROMPT = re.compile(r"^\s*(?:[A-Za-z]:\\[^>]*>|PS [^>]*>)")
@@ -75,6 +75,24 @@ def vocab() -> _Vocab:
     return _Vocab(low(k["headers"]), label_re, spelling, types, frozenset(k["multi_valued"]),
                   frozenset(k["boolean_fields"]), low(k["yes_words"]), low(k["no_words"]),
                   low(k["media_disconnected"]))
+
+
+def _encoding(head: bytes) -> str:
+    """textio's guess, except that between the two single-byte code pages
+    the one that reads more known labels wins: Spanish and French OEM output
+    (``Dirección`` = ``Direcci\xa2n`` in cp850) looks like cp1252 to a
+    byte-statistics guess."""
+    enc = textio.detect_encoding(head)
+    if enc not in ("cp1252", "cp850"):
+        return enc
+    label_re = vocab().label_re
+
+    def hits(codec: str) -> int:
+        text = head.decode(codec, errors="replace")
+        return sum(1 for ln in text.splitlines() if label_re.match(ln) or _is_header(ln))
+
+    other = "cp850" if enc == "cp1252" else "cp1252"
+    return other if hits(other) > hits(enc) else enc
 
 
 def _is_header(text: str) -> bool:
@@ -115,7 +133,9 @@ class IpconfigSource(Source):
     description = "ipconfig /all output (Windows 2003 and 2008+ layouts, localized labels)"
 
     def sniff(self, head: bytes, name: str) -> int:
-        lines = head_lines(head, limit=200)
+        enc = _encoding(head)
+        lines = head_lines(head, limit=200) if not enc.startswith("cp") else \
+            [clean_scraped(ln) for ln in head.decode(enc, errors="replace").splitlines()[:200]]
         v = vocab()
         # Only dot-leader lines count: "Description:" alone is an event export.
         labels = sum(1 for ln in lines if ln[:1].isspace() and _LEADER.search(ln) and v.label_re.match(ln))
@@ -134,7 +154,7 @@ class IpconfigSource(Source):
         cur: _Section | None = None
         last_field: str | None = None
         n = 0
-        for ln in read_lines(ctx.fs_path):
+        for ln in read_lines(ctx.fs_path, encoding=_encoding(textio.read_head(ctx.fs_path))):
             text = ln.text
             if not text.strip() or _PROMPT.match(text):
                 continue

@@ -135,3 +135,24 @@ def test_unknown_label_is_kept_and_stray_text_warned(tmp_path):
     df, ctx = run("ipconfig", p)
     assert datas(df)[0]["other"] == {"Frobnication Level": "11"}
     assert [w.locator for w in ctx.warnings] == ["line=30"] and not ctx.partial
+
+
+def test_spanish_labels_and_a_label_holding_a_colon(tmp_path):
+    """Spanish ``Vínculo: dirección IPv6 local`` has a colon inside the label."""
+    p = tmp_path / "ipconfig.txt"
+    p.write_bytes(encode_variant(
+        "\nConfiguración IP de Windows\n\n   Nombre de host. . . . . . . . . : HUB04\n\n"
+        "Adaptador de Ethernet Conexión de área local:\n\n"
+        "   Sufijo DNS específico para la conexión. . : \n"
+        "   Vínculo: dirección IPv6 local. . . : fe80::9c1:2b3c:4d5e:6f70%11\n"
+        "   Dirección IPv4. . . . . . . . . . . . . . : 10.0.0.7\n"
+        "   Máscara de subred . . . . . . . . . . . . : 255.255.255.0\n"
+        "   Puerta de enlace predeterminada . . . . . : 10.0.0.1\n"
+        "   Servidores DNS. . . . . . . . . . . . . . : 10.0.0.10\n", "oem"))
+    assert sources.sniff(p.read_bytes(), p.name)[0].name == "ipconfig"
+    df, ctx = run("ipconfig", p)
+    lan = datas(df)[0]
+    assert lan["adapter"] == "Conexión de área local" and lan["adapter_type"] == "ethernet"
+    assert lan["link_local_ipv6_addresses"] == ["fe80::9c1:2b3c:4d5e:6f70%11"]
+    assert (lan["ipv4_addresses"], lan["default_gateways"], lan["dns_servers"]) == (
+        ["10.0.0.7"], ["10.0.0.1"], ["10.0.0.10"])
