@@ -168,6 +168,7 @@ class HostRows:
 
 
 def host_keys(df: pd.DataFrame) -> pd.Series:
+    """The comparable host key of every row (None where the row names no host)."""
     raw = df["host"].astype(object)
     keys = {h: host_key(h) for h in raw.dropna().unique()}
     return raw.map(keys).astype(object).where(raw.notna(), None)
@@ -193,7 +194,8 @@ def split_by_host(df: pd.DataFrame, among: Iterable[str] | None = None) -> list[
     ``among`` are the host keys to judge (default: every named host; a name
     that is only an IP address counts when no machine is named). Rows without
     a host — a hive, a setup log, a tracking log without a server column —
-    belong to the only judged machine; with several, to the one a SYSTEM
+    and rows named only by an IP address that is not judged belong to the
+    only judged machine; with several, to the one a SYSTEM
     hive names; otherwise to every one of them, marked ``shared``. With no
     judged machine the whole table is one host-less group.
     """
@@ -201,7 +203,9 @@ def split_by_host(df: pd.DataFrame, among: Iterable[str] | None = None) -> list[
     named = sorted({k for k in keys.dropna() if not is_ip(k)})
     subjects = sorted(set(among)) if among is not None else (
         named or sorted(set(keys.dropna())))
-    hostless = keys.isna().to_numpy()
+    # A name that is only an IP address (``rpcdump /s 10.0.0.5``) is no
+    # machine of its own when machines are named: such rows are host-less.
+    hostless = (keys.isna() | keys.map(lambda k: k is not None and is_ip(k) and k not in subjects)).to_numpy()
     if not subjects:
         return [HostRows(None, None, df)]
     owner: str | None = subjects[0] if len(subjects) == 1 else None

@@ -5,6 +5,10 @@ and returns findings for a case. It must never answer ``ok`` for lack of
 evidence: when nothing of its world is in the case it says ``not_applicable``;
 when its world is there but the deciding evidence is not, it says
 ``inconclusive`` and lists what to ``collect``.
+
+Checks are built on the shared toolkit in :mod:`analyzer.checks.toolkit`
+(per-host facts, one function per cause, the finding builder, applicability
+and absence rules); CONTRIBUTING.md ("Add a check") shows how.
 """
 from __future__ import annotations
 

@@ -71,6 +71,9 @@ class RpcPortConflict(ToolkitCheck):
     )
 
     def run(self, case: Any) -> list[Finding]:
+        lacking = self.lacks_needs(case)
+        if lacking is not None:
+            return [lacking]
         servers = find_servers(case.table)
         if not servers:
             from ..toolkit import not_applicable

@@ -77,6 +77,9 @@ class SmtpMailboxStuck(ToolkitCheck):
         return e1194, transport, tracking
 
     def run(self, case: Any) -> list[Finding]:
+        lacking = self.lacks_needs(case)
+        if lacking is not None:
+            return [lacking]
         df = case.table
         parts = self._relevant(df)
         if all(p.empty for p in parts):

@@ -76,11 +76,19 @@ class ToolkitCheck(Check):
         raise NotImplementedError
 
     # ---- the driver --------------------------------------------------------------
-    def run(self, case: Any) -> list[Finding]:
+    def lacks_needs(self, case: Any) -> Finding | None:
+        """``not_applicable`` when the case holds no row of a kind in
+        :attr:`needs` (nothing this check reads), else None."""
         kinds = set(case.table["kind"].dropna().astype(str).unique()) if len(case.table) else set()
         if self.needs and not kinds & set(self.needs):
-            return [not_applicable(self, None, "The case holds no rows of the kinds this check "
-                                   f"reads ({', '.join(self.needs)}).")]
+            return not_applicable(self, None, "The case holds no rows of the kinds this check reads "
+                                  f"({', '.join(self.needs)}).")
+        return None
+
+    def run(self, case: Any) -> list[Finding]:
+        lacking = self.lacks_needs(case)
+        if lacking is not None:
+            return [lacking]
         subjects = self.subjects(case)
         if subjects is not None and not subjects:
             return [not_applicable(self, None, self.nothing_here())]
@@ -118,14 +126,15 @@ class ToolkitCheck(Check):
 
 
 def at_most_inconclusive(finding: Finding, applies: Applicability) -> None:
-    """World unknown: no cause stays ``confirmed`` and the finding is not a
-    ``problem`` — the case does not show the check's subject is there."""
+    """World unknown: no cause stays ``confirmed`` and the finding is neither
+    a ``problem`` nor ``ok`` -- the case does not show the check's subject is
+    there."""
     changed = False
     for c in finding.causes:
         if c.verdict == "confirmed":
             c.verdict = "likely"
             changed = True
-    if finding.status == "problem":
+    if finding.status in ("problem", "ok"):
         finding.status, finding.severity = "inconclusive", "warning"
         changed = True
     if changed:

@@ -88,9 +88,9 @@ def exchange_generation(host: Any) -> Generation:
 
     reg = host.registry
     for spec in kb["generation_keys"]:
-        row = reg.any_row(spec["key"])
-        if row is not None:
-            note(spec["generation"], spec["product"], f"{spec['key']} exists", row)
+        under = reg.under(spec["key"])
+        if under:
+            note(spec["generation"], spec["product"], f"{spec['key']} exists", under[0])
     legacy = kb["legacy_setup"]
     for name in legacy["values"]:
         v = reg.get(legacy["key"], name)
