@@ -279,9 +279,13 @@ def _registry(f: Facts, host: Host) -> None:
     f.mom_trace = bool(f.mom_present or f.mom_host_rows or f.opsmgr or f.opsmgr_agent
                        or any(f.dcom_by_helper.values())
                        or any(R.under(k) for k in reg["mom_agent_keys"]))
+    # Absence is evidence only where the thing is expected: the helper's
+    # CLSID on Exchange 2003 (its setup registers EMPKP) or where MOM
+    # monitors the server; ExMPLS where MOM monitors it.
+    expected = f.exchange == "2003" or f.mom_trace
     f.exmpls_covered = R.covers(reg["exmpls"]) is not None
     f.exmpls_row = R.any_row(reg["exmpls"])
-    f.exmpls_gone = host.absent(reg["exmpls"], "key absent (no DATA0..DATA3)")
+    f.exmpls_gone = host.absent(reg["exmpls"], "key absent (no DATA0..DATA3)", expected=f.mom_trace)
     f.mom_trace = f.mom_trace or f.exmpls_row is not None
     for name in [reg["data_public_key"], *reg["data_credentials"]]:
         v = R.get(reg["exmpls"], name)
@@ -290,7 +294,7 @@ def _registry(f: Facts, host: Host) -> None:
     ckey = f"{reg['clsid_root']}\\{f.helper['clsid']}"
     f.clsid_covered = R.covers(ckey) is not None
     f.clsid_row = R.any_row(ckey)
-    f.clsid_gone = host.absent(ckey, f"key absent: {f.helper['progid']} is not registered")
+    f.clsid_gone = host.absent(ckey, f"key absent: {f.helper['progid']} is not registered", expected=expected)
     ls = R.get(ckey + "\\LocalServer32", "")
     if ls is not None and str(ls.value or "").strip():
         f.ls32_row, f.ls32_path = ls.row, exe_path(str(ls.value))

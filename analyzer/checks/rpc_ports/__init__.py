@@ -33,7 +33,7 @@ from ..toolkit import FindingParts, KeySpec, ToolkitCheck, World, build_finding
 from . import report
 from .causes import causes
 from .facts import judge_facts
-from .model import is_symptom
+from .model import KNOWLEDGE, is_symptom
 from .servers import attach_logs, find_servers
 
 CHECK_ID = "rpc-port-conflict"
@@ -51,7 +51,7 @@ class RpcPortConflict(ToolkitCheck):
         "tasklist /svc). Security 529/681 (4625/4776) with 0xC0000064 are the client-side symptom.")
     needs = ("endpoint", "registry_value", "registry_key", "listener", "connection", "process", "event")
     references = ("KB 926210", "KB 270836")
-    knowledge = "rpc_ports"
+    knowledge = KNOWLEDGE
     world = World(exchange=("2000/2003",),
                   elsewhere="the static RPC ports of KB 270836 / KB 926210 (MTA, System Attendant, "
                             "store, directory) do not apply")

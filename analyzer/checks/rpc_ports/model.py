@@ -16,8 +16,13 @@ TCP = "ncacn_ip_tcp"
 # --------------------------------------------------------------------------
 # knowledge
 
+#: The check's knowledge YAML (RpcPortConflict.knowledge).
+KNOWLEDGE = "rpc_ports"
+
+
 def kb() -> dict[str, Any]:
-    return knowledge.load("rpc_ports")  # the check's knowledge (RpcPortConflict.knowledge), cached
+    """knowledge/rpc_ports.yaml (parsed once: knowledge.load caches)."""
+    return knowledge.load(KNOWLEDGE)
 
 
 def iface(uuid: str) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from ..toolkit import FindingParts, Host, ToolkitCheck, World, build_finding, no
 from . import report
 from .causes import WITHOUT_326, causes
 from .facts import gather
-from .model import K, is_2007_tracking, is_smtp_1194, parse_connection_dn
+from .model import KNOWLEDGE, K, is_2007_tracking, is_smtp_1194, parse_connection_dn
 
 __all__ = ["SmtpMailboxStuck", "parse_connection_dn"]
 
@@ -59,7 +59,7 @@ class SmtpMailboxStuck(ToolkitCheck):
                    "when the case has one, and writes the replacement object as LDIF.")
     needs = ("event", "tracking_entry", "ldap_entry")
     references = tuple(K["references"])
-    knowledge = "smtp_mailbox"
+    knowledge = KNOWLEDGE
     world = World(exchange=("2000/2003",),
                   elsewhere="the SMTP connection mailbox of KB 828938 (Exchange 2000/2003 SMTP "
                             "local delivery through the store) does not apply")

@@ -15,7 +15,9 @@ from ... import knowledge, messages
 from ...findings import Evidence
 from ...table import row_data
 
-K = knowledge.load("smtp_mailbox")  # the check's knowledge (SmtpMailboxStuck.knowledge), cached
+#: The check's knowledge YAML (SmtpMailboxStuck.knowledge), parsed once.
+KNOWLEDGE = "smtp_mailbox"
+K = knowledge.load(KNOWLEDGE)
 DN_RE = re.compile(K["smtp_connection_dn_regex"], re.I)
 CODE_RE = re.compile(r"0x[0-9a-f]{8}", re.I)
 KB_CODES = {c.lower() for c in K["kb_error_codes"]}
