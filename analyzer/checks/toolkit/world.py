@@ -63,10 +63,11 @@ def _from_builds(rows: Any) -> Generation | None:
     family = getattr(info, "family", None)
     if family not in ("2000/2003", "2007+"):
         return None
-    product = f"Exchange {info.version}" if getattr(info, "version", None) else None
+    release = getattr(info, "release", None)
+    product = getattr(release, "product", None) or getattr(info, "product", None)
     ev = [e for e in (as_evidence(r) for r in getattr(info, "evidence", [])[:2]) if e]
-    return Generation(family, product, list(getattr(info, "notes", []))[:1] or
-                      [f"build {getattr(info, 'build', '?')}"], ev)
+    return Generation(family, product, [f"build {getattr(info, 'build', None) or '?'}"]
+                      + list(getattr(info, "notes", []))[:1], ev)
 
 
 def exchange_generation(host: Any) -> Generation:
