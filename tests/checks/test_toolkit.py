@@ -154,7 +154,7 @@ def test_finding_builder_ranks_dedupes_and_never_says_ok_undecided() -> None:
 
     @table("b", "B", remediation=lambda f: ["fix b", "verify"])
     def _b(f):
-        return possible("maybe")
+        return possible("maybe", e)   # cites the record the better cause cites
 
     @table("a", "A", remediation=lambda f: ["fix a", "verify"])
     def _a(f):
@@ -165,6 +165,7 @@ def test_finding_builder_ranks_dedupes_and_never_says_ok_undecided() -> None:
                                                    collect=["c", "c"]))
     assert f.status == "problem" and f.severity == "error"
     assert [c.id for c in f.causes] == ["a", "b"]
+    assert len(f.causes[0].evidence) == 1 and f.causes[1].evidence == []   # cited once per finding
     assert len(f.evidence) == 1 and f.collect == ["c"] and f.remediation == ["fix a", "verify"]
     table2 = CauseTable()
 

@@ -76,12 +76,13 @@ def build_finding(check: Any, host: str | None, parts: FindingParts) -> Finding:
     in :class:`~analyzer.findings.Finding` keeps the check's order among
     equal verdicts), every evidence list cited once, remediation and collect
     each step once."""
-    causes = parts.causes
+    causes = sorted(parts.causes, key=lambda c: VERDICT_RANK[c.verdict])
     status = parts.status or default_status(causes, parts.decided)
     severity = parts.severity or DEFAULT_SEVERITY.get(status, "info")
     evidence = dedupe(e for e in (as_evidence(x) for x in parts.evidence) if e is not None)
     if parts.max_evidence is not None:
         evidence = evidence[:parts.max_evidence]
+    cite_once(causes)
     remediation = (parts.remediation if parts.remediation is not None
                    else merged_remediation(causes) if status == "problem" else [])
     return Finding(check=check.id, title=check.title, status=status, severity=severity,
@@ -89,6 +90,16 @@ def build_finding(check: Any, host: str | None, parts: FindingParts) -> Finding:
                    remediation=unique(remediation), references=list(check.reference_list()),
                    collect=unique(parts.collect), facts=parts.facts,
                    attachments=parts.attachments)
+
+
+def cite_once(causes: list[Cause]) -> None:
+    """Each record cited by one cause only: the best-ranked cause that cites
+    it keeps it (causes are ranked, most likely first). The finding's own
+    evidence -- what the finding rests on as a whole -- is not trimmed."""
+    seen: set[tuple[str, str]] = set()
+    for c in causes:
+        c.evidence = [e for e in c.evidence if (e.path, e.locator) not in seen]
+        seen.update((e.path, e.locator) for e in c.evidence)
 
 
 def not_applicable(check: Any, host: str | None, why: str,
