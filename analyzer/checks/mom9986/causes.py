@@ -6,10 +6,11 @@ the ones the evidence rules out say why. Each function reads the server's
 """
 from __future__ import annotations
 
+import re
+
 from ...findings import Evidence
 from ..toolkit import CauseTable, Verdict, confirmed, likely, possible, ruled_out
 from .facts import Facts
-from .paths import exe_path  # noqa: F401  (re-exported for callers of this module)
 
 causes = CauseTable()
 
@@ -20,7 +21,6 @@ def _ev(row: dict) -> Evidence:
     one template per (provider, id), but DCOM 10016 has 7 insertion strings
     on Windows 2003 and 11 on Windows 8 and later: rendered with the wrong
     layout the text would name the wrong CLSID/APPID/user."""
-    import re
     if row.get("kind") == "event" and re.search(r"%\d+", str(row.get("message") or "")):
         strings = row["_data"].get("strings") if "_data" in row else None
         if isinstance(strings, list) and strings:

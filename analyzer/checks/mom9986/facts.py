@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ...query import provider_aliases
-from ..toolkit import Host, clean, records
+from ..toolkit import Host, records
 from .paths import exe_path, path_in
 
 
@@ -357,4 +357,4 @@ def _expected_path(f: Facts, host: Host, setup: list[dict]) -> None:
         f.expected_source = "default"
 
 
-__all__ = ["Facts", "Survey", "clean", "exchange_rows", "gather", "script_events", "survey"]
+__all__ = ["Facts", "Survey", "exchange_rows", "gather", "script_events", "survey"]

@@ -66,8 +66,6 @@ def to_int(value: Any) -> int | None:
         return None
 
 
-
-
 def ev(row: dict[str, Any], excerpt: str | None = None) -> Evidence:
     return Evidence.from_row({k: v for k, v in row.items() if not k.startswith("_")}, excerpt)
 

@@ -5,7 +5,7 @@ wrong attributes, and the article's alternatives follow."""
 from __future__ import annotations
 
 from ...findings import attachment_file_name
-from ..toolkit import CauseTable, Verdict, confirmed, likely, possible, ruled_out
+from ..toolkit import CauseTable, Verdict, possible, ruled_out
 from .facts import Facts
 from .model import K, ev, fmt_ts, loop_text
 

@@ -42,7 +42,6 @@ def comment(text: str, width: int = LDIF_WIDTH) -> list[str]:
                          break_long_words=True, break_on_hyphens=False)
 
 
-
 def domain_from_ldif(entries: pd.DataFrame) -> str | None:
     for key in entries["key"].dropna().astype(str):
         m = re.search(r"(DC=[^,]+(?:,DC=[^,]+)*)\s*$", key, re.I)
@@ -59,7 +58,6 @@ def domain_from_host(host: str | None) -> str | None:
 
 def norm_dn(dn: str) -> str:
     return ",".join(p.strip().lower() for p in dn.split(","))
-
 
 
 def names_for(conn: ConnDN | None, server: str | None, host: str | None,

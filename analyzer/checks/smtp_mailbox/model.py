@@ -179,7 +179,6 @@ def ts_of(row: Any) -> pd.Timestamp | None:
     return pd.Timestamp(v) if present(v) else None
 
 
-
 def tracked_messages(rows: list[Any]) -> dict[str, TrackedMessage]:
     """Tracking rows per message, oldest first: its retries, local
     deliveries and deliveries to the store, and its recipients."""
@@ -222,7 +221,6 @@ def loop_facts(m: TrackedMessage) -> dict[str, Any]:
             "first": times[0].isoformat() if times else None,
             "last": times[-1].isoformat() if times else None,
             "recipients": m.recipients}
-
 
 
 def loop_excerpt(m: TrackedMessage) -> list[Any]:
