@@ -30,8 +30,9 @@ META_KEYS = frozenset({"provider_guid", "EventSourceName", "binary", "UserData",
 _PLACEHOLDER = re.compile(r"%(\d+)")
 
 
-def _canonical(provider: str) -> str:
-    """Canonical provider name (knowledge/providers.yaml), lower-cased."""
+def canonical_provider(provider: str) -> str:
+    """Canonical provider name (knowledge/providers.yaml), lower-cased:
+    ``Microsoft-Windows-DistributedCOM`` -> ``dcom``."""
     from .query import provider_aliases  # late import: query imports pandas
     names = provider_aliases(provider)
     low = provider.lower()
@@ -45,7 +46,7 @@ def _canonical(provider: str) -> str:
 def _catalog() -> dict[tuple[str, int], dict[str, Any]]:
     out: dict[tuple[str, int], dict[str, Any]] = {}
     for entry in knowledge.load("events")["events"]:
-        out[(_canonical(entry["provider"]), int(entry["id"]))] = entry
+        out[(canonical_provider(entry["provider"]), int(entry["id"]))] = entry
     return out
 
 
@@ -54,7 +55,7 @@ def lookup(provider: str | None, event_id: int | None) -> dict[str, Any] | None:
     case-insensitively (``Microsoft-Windows-DistributedCOM`` finds ``DCOM``)."""
     if not provider or event_id is None:
         return None
-    return _catalog().get((_canonical(provider), int(event_id) & 0xFFFF))
+    return _catalog().get((canonical_provider(provider), int(event_id) & 0xFFFF))
 
 
 def insertion_strings(data: dict | list | None) -> list[str]:
@@ -219,7 +220,7 @@ def extract_fields(provider: str | None, event_id: int | None, message: str | No
     """
     if not message or event_id is None or not provider:
         return {}
-    if _canonical(provider) != "security":
+    if canonical_provider(provider) != "security":
         return {}
     eid = int(event_id) & 0xFFFF
     out: dict[str, str] = {}
