@@ -82,7 +82,30 @@ def fields(provider: str | None, event_id: int | None, data: dict[str, Any] | li
     name = parser_for(provider, event_id)
     if name is None:
         return {}
-    return PARSERS[name](int(event_id) & 0xFFFF, messages.insertion_strings(data), message or "")
+    return PARSERS[name](int(event_id) & 0xFFFF, insertion_strings(data), message or "")
+
+
+_PARAM = re.compile(r"param(\d+)$")
+
+
+def insertion_strings(data: dict[str, Any] | list | None) -> list[str]:
+    """The event's insertion strings in slot order: the ``strings`` list
+    (classic .evt, unnamed ``<Data>``), else the ``param1..paramN`` values
+    (Service Control Manager's named EventData on Vista+), else none.
+
+    Not every named value as :func:`analyzer.messages.insertion_strings`
+    takes them: a text export puts its own labels (``Keywords``,
+    ``Opcode``, ``User Name``) into ``data``, and those are no slots."""
+    if isinstance(data, (list, tuple)):
+        return ["" if v is None else str(v) for v in data]
+    if not isinstance(data, dict):
+        return []
+    strings = data.get("strings")
+    if isinstance(strings, list) and strings:
+        return ["" if v is None else str(v) for v in strings]
+    params = sorted((int(m.group(1)), v) for k, v in data.items()
+                    if (m := _PARAM.match(k)) and not isinstance(v, (dict, list)))
+    return ["" if v is None else str(v) for _n, v in params]
 
 
 def _ids() -> pa.Array:
@@ -372,10 +395,13 @@ _CRASH_KEYS = ("app", "app_version", "app_timestamp", "module", "module_version"
                "module_timestamp", "exception_code", "offset", "pid", "start_time",
                "app_path", "module_path", "report_id", "package_full_name", "package_app_id")
 _V = r"[^\s,]+?"
+#: Windows 2003; the stamps and ``debug?`` are optional because shortened
+#: copies ("..., faulting module EXCDO.DLL, version 8.1.240.5, address
+#: 0x0004f3a1.") are what tickets and forum posts often carry.
 _CRASH_2003 = re.compile(
-    rf"Faulting application (?P<app>.+?), version (?P<app_version>{_V}), stamp (?P<app_timestamp>{_V}), "
-    rf"faulting module (?P<module>.+?), version (?P<module_version>{_V}), stamp (?P<module_timestamp>{_V}), "
-    rf"debug\? (?P<debug>\d), fault address (?P<offset>[^\s,]+?)\.?(?:\s|$)", re.I)
+    rf"Faulting application (?P<app>.+?), version (?P<app_version>{_V})(?:, stamp (?P<app_timestamp>{_V}))?, "
+    rf"faulting module (?P<module>.+?), version (?P<module_version>{_V})(?:, stamp (?P<module_timestamp>{_V}))?"
+    rf"(?:, debug\? (?P<debug>\d))?, (?:fault )?address (?P<offset>[^\s,]+?)\.?(?:\s|$)", re.I)
 _CRASH_2008 = re.compile(
     rf"Faulting application (?P<app>.+?), version (?P<app_version>{_V}), time stamp (?P<app_timestamp>{_V}), "
     rf"faulting module (?P<module>.+?), version (?P<module_version>{_V}), time stamp "
