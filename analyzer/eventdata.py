@@ -275,7 +275,7 @@ def _resource(m: re.Match[str]) -> dict[str, Any]:
     if m["limit"]:
         out["limit"] = _number(m["limit"])
     if m["path"] is not None:
-        out["path"] = m["path"]
+        out["path"] = m["path"].strip()  # « path » of French copies
     out["text"] = _flat(m.group(0))
     return out
 

@@ -110,7 +110,8 @@ def _fields(rec: dict[str, str], blank: tuple[str, ...] = ("",)) -> dict[str, An
     data.setdefault("recipients", [])
     data.setdefault("sender", None)
     data.setdefault("message_id", None)
-    data["server"] = data.get("server_hostname")
+    own = k["own_server"]
+    data["server"] = data.get(own.get(data["event"] if data["event_id"] is None else None, own["default"]))
     data["client"] = data.get("client_hostname") or data.get("client_ip")
     return data
 
