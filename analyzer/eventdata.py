@@ -20,7 +20,10 @@ costs one vectorized comparison.
 The parsers take the insertion strings first (they are what Windows stored)
 and the message text when the strings are absent or do not have the expected
 shape (a text export; a Windows version with another layout). Fields a row
-already has are never overwritten.
+already has are never overwritten. A row whose event should have fields but
+whose text gives none (a localized or truncated export) gets
+``fields_unread`` (the parser's name) instead, so a missing field is never
+mistaken for a healthy event.
 """
 from __future__ import annotations
 
@@ -159,6 +162,11 @@ def _merged(provider: str, event_id: int, raw: str | None, message: str | None) 
     except Exception:  # noqa: BLE001 - fields are a convenience, never a lost row
         return raw
     added = {k: v for k, v in extra.items() if k not in data and v is not None}
+    if not extra:
+        # The event should have fields and none could be read (a localized
+        # or cut text): say so, so that a check does not take the missing
+        # fields for a healthy event.
+        added = {"fields_unread": parser_for(provider, event_id)}
     if not added:
         return raw
     data.update(added)

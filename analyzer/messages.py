@@ -12,7 +12,8 @@ description but no EventData: :func:`extract_fields` reads the fields of the
 Security logon-failure events (529, 681, 4625, 4776) back out of the text,
 under the same names the .evtx EventData uses (``TargetUserName``,
 ``LogonType``, ``Status`` ...), so a check reads one set of names whatever
-the source was. :func:`status_code` normalizes NTSTATUS codes printed in hex,
+the source was. (Fields of the transport, crash and service events are read
+for every source alike, after the table is built: :mod:`analyzer.eventdata`.) :func:`status_code` normalizes NTSTATUS codes printed in hex,
 unsigned decimal (681 prints 3221225572) or signed decimal.
 """
 from __future__ import annotations

@@ -455,6 +455,19 @@ def test_crash_text_shapes(text: str, expected: dict) -> None:
     assert _subset(d, expected) == expected
 
 
+def test_unreadable_text_is_marked(tmp_path: Path) -> None:
+    """A French 7034 and a .NET "EventType clr20r3" 1000 have no fields the
+    parsers can read: the rows say so instead of looking healthy."""
+    (tmp_path / "ev.txt").write_text(
+        "Event Type:\tError\nEvent Source:\tService Control Manager\nEvent ID:\t7034\nDescription:\n"
+        "Le service Banque d\u2019informations Microsoft Exchange s\u2019est arr\u00eat\u00e9 de fa\u00e7on "
+        "inattendue. Il s\u2019est produit 1 fois.\n\n"
+        "Event Type:\tError\nEvent Source:\t.NET Runtime 2.0 Error Reporting\nEvent ID:\t1000\nDescription:\n"
+        "EventType clr20r3, P1 w3wp.exe, P2 6.0.3790.1830, P3 42435be1\n", encoding="utf-8")
+    df = load_case(tmp_path).table
+    assert [row_data(v).get("fields_unread") for v in df["data"]] == ["service", "app_crash"]
+
+
 def test_non_crash_text_gives_nothing() -> None:
     assert eventdata.fields(".NET Runtime 2.0 Error Reporting", 1000, None,
                             "EventType clr20r3, P1 w3wp.exe, P2 6.0.3790.1830") == {}
@@ -471,3 +484,27 @@ def test_catalog_templates_for_the_new_events() -> None:
                     "hang address 0x00000000.")
     assert "Faulting package full name: pkg" in messages.render("Application Error", 1000,
                                                                  CRASH_R2_STRINGS + ["pkg", "app"])
+
+
+# ------------------------------------------------------------------ real Windows files
+
+def test_real_windows_crash_wer_and_scm_events(corpus_dir: Path) -> None:
+    """Real .evtx from Windows 7 / 10 (shared corpus): Application Error 1000
+    with 13 strings, WER 1001 with 21, Service Control Manager 7031 with
+    param1..param5 (whose %5 is the action text the catalog renders)."""
+    app = load_case(corpus_dir / "evtx" / "deepblue-many-events-application.evtx").table
+    crash = _fields(app, "Application Error", 1000)[0]
+    assert _subset(crash, {"app": "rundll32.exe", "module": "KERNELBASE.dll", "exception_code": "0xC0000005",
+                           "offset": "0x00000003", "pid": 0xffc, "layout": "2008 R2+"}) == \
+        {"app": "rundll32.exe", "module": "KERNELBASE.dll", "exception_code": "0xC0000005",
+         "offset": "0x00000003", "pid": 0xffc, "layout": "2008 R2+"}
+    wers = _fields(app, "Windows Error Reporting", 1001)
+    assert wers and all("fields_unread" not in w and len(w["signature"]) == 10 for w in wers)
+    assert wers[0]["report_id"] == wers[0]["strings"][19]
+    system = load_case(corpus_dir / "evtx" / "sample-with-zero-data-size-event.evtx").table
+    scm = _fields(system, "Service Control Manager", 7031)[0]
+    assert _subset(scm, {"service": "Sync Host_Session2", "crash_count": 1, "action_delay_ms": 10000,
+                         "action": "Restart the service"}) == \
+        {"service": "Sync Host_Session2", "crash_count": 1, "action_delay_ms": 10000, "action": "Restart the service"}
+    msg = system[system["event_id"] == 7031]["message"].iloc[0]
+    assert msg.endswith("will be taken in 10000 milliseconds: Restart the service.")
