@@ -19,20 +19,21 @@ def _datas(case) -> list[dict]:
     return [row_data(v) for v in case.table["data"]]
 
 
-@pytest.fixture(scope="module")
-def msgtrk_2007():
-    case = load_case(TEXT / "msgtrk_2007.log")
+def _load(name: str):
+    case = load_case(TEXT / name)
     validate(case.table)
     assert case.inventory[0].status == "parsed" and not case.warnings
     return case
+
+
+@pytest.fixture(scope="module")
+def msgtrk_2007():
+    return _load("msgtrk_2007.log")
 
 
 @pytest.fixture(scope="module")
 def tracking_2003():
-    case = load_case(TEXT / "tracking_2003_real.log")
-    validate(case.table)
-    assert case.inventory[0].status == "parsed" and not case.warnings
-    return case
+    return _load("tracking_2003_real.log")
 
 
 def test_exchange2007_fields(msgtrk_2007) -> None:
