@@ -111,6 +111,7 @@ def insertion_strings(data: dict[str, Any] | list | None) -> list[str]:
     return ["" if v is None else str(v) for _n, v in params]
 
 
+@cache
 def _ids() -> pa.Array:
     return pa.array(sorted({eid for _p, eid in _index()}), pa.int32())
 
