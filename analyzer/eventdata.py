@@ -465,13 +465,17 @@ def _looks_hex(*values: str) -> bool:
 @parser("app_crash")
 def app_crash(event_id: int, strings: list[str], message: str) -> dict[str, Any]:
     """Faulting application and module of an event 1000, in all three text
-    generations: Windows 2003 (``stamp``, ``debug?``, ``fault address``: the
-    address is module-relative and becomes ``offset``), Vista/2008 (one
+    generations: Windows XP/2003 (``stamp`` and ``debug?`` from 2003 SP1 on,
+    ``fault address``: the address is module-relative and becomes
+    ``offset``), Vista/2008 (one
     sentence with exception code, offset, process id, start time) and 2008
     R2+ (one ``Label: value`` line each, with paths and report id).
     ``layout`` says which: ``2003``, ``2008``, ``2008 R2+``."""
     n = len(strings)
     s = [x.strip() for x in strings]
+    if n == 5 and s[0] and s[2] and _looks_hex(s[4]):
+        raw = dict(zip(("app", "app_version", "module", "module_version", "offset"), s))
+        return {**_crash_norm(raw), "layout": "2003"}
     if n == 8 and s[6] in ("0", "1") and _looks_hex(s[2], s[5]):
         raw = dict(zip(("app", "app_version", "app_timestamp", "module", "module_version",
                         "module_timestamp", "debug", "offset"), s))

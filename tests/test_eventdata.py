@@ -304,6 +304,8 @@ def _evt_records() -> list[EvtRecord]:
                   strings=CRASH_2003_STRINGS),
         EvtRecord(7034, "Service Control Manager", T0, event_type="error", computer="MBX01",
                   strings=["Microsoft Exchange Information Store", "1"]),
+        EvtRecord(1000, "Application Error", T0, event_type="error", computer="MBX01",
+                  strings=["store.exe", "6.5.6944.0", "EXCDO.DLL", "6.5.6944.0", "0004f3a1"]),
         EvtRecord(7031, "Service Control Manager", T0, event_type="error", computer="MBX01",
                   strings=["Microsoft Exchange Information Store", "2", "60000", "1", "Restart the service"]),
         EvtRecord(15004, "MSExchangeTransport", T0, event_type="warning", computer="HUB01", category=15,
@@ -318,10 +320,15 @@ def test_evt_fields(tmp_path: Path) -> None:
     case = load_case(tmp_path)
     df = case.table
     validate(df)
-    assert _subset(_fields(df, "Application Error", 1000)[0], CRASH_2003) == CRASH_2003
-    assert df[df["provider"] == "Application Error"]["message"].iloc[0] == (
+    sp1, rtm = _fields(df, "Application Error", 1000)
+    assert _subset(sp1, CRASH_2003) == CRASH_2003
+    assert (rtm["app"], rtm["module"], rtm["module_version"], rtm["offset"], rtm["layout"]) == (
+        "store.exe", "EXCDO.DLL", "6.5.6944.0", "0x0004f3a1", "2003")
+    assert list(df[df["provider"] == "Application Error"]["message"]) == [
         "Faulting application store.exe, version 8.1.240.6, stamp 4805b44e, faulting module EXCDO.DLL, "
-        "version 8.1.240.5, stamp 4805b2e3, debug? 0, fault address 0x0004f3a1.")
+        "version 8.1.240.5, stamp 4805b2e3, debug? 0, fault address 0x0004f3a1.",
+        "Faulting application store.exe, version 6.5.6944.0, faulting module EXCDO.DLL, version 6.5.6944.0, "
+        "fault address 0x0004f3a1."]
     assert _subset(_fields(df, "Service Control Manager", 7034)[0], SCM_7034) == SCM_7034
     s7031 = _fields(df, "Service Control Manager", 7031)[0]
     assert _subset(s7031, SCM_7031) == SCM_7031 and s7031["action_number"] == 1
@@ -341,12 +348,12 @@ def test_evt_strings_read_back_independently(tmp_path: Path) -> None:
     f = pyevt.file()
     f.open(str(path))
     try:
-        got = {(r.source_name, r.event_identifier & 0xFFFF):
-               [r.get_string(i) for i in range(r.number_of_strings)] for r in f.records}
+        got = [(r.source_name, r.event_identifier & 0xFFFF,
+                [r.get_string(i) for i in range(r.number_of_strings)]) for r in f.records]
     finally:
         f.close()
-    assert got[("Application Error", 1000)] == CRASH_2003_STRINGS
-    assert got[("MSExchangeTransport", 15004)][2] == BP_BODY
+    assert got == [(r.source, r.event_id, list(r.strings)) for r in _evt_records()]
+    assert got[0][2] == CRASH_2003_STRINGS
 
 
 # ------------------------------------------------------------------ the step itself
