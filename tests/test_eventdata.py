@@ -6,7 +6,7 @@ The same events (MSExchangeTransport 15004/15006 in the Exchange 2007 and
 Control Manager 7031/7034) are read from .evtx and .evt files written by
 analyzer/synth (and read back by independent readers: the Rust ``evtx``
 crate and python-evtx; libevt-python for .evt) and from text exports kept
-as fixtures (tests/fixtures/eventdata: KB blocks, Save-As .csv/.txt, Copy
+as fixtures (tests/fixtures/eventdata: KB blocks, Save-As .csv/.txt of 2003 and Vista+, Copy
 details, wevtutil text and XML, Get-WinEvent CSV); each must give the same
 ``data`` fields.
 """
@@ -102,6 +102,9 @@ TEXT_FORMS = {
                         ("Service Control Manager", 7031, {**SCM_7031, "crash_count": 1, "action_number": 1},
                          None),
                         ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
+    "vista_saveas.csv": [("Application Error", 1000, CRASH_2008, None),
+                         ("Service Control Manager", 7034, SCM_7034, None),
+                         ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
     "getwinevent.csv": [("Application Error", 1000, CRASH_R2, None),
                         ("Service Control Manager", 7034, SCM_7034, None),
                         ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],

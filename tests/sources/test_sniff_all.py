@@ -37,6 +37,7 @@ OWNERS = {
     "eventdata/wevtutil_text.txt": "eventtext",
     "eventdata/wevtutil_qe.xml": "eventxml",
     "eventdata/getwinevent.csv": "eventcsv",
+    "eventdata/vista_saveas.csv": "eventcsv",
     "reg/exmpls_v5_utf16.reg": "regfile",
     "reg/kb_regedit4_junk.reg": "regfile",
     "reg/system_select2.reg": "regfile",
