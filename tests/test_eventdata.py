@@ -81,6 +81,9 @@ def _subset(d: dict, expected: dict) -> dict:
 
 # ------------------------------------------------------------------ text exports
 
+BP_ROW = ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)
+SAVEAS_2003 = [("Application Error", 1000, CRASH_2003, None), ("Service Control Manager", 7031, SCM_7031, None),
+               BP_ROW]
 TEXT_FORMS = {
     # file: [(provider, id, expected fields, expected resources or None)]
     "kb_blocks.txt": [("Application Error", 1000, CRASH_2003, None),
@@ -88,26 +91,18 @@ TEXT_FORMS = {
                        {"app": "store.exe", "module": "exchmem.dll", "module_version": "6.5.7226.0",
                         "offset": "0x00004e3e", "debug": 0, "layout": "2003"}, None),
                       ("Service Control Manager", 7034, SCM_7034, None)],
-    "saveas2003.csv": [("Application Error", 1000, CRASH_2003, None),
-                       ("Service Control Manager", 7031, SCM_7031, None),
-                       ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
-    "saveas2003.txt": [("Application Error", 1000, CRASH_2003, None),
-                       ("Service Control Manager", 7031, SCM_7031, None),
-                       ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
+    "saveas2003.csv": SAVEAS_2003,
+    "saveas2003.txt": SAVEAS_2003,
     "copy_details.txt": [("Application Error", 1000, CRASH_R2, None)],
     "wevtutil_text.txt": [("Application Error", 1000, CRASH_2008, None),
-                          ("Service Control Manager", 7031, SCM_7031, None),
-                          ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
+                          ("Service Control Manager", 7031, SCM_7031, None), BP_ROW],
     "wevtutil_qe.xml": [("Application Error", 1000, CRASH_R2, None),
                         ("Service Control Manager", 7031, {**SCM_7031, "crash_count": 1, "action_number": 1},
-                         None),
-                        ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
+                         None), BP_ROW],
     "vista_saveas.csv": [("Application Error", 1000, CRASH_2008, None),
-                         ("Service Control Manager", 7034, SCM_7034, None),
-                         ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
+                         ("Service Control Manager", 7034, SCM_7034, None), BP_ROW],
     "getwinevent.csv": [("Application Error", 1000, CRASH_R2, None),
-                        ("Service Control Manager", 7034, SCM_7034, None),
-                        ("MSExchangeTransport", 15004, BP_2010, BP_2010_RESOURCES)],
+                        ("Service Control Manager", 7034, SCM_7034, None), BP_ROW],
 }
 
 
