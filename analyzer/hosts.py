@@ -1,4 +1,12 @@
-"""One name per machine.
+"""One name per machine, and only the machines of the case.
+
+A host is a machine whose artifacts are in the case: an event log's
+Computer, a hive's ComputerName, the server an rpcdump or PortQry output
+describes, the server that wrote a message tracking log. Names that only
+appear as peers (the remote SMTP host or MX a message was sent to, the
+server that connected in, the workstation named in a logon event) stay in
+the row's ``data`` and are never a row's ``host``; :func:`tracking_log_host`
+is that rule for message tracking, where both sides are columns of one line.
 
 The same server is ``EXCH01`` in a message tracking log and a hive's
 ComputerName, ``exch01.contoso.local`` in an event's Computer field and
@@ -8,7 +16,8 @@ machine with :func:`host_key`; reports show :func:`display_names`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
 
@@ -52,3 +61,23 @@ def display_names(hosts: Iterable[Any]) -> list[str]:
         if cur is None or (name.count("."), len(name), name) > (cur.count("."), len(cur), cur):
             best[key] = name
     return sorted(best.values(), key=str.upper)
+
+
+@cache
+def _own_side_client() -> frozenset[str]:
+    from .knowledge import load
+    return frozenset(e.upper() for e in load("tracking_hosts")["own_side_client_2007"])
+
+
+def tracking_log_host(entry: Mapping[str, Any]) -> str | None:
+    """The server that wrote a message tracking entry (the row's host), from
+    its fields: ``event`` (2007+ names such as SEND), ``client_hostname``,
+    ``server`` (Server-hostname). See knowledge/tracking_hosts.yaml: for
+    2000/2003 entries and 2007+ RECEIVE/DELIVER/... it is Server-hostname;
+    for 2007+ SEND and SUBMIT it is client-hostname, Server-hostname being
+    the next hop. None when the entry does not name it."""
+    event = entry.get("event")
+    if isinstance(event, str) and entry.get("event_id") is None \
+            and event.upper() in _own_side_client():
+        return entry.get("client_hostname") or None
+    return entry.get("server") or None

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from ..hosts import tracking_log_host
 from . import register
 from ._textcommon import head_lines, read_lines
 from .base import ParseContext, Source
@@ -345,6 +346,9 @@ class TrackingLogSource(Source):
         recips = ";".join(data.get("recipients") or [])
         msg = " ".join(x for x in (data.get("event") or "", data.get("sender") or "",
                                    f"-> {recips}" if recips else "", data.get("message_id") or "") if x)
-        return {"kind": "tracking_entry", "ts": ts, "ts_source": ts_source, "host": data.get("server"),
+        # The row's host is the server that wrote the log, never the peer it
+        # sent to (analyzer/hosts.py).
+        return {"kind": "tracking_entry", "ts": ts, "ts_source": ts_source,
+                "host": tracking_log_host(data),
                 "level": "information", "message": msg, "data": data, "locator": f"line={no}",
                 "parse_status": status}
