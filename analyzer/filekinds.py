@@ -74,5 +74,8 @@ def identify(path: str | Path) -> FileKind | None:
             if (m.mime_type or "").lower().startswith(prefix):
                 return FileKind(kind, label, m.name)
     if matches and matches[0].confidence >= MIN_CONFIDENCE:
-        return FileKind("other", matches[0].name, matches[0].name)
+        top = matches[0]
+        if "executable" in top.name.lower():  # ELF, Mach-O: no MIME type in the database
+            return FileKind("executable", "executable", top.name)
+        return FileKind("other", top.name, top.name)
     return None

@@ -187,12 +187,17 @@ def _finding_list(findings: list[dict[str, Any]], with_cause: bool = False) -> s
 
 
 def file_figures(inventory: list[dict[str, Any]]) -> str:
-    """Inventory statuses with counts: ``80 parsed, 1 partial, 3 skipped``."""
+    """Inventory statuses with counts: ``80 parsed, 1 partial, 3 skipped``;
+    archives that were opened count apart (their members are the files
+    read), as ``archive``."""
     counts: dict[str, int] = {}
     for e in inventory:
-        counts[e["status"]] = counts.get(e["status"], 0) + 1
-    order = ("parsed", "partial", "skipped", "failed", "rejected")
-    parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
+        status = e["status"]
+        if status in READ_STATUSES and e.get("source") == "archive":
+            status = "archive"
+        counts[status] = counts.get(status, 0) + 1
+    order = ("parsed", "partial", "archive", "skipped", "failed", "rejected")
+    parts = [_n(counts[s], s) if s == "archive" else f"{counts[s]} {s}" for s in order if counts.get(s)]
     parts += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in order]
     return ", ".join(parts)
 
