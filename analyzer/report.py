@@ -220,13 +220,16 @@ def unread_files(inventory: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _reason(entry: dict[str, Any]) -> str:
-    """The reason a file was not fully read, without its per-file figures
-    in parentheses (the inventory keeps the full detail)."""
+    """The reason a file was not fully read: for a skipped file what it is,
+    without the per-file particulars in parentheses (so that 40 PDFs are one
+    line; the inventory keeps the full detail); for damage, the whole detail
+    with its figures."""
     detail = (entry.get("detail") or "").strip()
     if not detail:
         return entry.get("kind") or "no detail"
-    head = detail.split(" (", 1)[0].strip()
-    return head or detail
+    if entry["status"] != "skipped":
+        return detail
+    return detail.split(" (", 1)[0].strip() or detail
 
 
 def findings_frame(report: dict[str, Any]) -> pd.DataFrame:
