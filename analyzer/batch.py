@@ -103,12 +103,15 @@ def merge_warnings(path: Path, hosts: list[str]) -> list[str]:
     only folders is one case by the rule of :func:`discover_cases` (it may
     be unpacked cases side by side), and a case that spans several hosts."""
     out = []
-    if path.is_dir():
-        entries = [e for e in sorted(path.iterdir()) if not e.name.startswith(".")]
-        if len(entries) > 1 and all(e.is_dir() and not e.is_symlink() for e in entries):
-            names = ", ".join(e.name for e in entries[:5]) + (", ..." if len(entries) > 5 else "")
-            out.append(f"{path.name} holds only folders ({len(entries)}: {names}), analyzed as one "
-                       f"case; to analyze each folder as a case, name each one ({path}/*)")
+    try:
+        entries = [e for e in sorted(path.iterdir()) if not e.name.startswith(".")] \
+            if path.is_dir() else []
+    except OSError:  # the load already listed what it could not read
+        entries = []
+    if len(entries) > 1 and all(e.is_dir() and not e.is_symlink() for e in entries):
+        names = ", ".join(e.name for e in entries[:5]) + (", ..." if len(entries) > 5 else "")
+        out.append(f"{path.name} holds only folders ({len(entries)}: {names}), analyzed as one "
+                   f"case; to analyze each folder as a case, name each one ({path}/*)")
     if len(hosts) > 1:
         out.append(f"the case spans {len(hosts)} hosts ({', '.join(hosts)})")
     return out
