@@ -1,0 +1,129 @@
+"""``EdgeTransport.exe.config`` (and any .NET application configuration file)
+-> one ``config`` row per ``appSettings`` entry.
+
+Exchange 2007/2010 transport reads its back-pressure thresholds, queue
+database paths and DNS tolerance from ``<appSettings><add key=.. value=..>``
+in ``<install path>\\Bin\\EdgeTransport.exe.config``. A missing key means the
+default (``analyzer/knowledge/transport_config.yaml``;
+:mod:`analyzer.transport_settings` computes the effective values).
+
+Safety: the file is customer input. It is parsed with lxml with entity
+resolution, DTD loading and network access off; a file that declares a
+DOCTYPE or entities is refused with a warning (entity-expansion bombs and
+external entities never get a chance). Key names are case sensitive for
+Exchange: a key that matches a known setting only when case is ignored is
+flagged (``data.case_mismatch``), since Exchange ignores it.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from lxml import etree
+
+from .. import knowledge, textio
+from . import register
+from .base import ParseContext, Source
+
+_ADD = re.compile(r"<add\s+key\s*=", re.I)
+_DOCTYPE = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.I)
+
+
+@cache
+def _knowledge() -> tuple[frozenset[str], dict[str, str]]:
+    """(signature keys, lower-cased setting name -> setting name)."""
+    kn = knowledge.load("transport_config")
+    names = {n.lower(): n for n in kn["settings"]}
+    return frozenset(kn["signature_keys"]), names
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+@register
+class TransportConfigSource(Source):
+    name = "transport-config"
+    kind = "dotnet-config"
+    description = "EdgeTransport.exe.config and other .NET application configuration files (appSettings)"
+
+    def sniff(self, head: bytes, name: str) -> int:
+        if not head or textio.looks_binary(head):
+            return 0
+        text = textio.decode_head(head).lstrip("\ufeff \t\r\n")
+        if not text.startswith("<") or not re.search(r"<configuration[\s>]", text):
+            return 0
+        if not re.search(r"<appSettings[\s>/]", text, re.I):
+            return 0
+        sig, _ = _knowledge()
+        if any(f'"{k}"' in text or f"'{k}'" in text for k in sig):
+            return 92
+        return 60 if _ADD.search(text) else 45
+
+    def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
+        head = textio.read_head(ctx.fs_path)
+        prolog = textio.decode_head(head).split("<configuration", 1)[0]
+        if _DOCTYPE.search(prolog):
+            ctx.warn("refused: the file declares a DOCTYPE or entities (not read, for safety)")
+            return
+        application = "EdgeTransport" if "edgetransport" in ctx.path.lower() else None
+        sig, names = _knowledge()
+        rows: list[dict[str, Any]] = []
+        depth_in_app = 0
+        try:
+            for event, el in etree.iterparse(
+                    str(ctx.fs_path), events=("start", "end"), resolve_entities=False,
+                    load_dtd=False, no_network=True, huge_tree=False, remove_comments=True):
+                if event == "start" and el.getroottree().docinfo.doctype:
+                    ctx.warn("refused: the file declares a DOCTYPE (not read, for safety)")
+                    return
+                tag = _local(el.tag)
+                if tag == "appSettings":
+                    depth_in_app += 1 if event == "start" else -1
+                    continue
+                if event != "end" or depth_in_app <= 0:
+                    continue
+                row = self._row(ctx, el, tag, names)
+                if row is not None:
+                    if row["data"].get("key") in sig:
+                        application = "EdgeTransport"
+                    rows.append(row)
+        except etree.XMLSyntaxError as exc:
+            line = exc.lineno if exc.lineno else None
+            ctx.warn(f"XML error: {exc.msg}", f"line={line}" if line else None)
+        seen: dict[str, int] = {}
+        for row in rows:
+            row["data"]["application"] = application
+            key = row["data"].get("key")
+            if key is not None and row["data"]["action"] == "add":
+                if key in seen:
+                    ctx.warn(f"key {key!r} added again (first at line {seen[key]}); the last one applies",
+                             row["locator"], partial=False)
+                seen.setdefault(key, int(row["locator"][5:]))
+            yield row
+        if not rows:
+            ctx.warn("no appSettings entries found", None, partial=False)
+
+    @staticmethod
+    def _row(ctx: ParseContext, el: Any, tag: str, names: dict[str, str]) -> dict[str, Any] | None:
+        line = el.sourceline
+        loc = f"line={line}"
+        if tag not in ("add", "remove", "clear"):
+            if tag:
+                ctx.warn(f"unexpected <{tag}> in appSettings ignored", loc, partial=False)
+            return None
+        key = el.get("key")
+        value = el.get("value")
+        if tag != "clear" and key is None:
+            ctx.warn(f"<{tag}> without a key attribute ignored", loc)
+            return None
+        data: dict[str, Any] = {"section": "appSettings", "action": tag, "key": key, "value": value}
+        canonical = names.get(key.lower()) if key else None
+        data["known"] = canonical == key
+        if canonical is not None and canonical != key:
+            data["case_mismatch"] = canonical
+        msg = {"add": f"{key} = {value}", "remove": f"remove {key}", "clear": "clear"}[tag]
+        return {"kind": "config", "message": msg, "value_name": key, "value": value,
+                "data": data, "locator": loc, "level": "information", "parse_status": "ok"}
