@@ -183,15 +183,19 @@ def service_pack_release(version: str, sp: int | None = None) -> Release | None:
     return None
 
 
-def rollup_release(version: str, rollup: int) -> Release | None:
-    """The last (re-)release of update rollup ``rollup`` of a version."""
-    cands = [r for r in releases() if r.version == version and r.rollup == rollup]
-    return max(cands, key=lambda r: r.key) if cands else None
+def rollup_release(version: str, rollup: int, revision: int | None = None) -> Release | None:
+    """Update rollup ``rollup`` of a version; ``revision`` 2, 3 picks a
+    re-release (``-v2``, ``v3``), None the first release."""
+    cands = sorted((r for r in releases() if r.version == version and r.rollup == rollup),
+                   key=lambda r: r.key)
+    if revision and revision > 1:
+        tagged = [r for r in cands if re.search(rf"-?v{revision}\b", r.label)]
+        return tagged[0] if tagged else (cands[-1] if cands else None)
+    return cands[0] if cands else None
 
 
 def version_of(b: Build) -> str | None:
-    """The table's ``version`` (``6.5``, ``8.1``, ``14.0``) of a build; Exchange
-    2000/2003 are told apart by the build number where the minor is missing."""
+    """The table's ``version`` (``6.5``, ``8.1``, ``14.0``) of a build."""
     if len(b) < 2:
         return None
     return f"{b[0]}.{b[1]}"
@@ -333,8 +337,9 @@ def _legacy_setup(by: dict[str, dict[str, Any]]) -> list[Observation]:
     return []
 
 
-def _rollups(df: pd.DataFrame) -> list[tuple[str, int, dict[str, Any]]]:
-    """(version, rollup number, row) of every installed update rollup entry."""
+def _rollups(df: pd.DataFrame) -> list[tuple[str, tuple[int, int], dict[str, Any]]]:
+    """(version, (rollup number, re-release), row) of every installed update
+    rollup entry."""
     vals = df[(df["kind"] == "registry_value")
               & (df["value_name"].astype("string").str.lower() == "displayname")]
     if vals.empty:
@@ -348,7 +353,7 @@ def _rollups(df: pd.DataFrame) -> list[tuple[str, int, dict[str, Any]]]:
         year = m["year"]
         sp = int(m["sp"] or 0)
         version = f"8.{sp}" if year == "2007" else f"14.{sp}"
-        out.append((version, int(m["n"]), r))
+        out.append((version, (int(m["n"]), int(m["v"] or 1)), r))
     return out
 
 
@@ -445,7 +450,7 @@ def host_build(case_or_table: Any, host: str | None = None) -> BuildInfo:
     return info
 
 
-def _with_rollups(obs: list[Observation], rollups: list[tuple[str, int, dict[str, Any]]],
+def _with_rollups(obs: list[Observation], rollups: list[tuple[str, tuple[int, int], dict[str, Any]]],
                   info: BuildInfo) -> list[Observation]:
     """Service pack observations plus the highest installed rollup of that
     service pack -> exact observations. Rollup entries of another service
@@ -459,8 +464,8 @@ def _with_rollups(obs: list[Observation], rollups: list[tuple[str, int, dict[str
         mine = [(n, r) for v, n, r in rollups if v == version]
         if not mine:
             continue
-        n, row = max(mine, key=lambda t: t[0])
-        rel = rollup_release(version, n)
+        (n, rev), row = max(mine, key=lambda t: t[0])
+        rel = rollup_release(version, n, rev)
         if rel is None:
             info.notes.append(f"installed {row['value']!r} is not in the build table")
             continue

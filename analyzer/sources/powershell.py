@@ -355,7 +355,10 @@ class _TextReader:
 
     def __init__(self, ctx: ParseContext) -> None:
         self.ctx = ctx
-        self.width = max((len(ln.raw.rstrip("\r\n")) for ln in read_lines(ctx.fs_path)), default=0)
+        # The output width: the longest line PowerShell wrote (prompt lines
+        # are typed by the user and may be longer).
+        self.width = max((len(ln.raw.rstrip("\r\n")) for ln in read_lines(ctx.fs_path)
+                          if not _PROMPT.match(ln.raw)), default=0)
         self.cmdlet: str | None = None
         self.props: dict[str, str] = {}
         self.start = 0
