@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from lxml import etree
-
 from .. import knowledge, textio
 from ..hosts import host_key
 from . import register
 from ._textcommon import head_lines, read_lines
+from ._xmlsafe import SafeXml
+from ._xmlsafe import local as _local
 from .base import ParseContext, Source
 
 _PROP = re.compile(r"^(?P<name>[A-Za-z_][\w.-]{0,127})(?P<pad> *) :(?: (?P<val>.*))?$")
@@ -441,6 +441,9 @@ class _TextReader:
             return
         if _NOISE.match(text):
             return
+        if last:  # a cut-off last line: the object it belonged to is incomplete
+            self.truncated(no)
+            return
         self.pending = (no, raw)
 
     def prop(self, no: int, m: re.Match[str], last: bool) -> Iterator[dict[str, Any]]:
@@ -479,10 +482,6 @@ class _TextReader:
 # Export-Clixml
 
 _MAX_REFS = 100_000
-
-
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
 def _unescape(text: str | None) -> str:
@@ -568,40 +567,41 @@ class _CliXml:
 
 
 def _clixml(ctx: ParseContext) -> Iterator[dict[str, Any]]:
-    prolog = textio.decode_head(textio.read_head(ctx.fs_path)).split("<Objs", 1)[0]
-    if re.search(r"<!(?:DOCTYPE|ENTITY)", prolog, re.I):
-        ctx.warn("refused: the file declares a DOCTYPE or entities (not read, for safety)")
-        return
+    """One row per top-level element of ``<Objs>``; each is dropped from the
+    tree once read (bounded memory whatever the number of objects). A row is
+    held back until the next one starts, to know whether XML damage was
+    recovered from inside it."""
     cx = _CliXml()
+    xml = SafeXml(ctx, "Objs")
+    held: tuple[int, dict[str, Any]] | None = None
     n = 0
-    try:
-        for event, el in etree.iterparse(str(ctx.fs_path), events=("start", "end"),
-                                         resolve_entities=False, load_dtd=False, no_network=True,
-                                         huge_tree=False, remove_comments=True):
-            if event == "start":
-                if el.getparent() is None and el.getroottree().docinfo.doctype:
-                    ctx.warn("refused: the file declares a DOCTYPE (not read, for safety)")
-                    return
-                continue
-            parent = el.getparent()
-            if parent is None or _local(parent.tag) != "Objs":
-                continue
-            loc = f"line={el.sourceline}"
-            if _local(el.tag) == "Obj":
-                tnames = cx.type_names(el)
-                props = cx.props(el)
-                if not props:
-                    props = {"Value": cx.obj_value(el)}
-                if el.get("RefId") is not None and len(cx.refs) < _MAX_REFS:
-                    cx.refs[el.get("RefId")] = props.get("Name") or props.get("Identity")
-                yield make_row(props, "clixml", loc, type_names=tnames, typed=True)
-            else:
-                yield make_row({"Value": cx.value(el)}, "clixml", loc, typed=True)
-            n += 1
-            el.clear()
-            while el.getprevious() is not None:
-                del parent[0]
-    except etree.XMLSyntaxError as exc:
-        ctx.warn(f"XML error: {exc.msg}", f"line={exc.lineno}" if exc.lineno else None)
+    for event, el in xml:
+        parent = el.getparent()
+        if event == "start" or parent is None or _local(parent.tag) != "Objs":
+            continue
+        line = el.sourceline or 0
+        if _local(el.tag) == "Obj":
+            props = cx.props(el) or {"Value": cx.obj_value(el)}
+            if el.get("RefId") is not None and len(cx.refs) < _MAX_REFS:
+                cx.refs[el.get("RefId")] = props.get("Name") or props.get("Identity")
+            row = make_row(props, "clixml", f"line={line}", type_names=cx.type_names(el), typed=True)
+        else:
+            row = make_row({"Value": cx.value(el)}, "clixml", f"line={line}", typed=True)
+        if held is not None:
+            yield _mark(xml, held, line)
+        held = (line, row)
+        n += 1
+        el.clear()
+        while el.getprevious() is not None:
+            del parent[0]
+    if held is not None:
+        yield _mark(xml, held, None)
     if n == 0:
         ctx.warn("no objects in the CliXML export", None)
+
+
+def _mark(xml: SafeXml, held: tuple[int, dict[str, Any]], next_line: int | None) -> dict[str, Any]:
+    line, row = held
+    if xml.damaged(line, next_line):
+        row["parse_status"] = "partial"
+    return row

@@ -21,14 +21,12 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from lxml import etree
-
 from .. import knowledge, textio
 from . import register
+from ._xmlsafe import SafeXml, local
 from .base import ParseContext, Source
 
 _ADD = re.compile(r"<add\s+key\s*=", re.I)
-_DOCTYPE = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.I)
 
 
 @cache
@@ -37,10 +35,6 @@ def _knowledge() -> tuple[frozenset[str], dict[str, str]]:
     kn = knowledge.load("transport_config")
     names = {n.lower(): n for n in kn["settings"]}
     return frozenset(kn["signature_keys"]), names
-
-
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
 @register
@@ -63,38 +57,28 @@ class TransportConfigSource(Source):
         return 60 if _ADD.search(text) else 45
 
     def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
-        head = textio.read_head(ctx.fs_path)
-        prolog = textio.decode_head(head).split("<configuration", 1)[0]
-        if _DOCTYPE.search(prolog):
-            ctx.warn("refused: the file declares a DOCTYPE or entities (not read, for safety)")
-            return
         application = "EdgeTransport" if "edgetransport" in ctx.path.lower() else None
         sig, names = _knowledge()
         rows: list[dict[str, Any]] = []
         depth_in_app = 0
-        try:
-            for event, el in etree.iterparse(
-                    str(ctx.fs_path), events=("start", "end"), resolve_entities=False,
-                    load_dtd=False, no_network=True, huge_tree=False, remove_comments=True):
-                if event == "start" and el.getroottree().docinfo.doctype:
-                    ctx.warn("refused: the file declares a DOCTYPE (not read, for safety)")
-                    return
-                tag = _local(el.tag)
-                if tag == "appSettings":
-                    depth_in_app += 1 if event == "start" else -1
-                    continue
-                if event != "end" or depth_in_app <= 0:
-                    continue
-                row = self._row(ctx, el, tag, names)
-                if row is not None:
-                    if row["data"].get("key") in sig:
-                        application = "EdgeTransport"
-                    rows.append(row)
-        except etree.XMLSyntaxError as exc:
-            line = exc.lineno if exc.lineno else None
-            ctx.warn(f"XML error: {exc.msg}", f"line={line}" if line else None)
+        xml = SafeXml(ctx, "configuration")
+        for event, el in xml:
+            tag = local(el.tag)
+            if tag == "appSettings":
+                depth_in_app += 1 if event == "start" else -1
+                continue
+            if event != "end" or depth_in_app <= 0:
+                continue
+            row = self._row(ctx, el, tag, names)
+            if row is not None:
+                if row["data"].get("key") in sig:
+                    application = "EdgeTransport"
+                rows.append(row)
         seen: dict[str, int] = {}
-        for row in rows:
+        for i, row in enumerate(rows):
+            nxt = int(rows[i + 1]["locator"][5:]) if i + 1 < len(rows) else None
+            if xml.damaged(int(row["locator"][5:]), nxt):
+                row["parse_status"] = "partial"
             row["data"]["application"] = application
             key = row["data"].get("key")
             if key is not None and row["data"]["action"] == "add":
