@@ -13,6 +13,7 @@ OWNER = {
     "rpcdump_": "rpcdump", "impacket_": "impacket-rpcdump", "portqry_": "portqry",
     "netstat_": "netstat", "tasklist_": "tasklist", "setup_progress_": "setuplog",
     "setup55": "setuplog", "exsetup_": "exsetuplog", "tracking_": "tracking", "msgtrk_": "tracking",
+    "ps_": "powershell", "edgetransport_": "transport-config",
 }
 MINE = sorted(set(OWNER.values()))
 FILES = sorted(p.name for p in FIXTURES.iterdir())
