@@ -243,9 +243,14 @@ def _ft_headers(lines: list[str]) -> list[list[str]]:
     return out
 
 
+def _delimiter(first: str) -> str:
+    """``;`` for ``Export-Csv -UseCulture`` in most European locales, else ``,``."""
+    return ";" if first.count('";"') > first.count('","') else ","
+
+
 def _csv_header(first: str) -> list[str] | None:
     try:
-        cells = next(csv.reader([first]))
+        cells = next(csv.reader([first], delimiter=_delimiter(first)))
     except (csv.Error, StopIteration):
         return None
     if len(cells) < 2 or not all(_HEADER_CELL.match(c) for c in cells):
@@ -330,7 +335,7 @@ def _csv(ctx: ParseContext) -> Iterator[dict[str, Any]]:
         if header is None:
             ctx.warn("no CSV header of property names", f"line={offset}")
             return
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, delimiter=_delimiter(first))
         prev = offset
         for rec in reader:
             start, prev = prev + 1, offset + reader.line_num
@@ -339,8 +344,8 @@ def _csv(ctx: ParseContext) -> Iterator[dict[str, Any]]:
             if len(rec) != len(header):
                 ctx.warn(f"row has {len(rec)} of {len(header)} columns", f"line={start}")
             props = dict(zip(header, rec))
-            flat = [k for k, v in props.items() if _FLATTENED.match(v.strip()) and "`" in v or
-                    v.strip().endswith(("[]", "Collection"))]
+            flat = [k for k, v in props.items() if _FLATTENED.match(v.strip())
+                    and ("`" in v or v.strip().endswith(("[]", "Collection")))]
             for k in flat:
                 props[k] = None
             yield make_row(props, "csv", f"line={start}", type_names=tnames, flattened=flat,

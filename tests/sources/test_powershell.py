@@ -211,3 +211,9 @@ def test_load_case_inventory(tmp_path):
     (entry,) = case.inventory
     assert entry.source == "powershell" and entry.kind == "powershell-export" and entry.rows == 3
     assert set(case.rows(kind="ps_object")["host"]) == {"EXCH01"}
+
+
+def test_export_csv_use_culture_semicolons(tmp_path):
+    text = fixture("ps_getqueue_notype.csv").read_text(encoding="utf-8").replace('","', '";"')
+    d = datas(run("powershell", _write(tmp_path, "q.csv", text))[0])
+    assert [x["MessageCount"] for x in d] == [0, 37] and d[1]["LastError"] == WRAPPED
