@@ -16,7 +16,8 @@ service pack (registry, below) + the highest   the build with the rollup   exact
 installed update rollup of that service pack
 (Windows Installer ``Patches`` / ``Uninstall``
 ``DisplayName``)
-``SOFTWARE\\Microsoft\\Exchange\\Setup`` and     the service pack only       at_least
+``SOFTWARE\\Microsoft\\Exchange\\Setup``,       the service pack only       at_least
+``Exchange\\v8.0\\Setup``,
 ``ExchangeServer\\v14\\Setup`` ``MsiProduct*``/
 ``MsiBuild*``; ``Exchange\\v8.0\\<Role>`` /
 ``ExchangeServer\\v14\\<Role>``
@@ -79,6 +80,7 @@ _STORE = re.compile(r"(?:Faulting application(?: name)?:?|application)\s*store\.
                     r"(?P<v>\d+\.\d+\.\d+(?:\.\d+)?)", re.I)
 
 _EXSETUP_KEY = "hklm\\software\\microsoft\\exchange\\setup"
+_V8_SETUP_KEY = "hklm\\software\\microsoft\\exchange\\v8.0\\setup"
 _V14_SETUP_KEY = "hklm\\software\\microsoft\\exchangeserver\\v14\\setup"
 _ROLE_KEY = re.compile(r"^hklm\\software\\microsoft\\(?:exchange\\v8\.0|exchangeserver\\v14)\\[^\\]+$")
 _PATCH_KEY = re.compile(
@@ -302,7 +304,7 @@ def _registry(df: pd.DataFrame) -> list[Observation]:
         return []
     low = vals["key"].astype("string").str.lower()
     out: list[Observation] = []
-    for key in (_EXSETUP_KEY, _V14_SETUP_KEY):
+    for key in (_EXSETUP_KEY, _V8_SETUP_KEY, _V14_SETUP_KEY):
         rows = _records(vals[low == key])
         by = {str(r["value_name"]).lower(): r for r in rows}
         parts = [_int(by[n]["value"]) if n in by else None

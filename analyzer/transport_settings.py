@@ -15,10 +15,12 @@ set the setting and is reported in ``notes``).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import knowledge
+from .hosts import host_key
 from .table import row_data
 
 
@@ -102,7 +104,8 @@ def _default(spec: dict[str, Any], vkey: str | None, install: str | None) -> tup
     return val, None
 
 
-def _config_rows(case_or_table: Any, path: str | None) -> tuple[list[dict[str, Any]], list[str], str | None]:
+def _config_rows(case_or_table: Any, path: str | None,
+                 host: str | None = None) -> tuple[list[dict[str, Any]], list[str], str | None]:
     df = case_or_table.table if hasattr(case_or_table, "table") else case_or_table
     rows = df[(df["kind"] == "config")]
     notes: list[str] = []
@@ -112,6 +115,12 @@ def _config_rows(case_or_table: Any, path: str | None) -> tuple[list[dict[str, A
         if d.get("application") == "EdgeTransport" or path is not None:
             recs.append({**r, "_data": d})
     paths = list(dict.fromkeys(str(r["path"]) for r in recs))
+    if host is not None and len(paths) > 1:
+        # a config file has no host of its own; case folders are usually named after the server
+        want = host_key(host)
+        mine = [p for p in paths if want in {host_key(c) for c in re.split(r"[/\\!]", p) if c}]
+        paths = mine or paths
+        recs = [r for r in recs if str(r["path"]) in paths]
     if path is not None:
         recs = [r for r in recs if str(r["path"]) == path]
         chosen = path if recs else None
@@ -126,14 +135,18 @@ def _config_rows(case_or_table: Any, path: str | None) -> tuple[list[dict[str, A
     return recs, notes, chosen
 
 
-def effective_settings(case_or_table: Any, version: Any = None, path: str | None = None) -> TransportSettings:
+def effective_settings(case_or_table: Any, version: Any = None, path: str | None = None,
+                       host: str | None = None) -> TransportSettings:
     """Every known transport setting with its effective value for
     ``version`` (``"2007"``, ``"2010"``, a build, or a BuildInfo; None when
-    unknown: version-dependent defaults are then None with a note)."""
+    unknown: version-dependent defaults are then None with a note).
+
+    With several EdgeTransport.exe.config files in the case, ``path`` picks
+    one, or ``host`` the one below a folder named after the server."""
     kn = knowledge.load("transport_config")
     vkey = version_key(version)
     install = kn["versions"][vkey]["install_path"] if vkey else None
-    recs, notes, chosen = _config_rows(case_or_table, path)
+    recs, notes, chosen = _config_rows(case_or_table, path, host)
     out = TransportSettings(vkey, chosen, notes=notes)
     explicit: dict[str, dict[str, Any]] = {}
     for r in recs:

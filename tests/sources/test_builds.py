@@ -160,9 +160,10 @@ def _hives(tmp_path, host: str, software: dict) -> None:
     write_hive(tmp_path / "SOFTWARE", software, root_name="SOFTWARE")
 
 
-def test_hives_exchange_2007_sp1_ur6(tmp_path):
+@pytest.mark.parametrize("setup_key", [r"Microsoft\Exchange\Setup", r"Microsoft\Exchange\v8.0\Setup"])
+def test_hives_exchange_2007_sp1_ur6(tmp_path, setup_key):
     _hives(tmp_path, "EXCH07", {
-        r"Microsoft\Exchange\Setup": {"MsiProductMajor": ("REG_DWORD", 8), "MsiProductMinor": ("REG_DWORD", 1),
+        setup_key: {"MsiProductMajor": ("REG_DWORD", 8), "MsiProductMinor": ("REG_DWORD", 1),
                                       "MsiBuildMajor": ("REG_DWORD", 240), "MsiBuildMinor": ("REG_DWORD", 6)},
         r"Microsoft\Exchange\v8.0\HubTransportRole": {"ConfiguredVersion": ("REG_SZ", "8.1.240.6")},
         rf"Microsoft\Windows\CurrentVersion\Installer\UserData\S-1-5-18\Products\{PACKED['8']}\Patches"

@@ -108,3 +108,15 @@ def test_defaults_per_version():
     for name, spec in kn["settings"].items():
         assert set(spec["default"]) <= set(kn["versions"]) | {"all"}, name
     assert version_key("14.3.123.4") == "2010" and version_key("6.5.7638") is None
+
+
+def test_host_picks_the_config_below_its_folder(tmp_path):
+    for host, value in (("HUB01", r"D:\Queue"), ("HUB02", r"E:\Queue")):
+        (tmp_path / host / "Config").mkdir(parents=True)
+        (tmp_path / host / "Config" / "EdgeTransport.exe.config").write_text(
+            f'<configuration><appSettings><add key="QueueDatabasePath" value="{value}" />'
+            '</appSettings></configuration>')
+    case = load_case(tmp_path)
+    assert effective_settings(case, "2007", host="hub02.contoso.local").value("QueueDatabasePath") == r"E:\Queue"
+    s = effective_settings(case, "2007")
+    assert s.path == "HUB02/Config/EdgeTransport.exe.config" and "2 EdgeTransport.exe.config" in s.notes[0]
