@@ -311,7 +311,7 @@ def _registry(df: pd.DataFrame) -> list[Observation]:
                  for n in ("msiproductmajor", "msiproductminor", "msibuildmajor", "msibuildminor")]
         if None not in parts:
             b = tuple(parts)
-            out.append(Observation(b, "at_least", f"{key} MsiProductMajor/Minor, MsiBuildMajor/Minor",
+            out.append(Observation(b, "at_least", f"{rows[0]['key']} MsiProductMajor/Minor, MsiBuildMajor/Minor",
                                    [by[n] for n in ("msiproductmajor", "msiproductminor",
                                                     "msibuildmajor", "msibuildminor")]))
         elif key == _EXSETUP_KEY:
@@ -439,11 +439,12 @@ def host_build(case_or_table: Any, host: str | None = None) -> BuildInfo:
     info = BuildInfo(host=host)
     obs = [o for o in obs if version_of(o.build) is not None]
     rollups = _rollups(df)
+    patch_keys = _patch_keys(df)
     if not obs and not rollups:
         info.collect = COLLECT
         info.notes.append("no build evidence for this host in the case")
         return info
-    obs.extend(_with_rollups(obs, rollups, info))
+    obs.extend(_with_rollups(obs, rollups, patch_keys, info))
     if not obs:
         info.collect = COLLECT
         return info
@@ -453,29 +454,55 @@ def host_build(case_or_table: Any, host: str | None = None) -> BuildInfo:
 
 
 def _with_rollups(obs: list[Observation], rollups: list[tuple[str, tuple[int, int], dict[str, Any]]],
-                  info: BuildInfo) -> list[Observation]:
+                  patch_keys: dict[int, dict[str, Any]], info: BuildInfo) -> list[Observation]:
     """Service pack observations plus the highest installed rollup of that
     service pack -> exact observations. Rollup entries of another service
-    pack (left behind by an upgrade) do not count."""
-    if not rollups:
+    pack (left behind by an upgrade) do not count. When the product's
+    Windows Installer ``Patches`` key is in the case and lists no rollup of
+    the service pack, none is installed: exact, rollup 0."""
+    if not rollups and not patch_keys:
         return []
     versions = {version_of(o.build) for o in obs} or {
         max((v for v, _n, _r in rollups), key=lambda v: tuple(map(int, v.split("."))))}
     out = []
     for version in sorted(v for v in versions if v):
+        base = [o for o in obs if version_of(o.build) == version]
         mine = [(n, r) for v, n, r in rollups if v == version]
         if not mine:
+            sp = service_pack_release(version)
+            key_row = patch_keys.get(int(version.split(".")[0]))
+            if sp is not None and key_row is not None and all(o.build[:4] <= sp.key for o in base):
+                out.append(Observation(sp.key, "exact", "service pack; its Patches key lists no update rollup",
+                                       [key_row] + [r for o in base[:1] for r in o.rows], rollup=0))
             continue
         (n, rev), row = max(mine, key=lambda t: t[0])
         rel = rollup_release(version, n, rev)
         if rel is None:
             info.notes.append(f"installed {row['value']!r} is not in the build table")
             continue
-        base = [o for o in obs if version_of(o.build) == version]
         out.append(Observation(rel.key, "exact", "service pack + installed update rollup entry",
                                [row] + [r for o in base[:1] for r in o.rows], rollup=n))
     if not obs and out:
         info.notes.append("service pack known from the update rollup entry alone")
+    return out
+
+
+def _patch_keys(df: pd.DataFrame) -> dict[int, dict[str, Any]]:
+    """Major version -> the row of the Exchange product's ``Patches`` key,
+    when the case holds it (the list of installed patches is then known)."""
+    keys = df[df["kind"] == "registry_key"]
+    if keys.empty:
+        return {}
+    prods = knowledge.load("exchange_builds")["installer_products"]
+    low = keys["key"].astype("string").str.lower()
+    out = {}
+    for name, spec in prods.items():
+        major = 8 if "2007" in name else 14
+        want = ("hklm\\software\\microsoft\\windows\\currentversion\\installer\\userdata\\s-1-5-18"
+                f"\\products\\{spec['packed'].lower()}\\patches")
+        rows = _records(keys[low == want])
+        if rows:
+            out[major] = rows[0]
     return out
 
 

@@ -216,3 +216,21 @@ def test_hostless_rows_need_a_one_host_case(tmp_path):
     assert host_build(both, "EDGE01").build == "8.0.685.24"
     assert host_build(both, "EXCH01").evidence[0]["path"] == "s.csv"
     assert host_build(log, "EXCH01").build == "8.1.240.6"  # one machine: the log is its
+
+
+def test_empty_patches_key_means_no_rollup(tmp_path):
+    _hives(tmp_path, "EXCH07", {
+        r"Microsoft\Exchange\v8.0\Setup": {"MsiProductMajor": ("REG_DWORD", 8), "MsiProductMinor": ("REG_DWORD", 2),
+                                           "MsiBuildMajor": ("REG_DWORD", 176), "MsiBuildMinor": ("REG_DWORD", 2)},
+        rf"Microsoft\Windows\CurrentVersion\Installer\UserData\S-1-5-18\Products\{PACKED['8']}\Patches": {},
+    })
+    info = host_build(load_case(tmp_path), "EXCH07")
+    assert (info.build, info.certainty, info.rollup) == ("8.2.176.2", "exact", 0)
+    assert info.at_least("8.2.217.3") is False
+    # without the Patches key nobody can tell whether a rollup is installed
+    (tmp_path / "SOFTWARE").unlink()
+    write_hive(tmp_path / "SOFTWARE", {r"Microsoft\Exchange\v8.0\Setup": {
+        "MsiProductMajor": ("REG_DWORD", 8), "MsiProductMinor": ("REG_DWORD", 2),
+        "MsiBuildMajor": ("REG_DWORD", 176), "MsiBuildMinor": ("REG_DWORD", 2)}}, root_name="SOFTWARE")
+    info = host_build(load_case(tmp_path), "EXCH07")
+    assert (info.certainty, info.rollup) == ("at_least", None) and info.at_least("8.2.217.3") is None
