@@ -368,8 +368,7 @@ class _TextReader:
         self.props: dict[str, str] = {}
         self.start = 0
         self.cur: str | None = None
-        self.value_col = 0
-        self.prev_len = 0
+        self.last_raw = ""
         self.partial = False
         self.table: list[tuple[int, int | None]] | None = None
         self.header: list[str] = []
@@ -387,7 +386,8 @@ class _TextReader:
     def flush(self) -> Iterator[dict[str, Any]]:
         if self.props:
             self.n += 1
-            yield make_row(self.props, "list", f"line={self.start}", cmdlet=self.cmdlet,
+            props = {k: v.rstrip() for k, v in self.props.items()}
+            yield make_row(props, "list", f"line={self.start}", cmdlet=self.cmdlet,
                            partial=self.partial)
         self.props, self.cur, self.partial = {}, None, False
 
@@ -433,14 +433,16 @@ class _TextReader:
             self.pending = None
             return
         self.flush_pending()
-        m = _PROP.match(text)
-        if m and not (self.cur and raw.startswith(" ")):
-            yield from self.prop(no, m, last)
+        m = _PROP.match(raw)  # raw: a value cut after a space keeps it
+        if m:
+            yield from self.prop(no, m, raw, last)
             return
         if raw.startswith(" ") and self.cur is not None:
-            sep = "" if self.prev_len >= self.width - 1 else " "
-            self.props[self.cur] += sep + raw.strip()
-            self.prev_len = len(raw)
+            # a line filled to the width was cut mid-word: no separator
+            sep = "" if len(self.last_raw.rstrip()) >= self.width - 1 else " "
+            self.props[self.cur] = (self.props[self.cur] if sep == "" else self.props[self.cur].rstrip()) \
+                + sep + raw.lstrip()
+            self.last_raw = raw
             if last:
                 self.truncated(no)
             return
@@ -451,7 +453,7 @@ class _TextReader:
             return
         self.pending = (no, raw)
 
-    def prop(self, no: int, m: re.Match[str], last: bool) -> Iterator[dict[str, Any]]:
+    def prop(self, no: int, m: re.Match[str], raw: str, last: bool) -> Iterator[dict[str, Any]]:
         name = m["name"]
         if name in self.props:
             yield from self.flush()
@@ -459,7 +461,7 @@ class _TextReader:
             self.start = no
         self.props[name] = m["val"] or ""
         self.cur = name
-        self.prev_len = len(m.group(0))
+        self.last_raw = raw
         if last:
             self.truncated(no)
 

@@ -217,3 +217,14 @@ def test_export_csv_use_culture_semicolons(tmp_path):
     text = fixture("ps_getqueue_notype.csv").read_text(encoding="utf-8").replace('","', '";"')
     d = datas(run("powershell", _write(tmp_path, "q.csv", text))[0])
     assert [x["MessageCount"] for x in d] == [0, 37] and d[1]["LastError"] == WRAPPED
+
+
+def test_wrap_cut_after_a_space_keeps_it(tmp_path):
+    text = ("Identity     : EXCH01\\3\n"
+            "DeliveryType : DnsConnectorDelivery\n"
+            "MessageCount : 1\n"
+            "LastError    : 451 4.4.0 DNS query failed. The error was: SMTPSEND.DNS.NonExistentDomain; \n"
+            "               nonexistent domain\n"
+            "Status       : Retry\n")
+    d = datas(run("powershell", _write(tmp_path, "q.txt", text))[0])[0]
+    assert d["LastError"] == WRAPPED and d["Status"] == "Retry"
