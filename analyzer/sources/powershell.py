@@ -313,11 +313,18 @@ class PowerShellSource(Source):
         lines = head_lines(textio.read_head(ctx.fs_path), limit=5)
         first = next((ln.lstrip("\ufeff ") for ln in lines if ln.strip()), "")
         if first.startswith("<"):
-            yield from _clixml(ctx)
+            rows = _clixml(ctx)
         elif first.startswith("#TYPE ") or first.startswith('"'):
-            yield from _csv(ctx)
+            rows = _csv(ctx)
         else:
-            yield from _TextReader(ctx).rows()
+            rows = _TextReader(ctx).rows()
+        counts: dict[str, int] = {}
+        for row in rows:
+            key = f"{row['data']['format']} {row['data']['object'] or 'unknown object'}"
+            counts[key] = counts.get(key, 0) + 1
+            yield row
+        if counts:  # the inventory says what the file held: "list queue x3"
+            ctx.note(", ".join(f"{k} x{n}" for k, n in counts.items()))
 
 
 def _csv(ctx: ParseContext) -> Iterator[dict[str, Any]]:
