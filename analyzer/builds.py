@@ -19,7 +19,8 @@ installed update rollup of that service pack
 ``SOFTWARE\\Microsoft\\Exchange\\Setup``,       the service pack only       at_least
 ``Exchange\\v8.0\\Setup``,
 ``ExchangeServer\\v14\\Setup`` ``MsiProduct*``/
-``MsiBuild*``; ``Exchange\\v8.0\\<Role>`` /
+``MsiBuild*`` (also as ``Get-ItemProperty``
+output); ``Exchange\\v8.0\\<Role>`` /
 ``ExchangeServer\\v14\\<Role>``
 ``ConfiguredVersion``
 Exchange 2000/2003 ``Exchange\\Setup``          the service pack only       at_least
@@ -372,6 +373,11 @@ def _powershell(df: pd.DataFrame, host: str | None) -> list[Observation]:
             b = parse_build(d.get("AdminDisplayVersion"))
             if b:
                 out.append(Observation(b, "at_least", "Get-ExchangeServer AdminDisplayVersion", [r]))
+        elif obj == "exchange_setup_registry":
+            parts = [_int(d.get(n)) for n in
+                     ("MsiProductMajor", "MsiProductMinor", "MsiBuildMajor", "MsiBuildMinor")]
+            if None not in parts:
+                out.append(Observation(tuple(parts), "at_least", "Get-ItemProperty of the Exchange Setup key", [r]))
         elif obj == "file_version":
             fname = str(d.get("FileName") or d.get("OriginalFilename") or "").lower()
             b = parse_build(d.get("ProductVersion") or d.get("FileVersion"))

@@ -87,7 +87,9 @@ class TransportConfigSource(Source):
                              row["locator"], partial=False)
                 seen.setdefault(key, int(row["locator"][5:]))
             yield row
-        if not rows:
+        if rows:
+            ctx.note(f"appSettings: {len(rows)} entries ({application or 'not EdgeTransport'})")
+        else:
             ctx.warn("no appSettings entries found", None, partial=False)
 
     @staticmethod

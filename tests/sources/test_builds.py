@@ -234,3 +234,18 @@ def test_empty_patches_key_means_no_rollup(tmp_path):
         "MsiBuildMajor": ("REG_DWORD", 176), "MsiBuildMinor": ("REG_DWORD", 2)}}, root_name="SOFTWARE")
     info = host_build(load_case(tmp_path), "EXCH07")
     assert (info.certainty, info.rollup) == ("at_least", None) and info.at_least("8.2.217.3") is None
+
+
+def test_get_itemproperty_of_the_setup_key(tmp_path):
+    """Get-ItemProperty HKLM:\\SOFTWARE\\Microsoft\\ExchangeServer\\v14\\Setup | fl, as support notes show it."""
+    text = ("\n\nMsiInstallPath  : C:\\Program Files\\Microsoft\\Exchange Server\\V14\\\n"
+            "MsiProductMajor : 14\nMsiProductMinor : 3\nMsiBuildMajor   : 123\nMsiBuildMinor   : 4\n\n")
+    df = _frame(tmp_path, "powershell", "setup.txt", text)
+    assert json_object(df) == "exchange_setup_registry"
+    info = host_build(df)
+    assert (info.build, info.certainty, info.product, info.sp) == ("14.3.123.4", "at_least", "Exchange Server 2010", 3)
+
+
+def json_object(df: pd.DataFrame) -> str:
+    from analyzer.table import row_data
+    return row_data(df["data"].iloc[0])["object"]
