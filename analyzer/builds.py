@@ -59,6 +59,8 @@ from .hosts import host_key
 from .table import row_data
 
 Build = tuple[int, ...]
+#: Rows of evidence a BuildInfo lists at most (the deciding ones first).
+MAX_EVIDENCE = 20
 
 #: What to collect when the build cannot be told from the case.
 COLLECT = (
@@ -275,16 +277,17 @@ def _frame(case_or_table: Any) -> pd.DataFrame:
 
 def _rows_for(df: pd.DataFrame, host: str | None) -> pd.DataFrame:
     """The rows about ``host``; host-less rows count when the case holds
-    at most one machine."""
+    at most one machine. Host names are compared once per distinct name."""
     if host is None or df.empty:
         return df
-    keys = df["host"].astype("string").map(host_key, na_action="ignore")
     want = host_key(host)
-    known = set(keys.dropna().unique())
-    mask = keys == want
-    if len(known - {want}) == 0:
-        mask = mask | keys.isna()
-    return df[mask.fillna(False).astype(bool)]
+    names = {str(h): host_key(h) for h in df["host"].dropna().unique()}
+    mine = [h for h, k in names.items() if k == want]
+    col = df["host"].astype("string")
+    mask = col.isin(mine).fillna(False)
+    if all(k == want for k in names.values()):
+        mask = mask | col.isna()
+    return df[mask.astype(bool)]
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -546,3 +549,6 @@ def _fill(info: BuildInfo, best: Observation, obs: Iterable[Observation]) -> Non
     for o in obs:
         if o is not best and o.build[:2] == best.build[:2]:
             info.evidence.extend(r for r in o.rows if r not in info.evidence)
+    if len(info.evidence) > MAX_EVIDENCE:
+        info.notes.append(f"{len(info.evidence) - MAX_EVIDENCE} more rows agree (not listed)")
+        del info.evidence[MAX_EVIDENCE:]
