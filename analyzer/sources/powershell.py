@@ -282,10 +282,13 @@ def sniff_text(text: str) -> int:
     if first.startswith('"') and (header := _csv_header(first)) is not None:
         return 88 if identify(header) else 0
     prompt = any(_PROMPT.match(ln) and cmdlet_of(ln) for ln in lines)
+    typed = any((m := _PROMPT.match(ln)) and _CMDLET.search(m["cmd"]) for ln in lines)
     n, names = _fl_shape(lines)
     score = 0
     if n >= 3:
-        score = 90 if identify(names) else 55
+        # Objects nobody knows are claimed only below a prompt that ran a
+        # cmdlet: other formats (wmic, Get-PSDrive) print "Name : value" too.
+        score = 90 if identify(names) else 55 if typed else 0
     if any(identify(h) for h in _ft_headers(lines)):
         score = max(score, 88)
     if score and prompt:

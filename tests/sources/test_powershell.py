@@ -228,3 +228,9 @@ def test_wrap_cut_after_a_space_keeps_it(tmp_path):
             "Status       : Retry\n")
     d = datas(run("powershell", _write(tmp_path, "q.txt", text))[0])[0]
     assert d["LastError"] == WRAPPED and d["Status"] == "Retry"
+
+
+def test_unknown_objects_need_a_prompt():
+    block = "DeviceID     : C:\nDriveType    : 3\nFreeSpace    : 42949\nSize         : 4294757\n"
+    assert powershell.sniff_text(block) == 0
+    assert powershell.sniff_text("PS C:\\> Get-WmiObject Win32_Volume | fl\n\n" + block) == 55
