@@ -130,7 +130,10 @@ def test_a_verdict_resting_only_on_absence_is_at_most_likely() -> None:
 
 
 # ----------------------------------------------------------------- world
-def test_exchange_generation_from_the_registry() -> None:
+def test_exchange_generation_from_the_registry(monkeypatch) -> None:
+    """The fallback used when the build function cannot tell."""
+    from analyzer.checks.toolkit import world
+    monkeypatch.setattr(world, "_from_builds", lambda rows: None)
     h = host_of(case([reg("HKLM\\SOFTWARE\\Microsoft\\Exchange\\v8.0\\HubTransportRole")]))
     assert h.generation.generation == "2007+" and h.generation.product == "Exchange 2007"
     h = host_of(case([reg("HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup", "ServicePackBuild", "7638")]))
@@ -138,6 +141,11 @@ def test_exchange_generation_from_the_registry() -> None:
     both = [reg("HKLM\\SOFTWARE\\Microsoft\\Exchange\\v8.0"),
             reg("HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup", "ServicePackBuild", "7638")]
     assert host_of(case(both)).generation.generation is None   # conflicting: unknown
+
+
+def test_exchange_generation_from_the_build_function() -> None:
+    h = host_of(case([reg("HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup", "ServicePackBuild", "7638")]))
+    assert h.generation.generation == "2000/2003" and "2003" in (h.generation.product or "")
 
 
 # --------------------------------------------------------------- finding
