@@ -331,7 +331,7 @@ SCENARIOS = [
                        Expect(RPC, "ok", None, host="EXCH02"),
                        Expect(MOM, "not_applicable", None, host="EXCH01"),
                        Expect(MOM, "not_applicable", None, host="EXCH02")),
-             hosts=("EXCH01", "EXCH02"), exit_code=1, pending=_PENDING),
+             hosts=("EXCH01", "EXCH02"), exit_code=1),
     Scenario("smtp-mailbox-truncated-evtx",
              "The stuck SMTP mailbox case (KB 828938) with its Application.evtx cut inside the third "
              "chunk: the 326/1194 records before the cut are evidence, and the file is partial.",

@@ -101,12 +101,21 @@ class Mom9986Check(ToolkitCheck):
         return bool(self._survey.mom_rows.loc[host.rows.index].any())
 
     def applies(self, host: Host) -> Applicability:
+        """Exchange 2000/2003 (or its MOM script events) and a MOM agent. With
+        no trace of MOM, complete SOFTWARE and SYSTEM hives that hold neither
+        agent's keys nor its service prove there is none: not applicable;
+        otherwise the world stays unknown (at most inconclusive)."""
         a = super().applies(host)
         host.facts = gather(host, self._survey, self.kb)
-        if a.state == "in" and not host.facts.mom_trace:
-            return Applicability("unknown", "nothing shows MOM or Operations Manager monitors it",
-                                 a.evidence)
-        return a
+        if a.state != "in" or host.facts.mom_trace:
+            return a
+        agent = self.kb["registry"]["mom_agent_keys"] + self.kb["registry"]["mom_agent_services"]
+        gone = [host.absent(k, "absent: no MOM / Operations Manager agent") for k in agent]
+        if all(gone):
+            return Applicability("out", "No MOM or Operations Manager agent on this server (its SOFTWARE "
+                                 "and SYSTEM hives hold neither agent's keys nor service, and no MOM "
+                                 "event names it): event 9986 is not expected.", gone)
+        return Applicability("unknown", "nothing shows MOM or Operations Manager monitors it", a.evidence)
 
     # ---- one server ---------------------------------------------------------------
     def judge(self, host: Host, applies: Applicability) -> Finding:
