@@ -132,3 +132,37 @@ def test_opsmgr_2007_other_health_service_script_is_not_ours(tmp_path: Path) -> 
     f = next(x for x in findings if x.host == "EXCH01")
     assert next(c for c in f.causes if c.id == "publish-failed").verdict == "ruled_out"
     assert f.top_cause.id == "publish-not-running"
+
+
+def _exchange2003_hives(tmp_path: Path, with_system: bool, agent_service: bool = False) -> Path:
+    _write(tmp_path / "SOFTWARE", hive_bytes({
+        r"Microsoft\Exchange\Setup": {"Services": ("REG_SZ", r"C:\Program Files\Exchsrvr"),
+                                      "ServicePackBuild": ("REG_DWORD", 7638)},
+        rf"Classes\CLSID\{EMPKP}\LocalServer32": {"": ("REG_SZ", r"C:\PROGRA~1\Exchsrvr\bin\empkp.exe")},
+    }, file_name="SOFTWARE"))
+    if with_system:
+        keys = {"Select": {"Current": ("REG_DWORD", 1)},
+                r"ControlSet001\Control\ComputerName\ComputerName": {"ComputerName": ("REG_SZ", "EXCH01")},
+                r"ControlSet001\Services\MSExchangeIS": {"Start": ("REG_DWORD", 2)}}
+        if agent_service:
+            keys[r"ControlSet001\Services\HealthService"] = {"Start": ("REG_DWORD", 2)}
+        _write(tmp_path / "SYSTEM", hive_bytes(keys, file_name="SYSTEM"))
+    return tmp_path
+
+
+def test_no_mom_agent_in_complete_hives_is_not_applicable(tmp_path: Path) -> None:
+    """Exchange 2003 whose SOFTWARE and SYSTEM hives hold neither MOM agent's
+    keys nor its service: event 9986 is not expected."""
+    _, (f,) = _run(_exchange2003_hives(tmp_path, with_system=True))
+    assert f.status == "not_applicable" and "No MOM or Operations Manager agent" in f.summary
+    assert {e.path for e in f.evidence} == {"SOFTWARE", "SYSTEM"}
+
+
+def test_no_mom_agent_is_not_proven_by_the_software_hive_alone(tmp_path: Path) -> None:
+    _, (f,) = _run(_exchange2003_hives(tmp_path, with_system=False))
+    assert f.status == "inconclusive"
+
+
+def test_opsmgr_agent_service_keeps_the_check_in_its_world(tmp_path: Path) -> None:
+    _, (f,) = _run(_exchange2003_hives(tmp_path, with_system=True, agent_service=True))
+    assert f.status == "inconclusive" and f.facts["exchange_version"] == "2003"

@@ -278,7 +278,7 @@ def _registry(f: Facts, host: Host) -> None:
     reg, R = f.kb["registry"], host.registry
     f.mom_trace = bool(f.mom_present or f.mom_host_rows or f.opsmgr or f.opsmgr_agent
                        or any(f.dcom_by_helper.values())
-                       or any(R.under(k) for k in reg["mom_agent_keys"]))
+                       or any(R.under(k) for k in reg["mom_agent_keys"] + reg["mom_agent_services"]))
     # Absence is evidence only where the thing is expected: the helper's
     # CLSID on Exchange 2003 (its setup registers EMPKP) or where MOM
     # monitors the server; ExMPLS where MOM monitors it.
