@@ -96,6 +96,12 @@ class Case:
         from .query import endpoints
         return endpoints(self.table, **filters)
 
+    def per_host(self, among: Any = None) -> list:  # -> list[analyzer.query.HostRows]
+        """The table split per machine (see :func:`analyzer.query.split_by_host`
+        for where rows without a host go)."""
+        from .query import split_by_host
+        return split_by_host(self.table, among)
+
     @property
     def registry(self):  # -> analyzer.registry.RegistryView
         """Case-insensitive registry lookups with HKLM/HKCR/CurrentControlSet aliases."""

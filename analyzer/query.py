@@ -12,11 +12,13 @@ because the same classic source is "DCOM" in a .evt and
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from . import knowledge
+from .hosts import display_names, host_key, is_ip
 from .table import row_data
 
 
@@ -141,3 +143,77 @@ class ExaAccessor:
     def timeline(self) -> pd.DataFrame:
         """Rows with a timestamp, oldest first (for plotting evidence)."""
         return self._df[self._df["ts"].notna()].sort_values("ts")
+
+
+# --------------------------------------------------------------------------
+# One machine at a time
+
+
+@dataclass
+class HostRows:
+    """The rows of one machine of the case, as a check judges it.
+
+    ``name`` is the display name (the most specific spelling seen, e.g. the
+    FQDN), ``key`` the comparable :func:`analyzer.hosts.host_key`; both are
+    None for a case whose rows name no machine. ``shared`` is True when
+    host-less rows (a hive, a setup log) were handed to several machines
+    because nothing says whose they are: a key or line missing from them may
+    be another machine's, so their absence proves nothing.
+    """
+
+    name: str | None
+    key: str | None
+    rows: pd.DataFrame
+    shared: bool = False
+
+
+def host_keys(df: pd.DataFrame) -> pd.Series:
+    raw = df["host"].astype(object)
+    keys = {h: host_key(h) for h in raw.dropna().unique()}
+    return raw.map(keys).astype(object).where(raw.notna(), None)
+
+
+def _system_names(df: pd.DataFrame) -> set[str]:
+    """Machines a SYSTEM hive or export names (its rows' host, ComputerName)."""
+    kind = df["kind"].astype("string")
+    regs = df[kind.isin(["registry_key", "registry_value"]).fillna(False).to_numpy()]
+    if regs.empty:
+        return set()
+    names = {host_key(h) for h in regs["host"].dropna().astype(str)}
+    vals = regs[(regs["kind"].astype("string") == "registry_value").fillna(False).to_numpy()]
+    vn = vals["value_name"].astype("string").str.lower().fillna("")
+    sel = vals[vn.isin(["computername", "hostname"]).to_numpy()]
+    names |= {host_key(v) for v in sel["value"].dropna().astype(str)}
+    return {n for n in names if n}
+
+
+def split_by_host(df: pd.DataFrame, among: Iterable[str] | None = None) -> list[HostRows]:
+    """The table split per machine, with one policy for rows without a host.
+
+    ``among`` are the host keys to judge (default: every named host; a name
+    that is only an IP address counts when no machine is named). Rows without
+    a host — a hive, a setup log, a tracking log without a server column —
+    belong to the only judged machine; with several, to the one a SYSTEM
+    hive names; otherwise to every one of them, marked ``shared``. With no
+    judged machine the whole table is one host-less group.
+    """
+    keys = host_keys(df)
+    named = sorted({k for k in keys.dropna() if not is_ip(k)})
+    subjects = sorted(set(among)) if among is not None else (
+        named or sorted(set(keys.dropna())))
+    hostless = keys.isna().to_numpy()
+    if not subjects:
+        return [HostRows(None, None, df)]
+    owner: str | None = subjects[0] if len(subjects) == 1 else None
+    if owner is None:
+        claimed = [s for s in subjects if s in _system_names(df)]
+        owner = claimed[0] if len(claimed) == 1 else None
+    out = []
+    for k in subjects:
+        mine = (keys == k).fillna(False).to_numpy()
+        if owner is None or owner == k:
+            mine = mine | hostless
+        names = df["host"][(keys == k).fillna(False).to_numpy()].dropna().astype(str)
+        name = display_names(names)[0] if len(names) else k
+        out.append(HostRows(name, k, df[mine], shared=owner is None and bool(hostless.any())))
+    return out

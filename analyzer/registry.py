@@ -247,11 +247,35 @@ class RegistryView:
     was read.
     """
 
-    def __init__(self, df: pd.DataFrame) -> None:
+    def __init__(self, df: pd.DataFrame, *, damaged: frozenset[str] = frozenset(),
+                 targeted: bool = False, shared: bool = False) -> None:
         kinds = df["kind"].astype("string")
         mask = kinds.isin(["registry_key", "registry_value"]).fillna(False).astype(bool)
         self._df = df.loc[mask.to_numpy()].reset_index(drop=True)
         self._built = False
+        #: Files the inventory marks partial/failed: a key missing from them proves nothing.
+        self.damaged = damaged
+        #: Hives were read with ``--registry targeted`` (only the declared subtrees).
+        self.targeted = targeted
+        #: Host-less rows handed to several machines: absence in them proves nothing.
+        self.shared = shared
+
+    def for_host(self, host: str | None, *, hostless: bool = True,
+                 shared: bool = False) -> "RegistryView":
+        """The view of one machine's registry (``host`` compared by
+        :func:`analyzer.hosts.host_key`), with the host-less rows when
+        ``hostless``; completeness settings are kept so :meth:`covers` can
+        tell whether a key's absence is proof."""
+        from .hosts import host_key
+        from .query import host_keys
+        want = host_key(host)
+        hk = host_keys(self._df)
+        mask = (hk == want) if want is not None else hk.isna()
+        if hostless:
+            mask = mask | hk.isna()
+        only_hostless = bool(len(self._df)) and not bool((hk[mask.fillna(False)].notna()).any())
+        return RegistryView(self._df[mask.fillna(False).to_numpy()], damaged=self.damaged,
+                            targeted=self.targeted, shared=shared and only_hostless)
 
     def __len__(self) -> int:
         return len(self._df)
@@ -468,6 +492,55 @@ class RegistryView:
         """The registry rows this view was built from."""
         return self._df
 
+    def under(self, key: str) -> list[dict[str, Any]]:
+        """Every row of ``key`` and its descendants (table order)."""
+        self._build()
+        out: list[int] = []
+        for low, cur, _ in self._candidates(key):
+            prefix = low + "\\"
+            for table in (self._key_rows, self._value_rows):
+                for k, idx in table.items():
+                    if k == low or k.startswith(prefix):
+                        out += [i for i in idx if cur is None or self._current_for(i) == cur]
+        return [self._row(i) for i in sorted(set(out))]
+
+    def any_row(self, key: str) -> dict[str, Any] | None:
+        """The key's ``registry_key`` row, else the row of one of its values."""
+        row = self.key_row(key)
+        if row is None:
+            vals = self._rows("_value_rows", key, None)
+            row = self._row(vals[0]) if vals else None
+        return row
+
+    # ---- absence as proof --------------------------------------------------
+    def covers(self, key: str) -> str | None:
+        """The file whose rows prove ``key`` absent when it holds no row of it,
+        or None when the case holds no such complete source.
+
+        A hive covers the keys of its root (HKLM\\SOFTWARE, HKLM\\SYSTEM) when
+        the inventory does not mark it damaged and, for a targeted load, the
+        key lies in a declared subtree (:func:`declared_paths`). A ``.reg``
+        export covers a key only when it exported the key's parent: regedit
+        writes every key of an exported subtree as its own section, so an
+        export of ``HKCR\\CLSID`` lists every class, and an export of one
+        unrelated CLSID says nothing about another.
+        """
+        if self.shared or self._df.empty:
+            return None
+        low = normalize_key(key).lower()
+        root = "\\".join(low.split("\\")[:2]) + "\\"
+        keys = self._df["key"].astype("string").fillna("").map(normalize_key).str.lower()
+        src = self._df["source"].astype("string").fillna("").str.lower()
+        paths = self._df["path"].astype("string").fillna("")
+        export = src.isin(EXPORT_SOURCES)
+        hive = (~export & keys.str.startswith(root)).to_numpy()
+        for p in sorted(set(paths[hive])):
+            if p not in self.damaged and (not self.targeted or in_targeted_scope(key)):
+                return p
+        parent = low.rsplit("\\", 1)[0]
+        hit = paths[((keys == parent) & export).to_numpy()]
+        return str(hit.iloc[0]) if len(hit) else None
+
 
 def _glob_re(pattern: str) -> re.Pattern[str]:
     out = []
@@ -484,3 +557,77 @@ def _glob_re(pattern: str) -> re.Pattern[str]:
 def segment_match(name: str, pattern: str) -> bool:
     """Case-insensitive glob match of one key-name segment (hive walkers)."""
     return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
+# --------------------------------------------------------------------------
+# Which subtrees a targeted load reads
+
+#: Registry sources that are exports of chosen keys (every other registry
+#: source is a whole hive, read in full or in declared subtrees).
+EXPORT_SOURCES = frozenset({"regfile", "reg"})
+
+#: Hive type and root-relative path of a full key path.
+_HIVE_ROOTS = (("hklm\\software\\", "SOFTWARE"), ("hklm\\system\\", "SYSTEM"),
+               ("hkcu\\software\\classes\\", "USRCLASS"), ("hkcu\\", "NTUSER"))
+
+
+def hive_relative(key: str) -> tuple[str, str] | None:
+    """(hive type, path relative to the hive root) of a full key path:
+    ``HKLM\\SYSTEM\\CurrentControlSet\\X`` -> (SYSTEM, ``ControlSet???\\X``),
+    ``HKCR\\CLSID\\{..}`` -> (SOFTWARE, ``Classes\\CLSID\\{..}``)."""
+    k = normalize_key(key)
+    low = k.lower()
+    for prefix, hive in _HIVE_ROOTS:
+        if low.startswith(prefix):
+            rel = k[len(prefix):]
+            if hive == "SYSTEM" and rel.lower().startswith("currentcontrolset"):
+                rel = "ControlSet???" + rel[len("CurrentControlSet"):]
+            return hive, rel
+    return None
+
+
+def declared_paths() -> dict[str, list[dict[str, Any]]]:
+    """What a targeted hive load reads, per hive type: the subtrees of
+    ``knowledge/registry_paths.yaml`` every check shares (Exchange version,
+    computer name, control set) plus the ones each registered check declares
+    in its ``registry_keys`` attribute."""
+    from . import knowledge
+    from .checks import registered
+    out = {h: list(v or []) for h, v in (knowledge.load("registry_paths") or {}).items()}
+    for check in registered():
+        for spec in getattr(check, "registry_keys", ()) or ():
+            where = hive_relative(spec.path)
+            if where is None:
+                continue
+            hive, rel = where
+            entry = {"path": rel, "subtree": spec.subtree, "why": f"{check.id}: {spec.why}"}
+            if not any(e["path"].lower() == rel.lower() for e in out.setdefault(hive, [])):
+                out[hive].append(entry)
+    return out
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A registry subtree a check reads (declared on the check, loaded by
+    the targeted hive load)."""
+
+    path: str
+    why: str
+    subtree: bool = True
+
+
+def in_targeted_scope(key: str) -> bool:
+    """True when a targeted load reads ``key`` (it lies in a declared subtree,
+    or is a declared key itself)."""
+    where = hive_relative(key)
+    if where is None:
+        return False
+    hive, rel = where
+    parts = [p for p in rel.split("\\") if p]
+    for entry in declared_paths().get(hive, []):
+        segs = [p for p in entry["path"].split("\\") if p]
+        if len(parts) < len(segs) or (len(parts) > len(segs) and not entry.get("subtree")):
+            continue
+        if all(segment_match(a, b) for a, b in zip(parts, segs)):
+            return True
+    return False

@@ -45,7 +45,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import knowledge
 from ..registry import decode_value, key_locator, segment_match
 from ..table import conform_arrow
 from . import register
@@ -782,7 +781,8 @@ class _Walker:
 
 
 def _declared_paths() -> dict[str, list[dict[str, Any]]]:
-    return knowledge.load("registry_paths") or {}
+    from ..registry import declared_paths  # shared paths + each check's registry_keys
+    return declared_paths()
 
 
 def _resolve(root: Any, pattern: str) -> Iterator[tuple[Any, list[str]]]:
