@@ -21,33 +21,13 @@ from typing import Any
 from ...findings import Cause, Finding
 from ..toolkit import FindingParts, KeySpec, ToolkitCheck, World, build_finding, supported
 from ..toolkit.host import Host
-from ..toolkit.roles import exchange_roles
+from ..toolkit.roles import exchange_roles, transport_applies
 from ..toolkit.world import Applicability
 from .. import register
 from .causes import causes
 from .facts import Facts, gather
 
 __all__ = ["BackPressureCheck"]
-
-
-def transport_applies(check: ToolkitCheck, host: Host, base: Applicability) -> Applicability:
-    """Hub/Edge Transport of Exchange 2007 or 2010, decided per host."""
-    if base.state == "out":
-        return base
-    gen = host.generation
-    if gen.product and "2013" in gen.product:
-        return Applicability("out", f"{gen.product} server: {check.world.elsewhere}.", gen.evidence)
-    roles = exchange_roles(host)
-    has = roles.has("transport")
-    if has:
-        return Applicability("in", roles.why("transport"), roles.evidence.get("transport", [])[:2])
-    if has is False:
-        return Applicability("out", f"not a Hub or Edge Transport server (installed roles: "
-                                    f"{roles.listed_names()}).",
-                             [e for v in roles.evidence.values() for e in v][:2])
-    return Applicability("out", "no Exchange 2007/2010 Hub or Edge Transport evidence (no transport role "
-                                "key, MSExchangeTransport service, EdgeTransport.exe process or "
-                                "15001-15007 event).")
 
 
 @register

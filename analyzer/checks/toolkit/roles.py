@@ -100,3 +100,26 @@ def exchange_roles(host: Any) -> Roles:
     _activity(host, kb, out)
     host._exchange_roles = out
     return out
+
+
+def transport_applies(check: Any, host: Any, base: Any) -> Any:
+    """Applicability of a Hub/Edge Transport diagnosis of Exchange 2007 or
+    2010 (back pressure, 451 DNS failures), decided per host from the
+    generation (``base``, the toolkit's answer) and the roles."""
+    from .world import Applicability
+    if base.state == "out":
+        return base
+    gen = host.generation
+    if gen.product and "2013" in gen.product:
+        return Applicability("out", f"{gen.product} server: {check.world.elsewhere}.", gen.evidence)
+    roles = exchange_roles(host)
+    has = roles.has("transport")
+    if has:
+        return Applicability("in", roles.why("transport"), roles.evidence.get("transport", [])[:2])
+    if has is False:
+        return Applicability("out", f"not a Hub or Edge Transport server (installed roles: "
+                                    f"{roles.listed_names()}).",
+                             [e for v in roles.evidence.values() for e in v][:2])
+    return Applicability("out", "no Exchange 2007/2010 Hub or Edge Transport evidence (no transport role "
+                                "key, MSExchangeTransport service, EdgeTransport.exe process or "
+                                "15001-15007 event).")
