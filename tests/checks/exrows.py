@@ -32,13 +32,25 @@ def regval(key: str, name: str, vtype: str, value: str, host: str, path: str = "
                 value_name=name, value_type=vtype, value=value)
 
 
-def exchange2007(host: str, roles: tuple[str, ...], build: str = "8.1.240.6", winver: str = "6.0") -> list[dict]:
+PATCHES = (f"{SW}\\Windows\\CurrentVersion\\Installer\\UserData\\S-1-5-18\\Products\\"
+           "461C2B4266EDEF444B864AD6D9E5B613\\Patches")
+
+
+def exchange2007(host: str, roles: tuple[str, ...], build: str = "8.1.240.6", winver: str = "6.0",
+                 rollups: tuple[str, ...] = ()) -> list[dict]:
+    """SOFTWARE rows of an Exchange 2007 server: role keys with their
+    ConfiguredVersion, the Windows version, installed update rollups."""
     rows = [regkey(f"{SW}\\Exchange\\v8.0", host),
             regkey(f"{SW}\\Windows NT\\CurrentVersion", host),
             regval(f"{SW}\\Windows NT\\CurrentVersion", "CurrentVersion", "REG_SZ", winver, host)]
     for role in roles:
         rows += [regkey(f"{SW}\\Exchange\\v8.0\\{role}", host),
                  regval(f"{SW}\\Exchange\\v8.0\\{role}", "ConfiguredVersion", "REG_SZ", build, host)]
+    if rollups:
+        rows.append(regkey(PATCHES, host))
+    for n, title in enumerate(rollups):
+        key = f"{PATCHES}\\{n + 1:02d}A7C3E9F1B2D4C6E8A0B1C2D3E4F5A6B7"
+        rows += [regkey(key, host), regval(key, "DisplayName", "REG_SZ", title, host)]
     return rows
 
 
