@@ -134,3 +134,11 @@ def test_no_queue_evidence_is_inconclusive():
 def test_mailbox_server_is_not_applicable():
     (f,) = CHECK.run(case(exchange2007("MBX01", ("MailboxRole",)) + chatter("MBX01")))
     assert f.status == "not_applicable"
+
+
+def test_hosts_file_workaround_is_named():
+    pin = dict(kind="hosts_entry", source="hostsfile", path="Output/hosts", locator="line=22",
+               data={"address": "203.0.113.25", "names": ["mail.fabrikam.com"], "hostname": "mail.fabrikam.com"})
+    f, c = run(hub(queue(7, "fabrikam.com", 14), lookup("fabrikam.com"), pin))
+    assert "hosts file already pins mail.fabrikam.com" in c["ipv6-dns-bug"].explanation
+    assert any(e.locator == "line=22" for e in c["ipv6-dns-bug"].evidence)

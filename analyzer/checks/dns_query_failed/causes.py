@@ -84,10 +84,15 @@ def ipv6_dns_bug(f: Facts) -> Verdict:
     where = f"{setting} on Windows {win or '(version not shown)'} with IPv6 enabled"
     if ok and not bad:
         sure = confirmed if win == kb["windows_2008"] and f.exchange_major == 8 and on else likely
-        return sure(f"{where}, and nslookup from the server resolves {', '.join(ok)} while the transport "
+        pinned = [h for d in ok for h in f.hosts_for(d)]
+        v = sure(f"{where}, and nslookup from the server resolves {', '.join(ok)} while the transport "
                     "fails with 451 4.4.0: the Exchange 2007 / Windows Server 2008 IPv6 DNS issue (KB 972744).",
                     *ev, *on, f.windows.row if f.windows is not None else None, *f.exchange_rows,
                     *[r for d in ok for r in f.domains[d].rows[:1]])
+        if pinned:
+            v.also("The hosts file already pins " + ", ".join(sorted({n for h in pinned for n in h["_data"].get("names") or []}))
+                   + ": the blog's temporary workaround is in place.").cite(*pinned[:2])
+        return v
     if bad and not ok:
         return ruled_out(f"nslookup fails for {', '.join(bad)} too: the domains do not resolve at all.",
                          *[r for r in rows if r["_data"].get("status") != "ok"][:2])

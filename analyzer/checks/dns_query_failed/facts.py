@@ -65,6 +65,14 @@ class Facts:
         d = domain.lower().rstrip(".")
         return [r for r in self.lookups if str(r["_data"].get("query") or "").lower().rstrip(".") == d]
 
+    def hosts_for(self, domain: str) -> list[dict[str, Any]]:
+        """Hosts file entries for the domain or its MX hosts (the blog's
+        workaround: the MX host hardcoded in the hosts file)."""
+        names = {domain.lower()} | {str(m.get("exchange") or "").lower().rstrip(".")
+                                    for r in self.lookups_for(domain) for m in (r["_data"].get("mx") or [])}
+        return [h for h in self.hosts_entries
+                if {str(n).lower() for n in (h["_data"].get("names") or [])} & names]
+
     @property
     def ipv6_bound(self) -> bool | None:
         if not self.adapters:
