@@ -25,7 +25,7 @@ from ..toolkit.roles import exchange_roles, transport_applies
 from ..toolkit.world import Applicability
 from .. import register
 from .causes import causes
-from .facts import Facts, gather
+from .facts import Facts, changed_thresholds, gather
 
 __all__ = ["BackPressureCheck"]
 
@@ -88,7 +88,7 @@ def _summary(f: Facts, status: str, weighed: list[Cause]) -> str:
                else " No cause in the case explains it.")
         off = f.current.rows[-1]["_data"].get("disabled_components") or []
         comps = f" Disabled: {', '.join(off)}." if off else ""
-        return f"{who}: back pressure {f.current.describe()}.{comps}{top}{history}"
+        return f"{who}: back pressure {f.current.describe()}.{comps}{top}{history}{_changed(f)}"
     span = (f" ({f.app_span[0]:%Y-%m-%d %H:%M} to {f.app_span[1]:%Y-%m-%d %H:%M} UTC)"
             if f.app_span and f.app_span[0] is not None else "")
     if past:
@@ -96,8 +96,18 @@ def _summary(f: Facts, status: str, weighed: list[Cause]) -> str:
                 f"Application log{span}. Episode(s): {'; '.join(ep.describe() for ep in past)}.")
     traffic = (f"; {f.tracking['message_id'].nunique()} messages in its tracking logs"
                if f.tracking is not None and len(f.tracking) else "")
+    off = (" Resource monitoring is turned off in EdgeTransport.exe.config (EnableResourceMonitoring "
+           "false): back pressure never engages, so the resources are not watched." if f.monitoring_off else "")
     return (f"{who}: the Application log{span} has no back pressure event (MSExchangeTransport 15004-15007)"
-            f"{traffic}.")
+            f"{traffic}.{off}{_changed(f)}")
+
+
+def _changed(f: Facts) -> str:
+    changed = changed_thresholds(f.settings)
+    if not changed:
+        return ""
+    return (" Thresholds changed from the defaults in EdgeTransport.exe.config: "
+            + ", ".join(f"{s.name}={s.raw} (default {s.default})" for s in changed) + ".")
 
 
 def _evidence(f: Facts, weighed: list[Cause]) -> list[Any]:
@@ -106,6 +116,9 @@ def _evidence(f: Facts, weighed: list[Cause]) -> list[Any]:
         rows += [ep.start] + ([ep.end] if ep.end is not None else [])
     if not f.episodes:
         rows += f.app_bounds + f.volumes[:2]
+    if f.monitoring_off is not None:
+        rows.append(f.monitoring_off.row)
+    rows += [s.row for s in changed_thresholds(f.settings)]
     return rows
 
 
@@ -145,4 +158,7 @@ def _facts(f: Facts) -> dict[str, Any]:
         "large_messages": [{"sender": m.get("sender"), "bytes": m.get("bytes"), "ts": str(m.get("ts")),
                             "subject": m.get("subject")} for m in f.large],
         "antivirus": sorted({a["_data"].get("image") for a in f.antivirus}),
+        "config": f.settings.path if f.settings is not None else None,
+        "resource_monitoring": (None if f.settings is None else f.monitoring_off is None),
+        "changed_thresholds": {s.name: s.raw for s in changed_thresholds(f.settings)},
     }

@@ -67,7 +67,7 @@ def queue_disk_full(f: Facts) -> Verdict:
     hit = [ep.pressured[k] for k in _DISK if k in ep.pressured]
     if hit or "disk" in ep.rejecting:
         worst = hit[0] if hit else {}
-        vol = f.volume_of(worst.get("path"))
+        vol = f.volume_of(worst.get("path") or f.queue_path())
         th = worst.get("thresholds") or {}
         fix = [s.format(volume=(vol["_data"].get("volume") if vol else str(worst.get("path", ""))[:2] or "the queue volume"),
                         path=worst.get("path") or "the queue folder",

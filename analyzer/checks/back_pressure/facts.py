@@ -85,6 +85,18 @@ class Facts:
     def words(self) -> dict[str, Any]:
         return {"host": self.host}
 
+    @property
+    def monitoring_off(self) -> Any:
+        """The EnableResourceMonitoring setting when the config turns back
+        pressure off, else None."""
+        s = self.settings.settings.get("EnableResourceMonitoring") if self.settings is not None else None
+        return s if s is not None and s.explicit and s.value is False else None
+
+    def queue_path(self) -> str | None:
+        """The queue database folder: from the config, else the default."""
+        s = self.settings.settings.get("QueueDatabasePath") if self.settings is not None else None
+        return str(s.value) if s is not None and s.value else None
+
     def volume_of(self, path: str | None) -> dict[str, Any] | None:
         """The disk-free row of the volume holding ``path`` (``D:\\Queue``)."""
         if not path or len(path) < 2 or path[1] != ":":
@@ -185,8 +197,30 @@ def _large_messages(f: Facts, kb: dict[str, Any]) -> None:
             f.large.append({**rec, "_episode": ep})
 
 
-def gather(host: Host, kb: dict[str, Any], settings: Any = None) -> Facts:
-    f = Facts(host=host.name or "this server", kb=kb, settings=settings)
+def _settings(host: Host) -> Any:
+    """The effective EdgeTransport.exe.config settings of this host
+    (:func:`analyzer.transport_settings.effective_settings`), None without
+    the file in the case."""
+    try:
+        from ...transport_settings import effective_settings
+    except ImportError:
+        return None
+    if not len(host.kind("config")):
+        return None
+    found = effective_settings(host.rows, version=host.build, host=host.name)
+    return found if found.path else None
+
+
+def changed_thresholds(settings: Any) -> list[Any]:
+    """Settings the config sets explicitly to a value other than the default."""
+    if settings is None:
+        return []
+    return [s for s in settings.settings.values()
+            if s.explicit and "Threshold" in s.name and s.value != s.default]
+
+
+def gather(host: Host, kb: dict[str, Any]) -> Facts:
+    f = Facts(host=host.name or "this server", kb=kb, settings=_settings(host))
     app = host.events(channel="Application")
     f.app_log = bool(len(app))
     if f.app_log:

@@ -132,12 +132,7 @@ def _logs(f: Facts, host: Host) -> None:
 
 
 def _exchange(f: Facts, host: Host) -> None:
-    try:
-        from ...builds import host_build
-    except ImportError:  # the build table arrives with the PowerShell/config sources
-        info = None
-    else:
-        info = host_build(host.rows)
+    info = host.build
     if info is not None and info.major is not None:
         f.exchange_major = info.major
         f.exchange_rows = list(info.evidence[:1])

@@ -108,14 +108,5 @@ def gather(host: Host, kb: dict[str, Any]) -> Facts:
     for r in records(host.events(provider=kb["events"]["scm"]["provider"], event_id=kb["events"]["scm"]["ids"])):
         if str(r["_data"].get("service") or "").lower() in names:
             f.scm.append(r)
-    f.build = _build(host)
+    f.build = host.build
     return f
-
-
-def _build(host: Host) -> Any:
-    """The host's Exchange build (:func:`analyzer.builds.host_build`)."""
-    try:
-        from ...builds import host_build
-    except ImportError:  # the build table arrives with the PowerShell/config sources
-        return None
-    return host_build(host.rows)

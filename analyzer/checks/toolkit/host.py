@@ -98,6 +98,17 @@ class Host:
 
     # ---- world --------------------------------------------------------------
     @cached_property
+    def build(self) -> Any:
+        """The host's Exchange build and its certainty
+        (:func:`analyzer.builds.host_build` on this host's rows); None when
+        the repository has no build table."""
+        try:
+            from ...builds import host_build
+        except ImportError:
+            return None
+        return host_build(self.rows)
+
+    @cached_property
     def generation(self) -> Generation:
         """The host's Exchange generation (see :mod:`.world`)."""
         return exchange_generation(self)
