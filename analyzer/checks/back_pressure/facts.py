@@ -197,20 +197,6 @@ def _large_messages(f: Facts, kb: dict[str, Any]) -> None:
             f.large.append({**rec, "_episode": ep})
 
 
-def _settings(host: Host) -> Any:
-    """The effective EdgeTransport.exe.config settings of this host
-    (:func:`analyzer.transport_settings.effective_settings`), None without
-    the file in the case."""
-    try:
-        from ...transport_settings import effective_settings
-    except ImportError:
-        return None
-    if not len(host.kind("config")):
-        return None
-    found = effective_settings(host.rows, version=host.build, host=host.name)
-    return found if found.path else None
-
-
 def changed_thresholds(settings: Any) -> list[Any]:
     """Settings the config sets explicitly to a value other than the default."""
     if settings is None:
@@ -220,7 +206,7 @@ def changed_thresholds(settings: Any) -> list[Any]:
 
 
 def gather(host: Host, kb: dict[str, Any]) -> Facts:
-    f = Facts(host=host.name or "this server", kb=kb, settings=_settings(host))
+    f = Facts(host=host.name or "this server", kb=kb, settings=host.transport_settings)
     app = host.events(channel="Application")
     f.app_log = bool(len(app))
     if f.app_log:

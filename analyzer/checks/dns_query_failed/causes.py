@@ -89,6 +89,10 @@ def ipv6_dns_bug(f: Facts) -> Verdict:
                     "fails with 451 4.4.0: the Exchange 2007 / Windows Server 2008 IPv6 DNS issue (KB 972744).",
                     *ev, *on, f.windows.row if f.windows is not None else None, *f.exchange_rows,
                     *[r for d in ok for r in f.domains[d].rows[:1]])
+        ft = f.fault_tolerance
+        if ft is not None and str(ft.value).lower() == "strict":
+            v.also(f"EdgeTransport.exe.config has DnsFaultTolerance {ft.value}"
+                   f"{'' if ft.explicit else ' (the default)'}; KB 972744 sets it to Lenient.").cite(ft.row)
         if pinned:
             v.also("The hosts file already pins " + ", ".join(sorted({n for h in pinned for n in h["_data"].get("names") or []}))
                    + ": the blog's temporary workaround is in place.").cite(*pinned[:2])

@@ -52,6 +52,7 @@ class Facts:
     lookups: list[dict[str, Any]] = field(default_factory=list)
     hosts_entries: list[dict[str, Any]] = field(default_factory=list)
     transport_server: dict[str, Any] | None = None
+    fault_tolerance: Any = None          # DnsFaultTolerance of EdgeTransport.exe.config (a Setting)
 
     def words(self) -> dict[str, Any]:
         return {"host": self.host, "domains": ", ".join(self.domains) or "the affected domains"}
@@ -158,6 +159,9 @@ def gather(host: Host, kb: dict[str, Any]) -> Facts:
         row = host.registry.key_row(kb["tcpip6_key"]) or host.registry.any_row(kb["tcpip6_key"])
         f.tcpip6_absent = Evidence.from_row(row, f"{kb['tcpip6_key']}: no DisabledComponents value "
                                                  "(IPv6 enabled and preferred)") if row else None
+    settings = host.transport_settings
+    if settings is not None:
+        f.fault_tolerance = settings.settings.get("DnsFaultTolerance")
     f.lookups = records(host.kind("dns_query"))
     f.hosts_entries = records(host.kind("hosts_entry"))
     ts = [r for r in records(host.kind("ps_object")) if r["_data"].get("object") == "transport_server"]

@@ -109,6 +109,20 @@ class Host:
         return host_build(self.rows)
 
     @cached_property
+    def transport_settings(self) -> Any:
+        """The effective EdgeTransport.exe.config settings of this host
+        (:func:`analyzer.transport_settings.effective_settings`, defaults of
+        its Exchange version); None without the file in the case."""
+        try:
+            from ...transport_settings import effective_settings
+        except ImportError:
+            return None
+        if not len(self.kind("config")):
+            return None
+        found = effective_settings(self.rows, version=self.build, host=self.name)
+        return found if found.path else None
+
+    @cached_property
     def generation(self) -> Generation:
         """The host's Exchange generation (see :mod:`.world`)."""
         return exchange_generation(self)
