@@ -21,7 +21,7 @@ from typing import Any
 from ...findings import Cause, Finding
 from ..toolkit import FindingParts, KeySpec, ToolkitCheck, World, build_finding, supported
 from ..toolkit.host import Host
-from ..toolkit.roles import exchange_roles, transport_applies
+from ..toolkit.roles import TransportRole
 from ..toolkit.world import Applicability
 from .. import register
 from .causes import causes
@@ -31,7 +31,7 @@ __all__ = ["BackPressureCheck"]
 
 
 @register
-class BackPressureCheck(ToolkitCheck):
+class BackPressureCheck(TransportRole, ToolkitCheck):
     """Back pressure on a Hub/Edge Transport server: ranked causes."""
 
     id = "transport-back-pressure"
@@ -50,12 +50,6 @@ class BackPressureCheck(ToolkitCheck):
         KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeTransport",
                 "the transport service: a Hub or Edge Transport server", subtree=False),
     )
-
-    def in_world(self, host: Host) -> bool:
-        return bool(exchange_roles(host).has("transport"))
-
-    def applies(self, host: Host) -> Applicability:
-        return transport_applies(self, host, super().applies(host))
 
     def judge(self, host: Host, applies: Applicability) -> Finding:
         f = gather(host, self.kb)

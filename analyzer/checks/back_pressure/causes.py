@@ -113,6 +113,20 @@ def memory_pressure(f: Facts) -> Verdict:
     return possible("The pressure events of the current episode do not show the memory lines.")
 
 
+def _buckets(f: Facts, why: str) -> tuple[Any, Any, Verdict | None]:
+    """The open episode and its version buckets line, or the verdict that
+    ends the question (no pressure now, version buckets at Normal)."""
+    done = _not_now(f, ("version_buckets",), "Version buckets")
+    if done:
+        return None, None, done
+    ep = f.current
+    vb = ep.pressured.get("version_buckets")
+    if vb is None:
+        return ep, None, ruled_out(f"Version buckets are not among the resources under pressure ({why}).",
+                                   *_normal_lines(ep, ("version_buckets",)))
+    return ep, vb, None
+
+
 def _large_fix(f: Facts) -> list[str]:
     m = f.large[-1] if f.large else {}
     words = {"sender": m.get("sender") or "the sender", "size": _mb(m["bytes"]) if m.get("bytes") else "?",
@@ -133,14 +147,9 @@ def large_message(f: Facts) -> Verdict:
     """Blog reason 5 and "most likely": a very large message gets into the
     submission queue; while it is processed, uncommitted transactions
     (version buckets) pile up and the transport disables submission."""
-    done = _not_now(f, ("version_buckets",), "Version buckets")
+    ep, vb, done = _buckets(f, "a large message shows as uncommitted transactions")
     if done:
         return done
-    ep = f.current
-    vb = ep.pressured.get("version_buckets")
-    if vb is None:
-        return ruled_out("Version buckets are not among the resources under pressure: a large message "
-                         "shows as uncommitted transactions.", *_normal_lines(ep, ("version_buckets",)))
     mine = [m for m in f.large if m["_episode"] is ep]
     if mine:
         m = mine[-1]
@@ -197,14 +206,9 @@ def antivirus_scanning(f: Facts) -> Verdict:
 def version_buckets(f: Facts) -> Verdict:
     """Version buckets over the threshold when neither a large message nor
     disk pressure nor a scanner explains them: what to collect next."""
-    done = _not_now(f, ("version_buckets",), "Version buckets")
+    ep, vb, done = _buckets(f, "nothing to explain")
     if done:
         return done
-    ep = f.current
-    vb = ep.pressured.get("version_buckets")
-    if vb is None:
-        return ruled_out("Version buckets are at Normal in the pressure events.",
-                         *_normal_lines(ep, ("version_buckets",)))
     why = []
     if any(m["_episode"] is ep for m in f.large):
         why.append("a large message just before pressure rose")

@@ -17,7 +17,7 @@ from typing import Any
 from ...findings import Cause, Finding
 from ..toolkit import FindingParts, KeySpec, ToolkitCheck, World, build_finding, supported
 from ..toolkit.host import Host
-from ..toolkit.roles import exchange_roles, transport_applies
+from ..toolkit.roles import TransportRole
 from ..toolkit.world import Applicability
 from .. import register
 from .causes import causes
@@ -27,7 +27,7 @@ __all__ = ["DnsQueryFailedCheck"]
 
 
 @register
-class DnsQueryFailedCheck(ToolkitCheck):
+class DnsQueryFailedCheck(TransportRole, ToolkitCheck):
     """451 4.4.0 DNS query failed on a Hub/Edge Transport server."""
 
     id = "dns-query-failed"
@@ -47,12 +47,6 @@ class DnsQueryFailedCheck(ToolkitCheck):
         KeySpec("HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeTransport",
                 "the transport service: a Hub or Edge Transport server", subtree=False),
     )
-
-    def in_world(self, host: Host) -> bool:
-        return bool(exchange_roles(host).has("transport"))
-
-    def applies(self, host: Host) -> Applicability:
-        return transport_applies(self, host, super().applies(host))
 
     def judge(self, host: Host, applies: Applicability) -> Finding:
         f = gather(host, self.kb)

@@ -123,3 +123,15 @@ def transport_applies(check: Any, host: Any, base: Any) -> Any:
     return Applicability("out", "no Exchange 2007/2010 Hub or Edge Transport evidence (no transport role "
                                 "key, MSExchangeTransport service, EdgeTransport.exe process or "
                                 "15001-15007 event).")
+
+
+class TransportRole:
+    """Mixin for a :class:`~analyzer.checks.toolkit.ToolkitCheck` of the
+    Exchange 2007/2010 Hub/Edge transport: the host is in the check's world
+    when it shows the transport role (:func:`transport_applies`)."""
+
+    def in_world(self, host: Any) -> bool:
+        return bool(exchange_roles(host).has("transport"))
+
+    def applies(self, host: Any) -> Any:
+        return transport_applies(self, host, super().applies(host))  # type: ignore[misc]
