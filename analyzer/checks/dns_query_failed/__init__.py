@@ -113,8 +113,9 @@ def _collect(f: Facts, status: str) -> list[str]:
 def _facts(f: Facts) -> dict[str, Any]:
     return {
         "affected_domains": [{"domain": d.name, "messages": d.messages, "records": len(d.rows),
-                              "first": str(min(t for t in d.times if t is not None)) if any(d.times) else None,
-                              "last": str(max(t for t in d.times if t is not None)) if any(d.times) else None}
+                              "first": str(d.span()[0]) if d.span() else None,
+                              "last": str(d.span()[1]) if d.span() else None,
+                              "queue_last_retry": d.retries[-1] if d.retries else None}
                              for d in f.domains.values()],
         "queues_exported": len(f.queues),
         "windows_version": f.windows.value if f.windows is not None else None,

@@ -26,12 +26,23 @@ class Domain:
     name: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     messages: int = 0
+    #: times of the failures in tracking and protocol logs (UTC)
     times: list[Any] = field(default_factory=list)
+    #: the queues' LastRetryTime, as printed (the server's local time)
+    retries: list[str] = field(default_factory=list)
+
+    def span(self) -> tuple[Any, Any] | None:
+        ts = sorted(pd.Timestamp(t) for t in self.times if t is not None)
+        return (ts[0], ts[-1]) if ts else None
 
     def describe(self) -> str:
-        ts = sorted(pd.Timestamp(t) for t in self.times if t is not None)
-        when = (f", first {ts[0]:%Y-%m-%d %H:%M}, last {ts[-1]:%Y-%m-%d %H:%M}" if len(ts) > 1
-                else f", at {ts[0]:%Y-%m-%d %H:%M}" if ts else "")
+        span = self.span()
+        when = ""
+        if span:
+            when = (f", first {span[0]:%Y-%m-%d %H:%M} UTC, last {span[1]:%Y-%m-%d %H:%M} UTC"
+                    if span[0] != span[1] else f", at {span[0]:%Y-%m-%d %H:%M} UTC")
+        if self.retries:
+            when += f", queue last retry {self.retries[-1]} (server time)"
         return f"{self.name} ({self.messages} message(s), {len(self.rows)} record(s){when})"
 
 
@@ -94,11 +105,13 @@ def _is_dns_451(kb: dict[str, Any], text: Any) -> bool:
     return kb["enhanced_status"] in s and kb["marker"].lower() in s.lower()
 
 
-def _add(f: Facts, domain: str, row: dict[str, Any], messages: int, ts: Any) -> None:
+def _add(f: Facts, domain: str, row: dict[str, Any], messages: int, ts: Any) -> Domain:
     d = f.domains.setdefault(domain.lower(), Domain(domain.lower()))
     d.rows.append(row)
     d.messages += messages
-    d.times.append(ts)
+    if ts is not None:
+        d.times.append(ts)
+    return d
 
 
 def _queues(f: Facts, host: Host) -> None:
@@ -109,10 +122,11 @@ def _queues(f: Facts, host: Host) -> None:
         f.queues.append(r)
         err = d.get("LastError")
         if _is_dns_451(f.kb, err):
-            when = pd.to_datetime(d.get("LastRetryTime"), errors="coerce", utc=True) if d.get("LastRetryTime") else None
             count = d.get("MessageCount")
-            _add(f, str(d.get("NextHopDomain") or "(unknown domain)"), r,
-                 count if isinstance(count, int) else 0, None if when is pd.NaT else when)
+            dom = _add(f, str(d.get("NextHopDomain") or "(unknown domain)"), r,
+                       count if isinstance(count, int) else 0, None)
+            if d.get("LastRetryTime"):
+                dom.retries.append(str(d["LastRetryTime"]))
         elif err and str(err).strip():
             f.other_errors.append(r)
 
