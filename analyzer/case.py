@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import archive, sources, table, textio
+from . import archive, eventdata, sources, table, textio
 from .sources import Options, ParseContext, Source, Warning_
 
 ROW_BATCH = 50_000
@@ -353,6 +353,9 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
             loader.add_file(real, display_name(p.name), 0, siblings)
         merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
                   if loader.frames else table.rows_to_arrow([]))
+    # Structured fields (back-pressure resources, crash module, service name)
+    # for the few rows whose event has them, whatever export they came from.
+    merged = eventdata.enrich(merged)
     frame = table.arrow_to_frame(merged)
     return Case(name or p.name, str(p), loader.inventory, frame, loader.warnings, opts,
                 duration_s=time.monotonic() - started)
