@@ -30,7 +30,9 @@ def res_ev(res: dict[str, Any]) -> Evidence:
 
 
 def _mb(n: Any) -> str:
-    return f"{float(n) / 1048576:,.0f} MB"
+    """A size as the blog would say it: MB, or KB below one."""
+    v = float(n)
+    return f"{v / 1048576:,.0f} MB" if v >= 1048576 else f"{v / 1024:,.0f} KB"
 
 
 def _not_now(f: Facts, kinds: tuple[str, ...], what: str) -> Verdict | None:
@@ -45,9 +47,9 @@ def _not_now(f: Facts, kinds: tuple[str, ...], what: str) -> Verdict | None:
     if past:
         ev = [res_ev(ep.pressured[k]) for ep in past for k in kinds if k in ep.pressured]
         last = past[-1]
-        return ruled_out(f"{what} was under pressure ({last.describe()}) and pressure returned to Normal: "
+        return ruled_out(f"Pressure on {what.lower()} ({last.describe()}) returned to Normal: "
                          "not a current cause.", *ev, last.end)
-    return ruled_out(f"Pressure returned to Normal; {what} was not among the resources under pressure "
+    return ruled_out(f"Pressure returned to Normal; {what.lower()} not among the resources under pressure "
                      f"in {len(f.episodes)} episode(s).", f.episodes[-1].end)
 
 
