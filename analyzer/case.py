@@ -72,7 +72,9 @@ class Case:
 
     @property
     def hosts(self) -> list[str]:
-        """The machines the case is about, one name each (FQDN when seen)."""
+        """The machines whose artifacts are in the case, one name each (FQDN
+        when seen): the rows' hosts, which never name a peer (a remote SMTP
+        host, a logon's workstation; see analyzer/hosts.py)."""
         from .hosts import display_names
         return display_names(self.table["host"].dropna().unique())
 
@@ -135,6 +137,23 @@ def _plain_kind(head: bytes) -> str:
     if not head:
         return "empty"
     return "binary" if textio.looks_binary(head) else "text"
+
+
+def _unrecognized(fs_path: Path, display: str, head: bytes, size: int,
+                  digest: str) -> InventoryEntry:
+    """The inventory entry of a file no parser reads, named by what it is
+    (a PDF, an image, an e-mail...) when the file-type database knows it."""
+    from .filekinds import identify
+
+    found = identify(fs_path) if head else None
+    if found is not None:
+        return InventoryEntry(display, found.kind, size, digest, "skipped",
+                              detail=f"{found.description}: not an artifact any parser reads")
+    kind = _plain_kind(head)
+    detail = {"empty": "empty file",
+              "binary": f"no parser recognizes this binary content (starts {head[:8].hex(' ')})",
+              "text": "no parser recognizes this text"}[kind]
+    return InventoryEntry(display, kind, size, digest, "skipped", detail=detail)
 
 
 class _Loader:
@@ -224,12 +243,7 @@ class _Loader:
             return
         src, score = sources.sniff(head, fs_path.name)
         if src is None:
-            kind = _plain_kind(head)
-            detail = {"empty": "empty file",
-                      "binary": f"no parser recognizes this binary content (starts {head[:8].hex(' ')})",
-                      "text": "no parser recognizes this text"}[kind]
-            self.inventory.append(InventoryEntry(display, kind, size, digest, "skipped",
-                                                 detail=detail))
+            self.inventory.append(_unrecognized(fs_path, display, head, size, digest))
             return
         self._parse(src, fs_path, display, size, digest, siblings)
 

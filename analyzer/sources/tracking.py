@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import knowledge
+from ..hosts import tracking_log_host
 from . import register
 from ._textcommon import head_lines, read_lines
 from .base import ParseContext, Source
@@ -110,8 +111,7 @@ def _fields(rec: dict[str, str], blank: tuple[str, ...] = ("",)) -> dict[str, An
     data.setdefault("recipients", [])
     data.setdefault("sender", None)
     data.setdefault("message_id", None)
-    own = k["own_server"]
-    data["server"] = data.get(own.get(data["event"] if data["event_id"] is None else None, own["default"]))
+    data["server"] = tracking_log_host(data)
     data["client"] = data.get("client_hostname") or data.get("client_ip")
     return data
 
@@ -341,6 +341,9 @@ class TrackingLogSource(Source):
         recips = ";".join(data.get("recipients") or [])
         msg = " ".join(x for x in (data.get("event") or "", data.get("sender") or "",
                                    f"-> {recips}" if recips else "", data.get("message_id") or "") if x)
-        return {"kind": "tracking_entry", "ts": ts, "ts_source": ts_source, "host": data.get("server"),
+        # The row's host is the server that wrote the log, never the peer it
+        # sent to (analyzer/hosts.py).
+        return {"kind": "tracking_entry", "ts": ts, "ts_source": ts_source,
+                "host": data.get("server"),
                 "level": "information", "message": msg, "data": data, "locator": f"line={no}",
                 "parse_status": status}
