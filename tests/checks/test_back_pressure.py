@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from analyzer import checks
 
-from .exrows import T0, case, chatter, event, exchange2007, process, tracked, volume
+from .exrows import T0, case, chatter, event, exchange2007, process, ps_object, tracked, volume
 
 CHECK = checks.get("transport-back-pressure")
 HUB = "HUB01"
@@ -141,3 +141,11 @@ def test_pressure_events_alone_make_a_transport_server():
     f, c = run(rows)
     assert f.status in ("problem", "inconclusive")
     assert c["version-buckets"].verdict in ("likely", "possible")
+
+
+def test_exchange_2013_is_not_applicable():
+    server = ps_object("exchange_server", {"Name": HUB, "AdminDisplayVersion": "Version 15.0 (Build 1497.2)",
+                                           "ServerRole": "Mailbox, ClientAccess"}, HUB, 3, "Output/server.txt")
+    rows = chatter(HUB) + [process("EdgeTransport.exe", 2812, 4), server]
+    (f,) = CHECK.run(case(rows))
+    assert f.status == "not_applicable" and "2013 or later" in f.summary

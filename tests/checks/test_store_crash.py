@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from analyzer import checks
 
 from .exrows import T0, case, chatter, event, exchange2007
@@ -44,7 +42,6 @@ def run(rows: list[dict]):
 
 
 def test_excdo_on_a_build_before_ur6_is_confirmed():
-    pytest.importorskip("analyzer.builds")
     f, c = run(mailbox(*[crash(i) for i in range(4)], *[scm(i) for i in range(4)]))
     assert f.status == "problem" and f.severity == "error"
     assert f.causes[0].id == "excdo-calendar-bug" and c["excdo-calendar-bug"].verdict == "confirmed"
@@ -55,7 +52,6 @@ def test_excdo_on_a_build_before_ur6_is_confirmed():
 
 
 def test_excdo_on_a_build_with_ur6_is_at_most_possible():
-    pytest.importorskip("analyzer.builds")
     rows = mailbox(*[crash(i, app_version="8.1.359.2", module_version="8.1.359.0", offset="0x1f0a44")
                      for i in range(2)], build="8.1.359.2", rollups=(UR6,
                      "Update Rollup 7 for Exchange Server 2007 Service Pack 1 (KB960384)"))

@@ -73,7 +73,8 @@ def _summary(f: Facts, status: str, weighed: list[Cause]) -> str:
                else " The case does not show why.")
         return f"{who}: 451 4.4.0 DNS query failed for {listed}.{top}"
     if not f.decided:
-        return f"{who}: no queue export, protocol log or tracking log in the case to show 451 4.4.0 failures."
+        return (f"{who}: no queue export or protocol log in the case to show whether queues fail with 451 "
+                "4.4.0 DNS query failed" + (" (the tracking logs have no DEFER/FAIL with it)." if f.tracked else "."))
     others = ""
     if f.other_errors:
         errs = "; ".join(f"{r['_data'].get('NextHopDomain')}: {r['_data'].get('LastError')}" for r in f.other_errors[:3])

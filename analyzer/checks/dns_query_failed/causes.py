@@ -50,8 +50,9 @@ def _none(f: Facts) -> Verdict | None:
     if f.domains:
         return None
     if not f.decided:
-        return possible("The case holds no queue export, protocol log or tracking log of this server to "
-                        "show a 451 4.4.0 failure.")
+        return possible(f"The case holds no queue export or protocol log of {f.host} to show whether its "
+                        "queues fail with 451 4.4.0" + (" (its tracking logs have no DEFER/FAIL with it)."
+                                                         if f.tracked else "."))
     return ruled_out(f"No queue, protocol log or tracking row of {f.host} carries 451 4.4.0 DNS query failed.",
                      *f.queues[:2], *f.other_errors[:2])
 
@@ -81,7 +82,8 @@ def ipv6_dns_bug(f: Facts) -> Verdict:
     on = [a for a in f.adapters if a["_data"].get("ipv6_bound")][:1] + (
         [f.tcpip6_absent] if f.tcpip6_absent is not None else [])
     setting = "Exchange 2007" if f.exchange_major == 8 else "Exchange (version not shown)"
-    where = f"{setting} on Windows {win or '(version not shown)'} with IPv6 enabled"
+    wname = "Windows Server 2008 (6.0)" if win == kb["windows_2008"] else f"Windows {win or '(version not shown)'}"
+    where = f"{setting} on {wname} with IPv6 enabled"
     if ok and not bad:
         sure = confirmed if win == kb["windows_2008"] and f.exchange_major == 8 and on else likely
         pinned = [h for d in ok for h in f.hosts_for(d)]

@@ -54,6 +54,7 @@ class Facts:
     queues: list[dict[str, Any]] = field(default_factory=list)        # every queue object
     other_errors: list[dict[str, Any]] = field(default_factory=list)  # queues/rows failing otherwise
     send_logs: bool = False
+    tracked: bool = False                # tracking logs in the case (they show DEFER/FAIL rows)
     windows: Any = None                  # RegValue of CurrentVersion
     exchange_major: int | None = None
     exchange_rows: list[Any] = field(default_factory=list)
@@ -138,7 +139,9 @@ def _logs(f: Facts, host: Host) -> None:
         if _is_dns_451(f.kb, r["_data"].get("data") or r.get("message")):
             dom = str(r["_data"].get("remote_endpoint") or r["_data"].get("connector_id") or "(send log)")
             _add(f, dom, r, 0, r.get("ts"))
-    for r in records(host.kind("tracking_entry")):
+    tracking = host.kind("tracking_entry")
+    f.tracked = bool(len(tracking))
+    for r in records(tracking):
         d = r["_data"]
         status = " ".join(map(str, d.get("recipient_status") or []))
         if str(d.get("event") or "").upper() in ("DEFER", "FAIL") and _is_dns_451(f.kb, status):

@@ -15,9 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from ...builds import BuildInfo, host_build
 from ...query import HostRows, select
 from ...registry import RegistryView
 from ...table import row_data
+from ...transport_settings import effective_settings
 from .causes import Absence
 from .world import Generation, exchange_generation
 
@@ -98,14 +100,9 @@ class Host:
 
     # ---- world --------------------------------------------------------------
     @cached_property
-    def build(self) -> Any:
+    def build(self) -> BuildInfo:
         """The host's Exchange build and its certainty
-        (:func:`analyzer.builds.host_build` on this host's rows); None when
-        the repository has no build table."""
-        try:
-            from ...builds import host_build
-        except ImportError:
-            return None
+        (:func:`analyzer.builds.host_build` on this host's rows)."""
         return host_build(self.rows)
 
     @cached_property
@@ -113,10 +110,6 @@ class Host:
         """The effective EdgeTransport.exe.config settings of this host
         (:func:`analyzer.transport_settings.effective_settings`, defaults of
         its Exchange version); None without the file in the case."""
-        try:
-            from ...transport_settings import effective_settings
-        except ImportError:
-            return None
         if not len(self.kind("config")):
             return None
         found = effective_settings(self.rows, version=self.build, host=self.name)

@@ -109,9 +109,10 @@ def transport_applies(check: Any, host: Any, base: Any) -> Any:
     from .world import Applicability
     if base.state == "out":
         return base
-    gen = host.generation
-    if gen.product and "2013" in gen.product:
-        return Applicability("out", f"{gen.product} server: {check.world.elsewhere}.", gen.evidence)
+    build = host.build
+    if build.major is not None and build.major >= 15:
+        return Applicability("out", f"Exchange {build.version} server (2013 or later): {check.world.elsewhere}.",
+                             [e for e in (as_evidence(r) for r in build.evidence[:1]) if e is not None])
     roles = exchange_roles(host)
     has = roles.has("transport")
     if has:
