@@ -128,6 +128,7 @@ def test_no_application_log_is_inconclusive():
     rows = [r for r in hub(*traffic()) if r["kind"] != "event"]
     f, _ = run(rows)
     assert f.status == "inconclusive" and any("Application" in x for x in f.collect)
+    assert all(x.verdict == "possible" for x in f.causes)
 
 
 def test_mailbox_server_is_not_applicable():

@@ -105,3 +105,10 @@ def test_hub_transport_server_is_not_applicable():
     rows = exchange2007("HUB01", ("HubTransportRole",)) + chatter("HUB01")
     (f,) = CHECK.run(case(rows))
     assert f.status == "not_applicable" and "not a Mailbox server" in f.summary
+
+
+def test_without_the_application_log_nothing_is_ruled_out():
+    rows = [r for r in mailbox() if r.get("channel") != "Application"]
+    f, c = run(rows)
+    assert f.status == "inconclusive" and all(x.verdict == "possible" for x in f.causes)
+    assert any("Application" in x for x in f.collect)

@@ -40,6 +40,9 @@ def _not_now(f: Facts, kinds: tuple[str, ...], what: str) -> Verdict | None:
     episodes of this resource; None while pressure is on."""
     if f.current is not None:
         return None
+    if not f.app_log:
+        return possible(f"No Application log of {f.host} in the case: whether {what.lower()} came under "
+                        "pressure cannot be told.")
     past = [ep for ep in f.episodes if any(k in ep.pressured for k in kinds)]
     if not f.episodes:
         return ruled_out(f"The Application log of {f.host} has no back pressure event (15004-15007): "

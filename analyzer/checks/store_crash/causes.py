@@ -55,6 +55,8 @@ def excdo_calendar_bug(f: Facts) -> Verdict:
     Update Rollup 6" (Exchange 2007 SP1 UR6 = 8.1.340.1)."""
     spec = f.kb["excdo"]
     mods = f.excdo()
+    if not f.app_log:
+        return possible("No Application log in the case to see in which module store.exe faults.")
     if not mods and f.unread:
         return possible(f"{len(f.unread)} Application Error event(s) could not be read (faulting application "
                         "and module unknown).", *f.unread[:2])
@@ -90,14 +92,17 @@ def faulting_module(f: Facts) -> Verdict:
     rest = [m for m in f.modules if not (explained and m in f.excdo())]
     if rest:
         top = rest[0]
-        fix = [s.format(module=top.name, version=top.version or "?") for s in f.kb["remediation"]["module"]]
+        fix = [s.format(module=top.name, version=f" {top.version}" if top.version else "")
+               for s in f.kb["remediation"]["module"]]
         text = "; ".join(f"{m.label()}: {m.span()}" for m in rest)
         return confirmed(f"store.exe faulted in {text}.", *[e for m in rest for e in _cite(m)], fix=fix)
     if f.scm and not f.modules:
-        fix = [s.format(module="the faulting module", version="?") for s in f.kb["remediation"]["module"]]
+        fix = [s.format(module="the faulting module", version="") for s in f.kb["remediation"]["module"]]
         return likely(f"The Information Store service terminated unexpectedly {len(f.scm)} time(s) "
                       "(Service Control Manager), but no Application Error 1000 names the faulting module.",
                       *f.scm[:1], *f.scm[-1:], fix=fix)
+    if not f.app_log:
+        return possible("No Application log in the case to see whether store.exe crashes.")
     if f.unread:
         return possible(f"{len(f.unread)} Application Error event(s) could not be read (faulting application "
                         "and module unknown).", *f.unread[:2])
