@@ -150,3 +150,11 @@ def test_exchange_2013_is_not_applicable():
     rows = chatter(HUB) + [process("EdgeTransport.exe", 2812, 4), server]
     (f,) = CHECK.run(case(rows))
     assert f.status == "not_applicable" and "2013 or later" in f.summary
+
+
+def test_unreadable_pressure_level_is_inconclusive():
+    unread = event(HUB, "MSExchangeTransport", 15004, T0, n=3, data={"fields_unread": "back_pressure"},
+                   message="Der Ressourcendruck wurde von Normal auf Hoch erhöht.")
+    f, _ = run(hub(unread))
+    assert f.status == "inconclusive" and "could not be read" in f.summary
+    assert any(".evtx" in x for x in f.collect)

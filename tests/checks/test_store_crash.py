@@ -112,3 +112,20 @@ def test_without_the_application_log_nothing_is_ruled_out():
     f, c = run(rows)
     assert f.status == "inconclusive" and all(x.verdict == "possible" for x in f.causes)
     assert any("Application" in x for x in f.collect)
+
+
+def test_real_windows_crashes_of_other_processes(corpus_dir):
+    """A real Windows 7 Application log (shared corpus): Application Error
+    1000 and WER 1001 of rundll32.exe and others, LoadPerf 1000 (another
+    provider, not a crash). On a host that is given the Mailbox role, none
+    of it is a store.exe crash: ok, naming the other processes."""
+    from analyzer.case import load_case
+    table = load_case(corpus_dir / "evtx" / "deepblue-many-events-application.evtx").table
+    crash_hosts = table[(table["provider"] == "Application Error") & (table["event_id"] == 1000)]["host"]
+    host = str(crash_hosts.iloc[0])
+    rows = [{k: v for k, v in r.items() if v is not None and v == v}
+            for r in table[table["host"] == host].to_dict("records")]
+    findings = CHECK.run(case(rows + exchange2007(host, ("MailboxRole",))))
+    (f,) = [x for x in findings if x.host == host]
+    assert f.status == "ok", f.summary
+    assert "rundll32.exe" in f.summary and all(c.verdict == "ruled_out" for c in f.causes)

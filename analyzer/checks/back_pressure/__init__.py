@@ -62,7 +62,7 @@ class BackPressureCheck(TransportRole, ToolkitCheck):
 
 
 def _status(f: Facts, weighed: list[Cause]) -> tuple[str, str | None]:
-    if not f.app_log:
+    if not f.app_log or f.last_level_unread:
         return "inconclusive", "warning"
     if f.current is not None:
         return "problem", "critical" if f.current.peak == "High" else "error"
@@ -71,6 +71,9 @@ def _status(f: Facts, weighed: list[Cause]) -> tuple[str, str | None]:
 
 def _summary(f: Facts, status: str, weighed: list[Cause]) -> str:
     who = f.host
+    if status == "inconclusive" and f.app_log:
+        return (f"{who}: {len(f.events)} back pressure event(s), the last at {f.events[-1]['ts']:%Y-%m-%d %H:%M} "
+                "UTC, whose pressure level could not be read: whether pressure is on now cannot be told.")
     if status == "inconclusive":
         return (f"{who}: no Application log in the case, so the back pressure events (MSExchangeTransport "
                 "15004-15007) cannot be read.")
@@ -121,6 +124,7 @@ def _collect(f: Facts, status: str, weighed: list[Cause]) -> list[str]:
     out = []
     if not f.app_log:
         out.append(c["app_log"])
+    window = "the pressure window"
     if status == "problem":
         ep = f.current
         if f.tracking is None or not len(f.tracking):
@@ -134,8 +138,8 @@ def _collect(f: Facts, status: str, weighed: list[Cause]) -> list[str]:
         if ep.unread:
             out.append(c["fields"])
         window = f"{ep.start['ts']:%Y-%m-%d %H:%M} UTC and the hour before"
-    else:
-        window = "the pressure window"
+    if f.last_level_unread:
+        out.append(c["fields"])
     paths = {r.get("path") for ep in f.episodes for r in ep.pressured.values() if r.get("path")}
     vols = ", ".join(sorted({p[:2] for p in paths if len(p) > 1 and p[1] == ":"})) or "(the queue volume)"
     return [x.format(host=host, window=window, volumes=vols) for x in out]

@@ -78,6 +78,17 @@ class Facts:
     settings: Any = None
 
     @property
+    def last_level_unread(self) -> bool:
+        """The last pressure event's level could not be read (a localized or
+        truncated text): whether pressure is on now cannot be told."""
+        if not self.events:
+            return False
+        d = self.events[-1]["_data"]
+        eid = int(self.events[-1]["event_id"])
+        return not (d.get("pressure_to") or d.get("pressure")) and eid not in (
+            self.kb["events"]["disk"], self.kb["events"]["memory"])
+
+    @property
     def current(self) -> Episode | None:
         """The episode still open at the end of the logs."""
         return self.episodes[-1] if self.episodes and self.episodes[-1].end is None else None
