@@ -158,3 +158,27 @@ def test_unreadable_pressure_level_is_inconclusive():
     f, _ = run(hub(unread))
     assert f.status == "inconclusive" and "could not be read" in f.summary
     assert any(".evtx" in x for x in f.collect)
+
+
+def config(line: int, key: str, value: str) -> dict:
+    return dict(kind="config", source="transport-config", path="Config/EdgeTransport.exe.config",
+                locator=f"line={line}", value_name=key, value=value,
+                data={"section": "appSettings", "action": "add", "key": key, "value": value, "known": True,
+                      "application": "EdgeTransport"})
+
+
+def test_config_monitoring_off_and_changed_thresholds_are_reported():
+    f, _ = run(hub(*traffic(), config(9, "EnableResourceMonitoring", "false"),
+                   config(10, "VersionBucketsHighThreshold", "400")))
+    assert f.status == "ok"
+    assert "EnableResourceMonitoring false" in f.summary and "VersionBucketsHighThreshold=400" in f.summary
+    assert {"line=9", "line=10"} <= {e.locator for e in f.evidence}
+    assert f.facts["resource_monitoring"] is False
+
+
+def test_config_queue_path_finds_the_volume():
+    disk = lines(db=99, db_level="High", db_path="D:\\Queue")
+    disk[1].pop("path")                      # a wording without the path in the line
+    f, c = run(hub(config(7, "QueueDatabasePath", "D:\\Queue"), volume("D", 212_336_640, 21_467_942_912),
+                   bp(15004, T0, "Normal", "High", disk, 1)))
+    assert c["queue-disk-full"].verdict == "confirmed" and "D: has 202 MB free" in c["queue-disk-full"].explanation
