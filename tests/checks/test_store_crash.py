@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from analyzer import checks
 
-from .exrows import T0, case, chatter, event, exchange2007
+from .exrows import T0, case, chatter, event, exchange2007, regkey, regval
 
 CHECK = checks.get("store-crash")
 MBX = "MBX01"
@@ -129,3 +129,14 @@ def test_real_windows_crashes_of_other_processes(corpus_dir):
     (f,) = [x for x in findings if x.host == host]
     assert f.status == "ok", f.summary
     assert "rundll32.exe" in f.summary and all(c.verdict == "ruled_out" for c in f.causes)
+
+
+def test_excdo_on_exchange_2003_is_another_module():
+    rows = [regkey("HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup", MBX),
+            regval("HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup", "ServicePackBuild", "REG_DWORD", "7638", MBX),
+            event(MBX, "MSExchangeIS", 9523, T0, level="information", n=5)]
+    rows += chatter(MBX) + [crash(i, app_version="6.5.7638.1", module="EXCDO.DLL", module_version="6.5.7638.1",
+                                  offset="0x2f1c") for i in range(2)]
+    f, c = run(rows)
+    assert c["excdo-calendar-bug"].verdict == "ruled_out" and "Exchange 2007" in c["excdo-calendar-bug"].explanation
+    assert f.causes[0].id == "faulting-module" and c["faulting-module"].verdict == "confirmed"

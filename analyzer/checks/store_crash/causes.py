@@ -38,8 +38,6 @@ def _fixed(f: Facts) -> tuple[bool | None, str, list[Any]]:
     if b is None or getattr(b, "certainty", "unknown") == "unknown":
         return None, "the Exchange build is not in the case", []
     have = f"{b.product or 'Exchange'} build {b.build} ({b.certainty.replace('_', ' ')})"
-    if b.major is not None and b.major != spec["product_major"]:
-        return True, f"{have}: not Exchange 2007", list(b.evidence[:2])
     return b.at_least(spec["fixed_in"]), have, list(b.evidence[:2])
 
 
@@ -67,6 +65,10 @@ def excdo_calendar_bug(f: Facts) -> Verdict:
     n = sum(m.count for m in mods)
     ev = [e for m in mods for e in _cite(m)]
     text = f"store.exe faulted in EXCDO.DLL {n} time(s) ({'; '.join(m.label() + ', ' + m.span() for m in mods)})"
+    b = f.build
+    if b is not None and b.major is not None and b.major != spec["product_major"]:
+        return ruled_out(f"{text}, but this is Exchange {b.version} (build {b.build}): the calendar crash the "
+                         "blog reports is of Exchange 2007.", *ev, *[x for x in b.evidence[:1]])
     fixed, have, bev = _fixed(f)
     if fixed:
         return possible(f"{text}, but {have} already has {spec['fixed_in_label']}, where the reporting blog "
@@ -114,7 +116,11 @@ def faulting_module(f: Facts) -> Verdict:
 
 
 def _excdo_explains(f: Facts) -> bool:
-    """The EXCDO crashes are the blog's bug (likely or confirmed)."""
+    """The EXCDO crashes are the blog's bug (likely or confirmed): Exchange
+    2007 (or a build not known) before the rollup."""
+    b = f.build
+    if b is not None and b.major is not None and b.major != f.kb["excdo"]["product_major"]:
+        return False
     fixed, _, _ = _fixed(f)
     return bool(f.excdo()) and not fixed
 
