@@ -182,3 +182,17 @@ def test_config_queue_path_finds_the_volume():
     f, c = run(hub(config(7, "QueueDatabasePath", "D:\\Queue"), volume("D", 212_336_640, 21_467_942_912),
                    bp(15004, T0, "Normal", "High", disk, 1)))
     assert c["queue-disk-full"].verdict == "confirmed" and "D: has 202 MB free" in c["queue-disk-full"].explanation
+
+
+def test_exchange_2010_15006_with_the_sp1_wording():
+    """Exchange 2010 SP1+: "Queue database logging path" at High in a 15006
+    (rejecting for disk space) whose level is the event's own."""
+    log = res("Queue database logging path", 96, "High", (92, 94, 96),
+              "C:\\Program Files\\Microsoft\\Exchange Server\\V14\\TransportRoles\\data\\Queue\\", "%")
+    ev = event(HUB, "MSExchangeTransport", 15006, T0, n=4, level="error",
+               data={"resources": [log, res("Version buckets", 0, "Normal", (80, 120, 200))],
+                     "disabled_components": ["Inbound mail submission from the Internet"]})
+    f, c = run(hub(ev, volume("C", 3_000_000_000, 75_000_000_000)))
+    assert f.status == "problem" and f.severity == "critical"
+    assert c["queue-disk-full"].verdict == "confirmed" and "logging path" in c["queue-disk-full"].explanation
+    assert c["version-buckets"].verdict == "ruled_out"
