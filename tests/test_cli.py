@@ -401,7 +401,7 @@ def test_files_read_but_nothing_to_decide_exits_3() -> None:
 def test_healthy_sample_exits_0_and_problem_sample_exits_1() -> None:
     lines = _first_lines(REPO / "samples" / "rpc-port-conflict-healthy-static-ports" / "case")
     assert lines.pop("exit") == 0
-    assert all(v.startswith("No problem found: 1 check decided (rpc-port-conflict on EXCH01)")
+    assert all(v.startswith("No problem found: 2 checks decided (rpc-port-conflict on EXCH01; store-crash on")
                for v in lines.values()), lines
     lines = _first_lines(REPO / "samples" / "rpc-port-conflict-static-port-in-use" / "case")
     assert lines.pop("exit") == 1

@@ -15,9 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from ...builds import BuildInfo, host_build
 from ...query import HostRows, select
 from ...registry import RegistryView
 from ...table import row_data
+from ...transport_settings import effective_settings
 from .causes import Absence
 from .world import Generation, exchange_generation
 
@@ -97,6 +99,22 @@ class Host:
         return Absence(path=path, locator=f"key={key}", ts=None, excerpt=f"{key}: {what}")
 
     # ---- world --------------------------------------------------------------
+    @cached_property
+    def build(self) -> BuildInfo:
+        """The host's Exchange build and its certainty
+        (:func:`analyzer.builds.host_build` on this host's rows)."""
+        return host_build(self.rows)
+
+    @cached_property
+    def transport_settings(self) -> Any:
+        """The effective EdgeTransport.exe.config settings of this host
+        (:func:`analyzer.transport_settings.effective_settings`, defaults of
+        its Exchange version); None without the file in the case."""
+        if not len(self.kind("config")):
+            return None
+        found = effective_settings(self.rows, version=self.build, host=self.name)
+        return found if found.path else None
+
     @cached_property
     def generation(self) -> Generation:
         """The host's Exchange generation (see :mod:`.world`)."""
