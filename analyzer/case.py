@@ -306,6 +306,14 @@ class _Loader:
             status = "partial" if rows else "failed"
         else:
             status = "parsed"
+        if status == "parsed" and not rows:
+            # A clean read that yields nothing must say why, or it is a failure.
+            if ctx.empty_reason:
+                detail_parts.append(ctx.empty_reason)
+            else:
+                status = "failed"
+                detail_parts.append(f"no rows: read as {src.kind} but the parser found "
+                                    "nothing it could read and gave no reason")
         if ctx.warnings:
             detail_parts.append(f"{len(ctx.warnings)} warning(s)")
         self.inventory.append(InventoryEntry(

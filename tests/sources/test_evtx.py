@@ -125,7 +125,7 @@ def test_backends_yield_identical_rows(corpus_dir, name):
 def test_python_backend_walks_past_stale_header_count(corpus_dir):
     df, ctx = parse(corpus_dir / "evtx" / "system.evtx", "python")
     assert len(df) == 1881  # python-evtx alone returns 326
-    assert "python-evtx: header says 3 chunks, 15 found" in ctx.notes
+    assert "header says 3 chunks, 15 found" in ctx.notes
 
 
 def test_field_mapping_classic_event(corpus_dir):
@@ -219,18 +219,19 @@ def test_split_read_survives_a_dead_helper(corpus_dir, monkeypatch, tmp_path):
     import os
 
     from analyzer.sources import evtx as evtx_mod
+    from analyzer.sources.evtx import rust
     path = corpus_dir / "evtx" / "system.evtx"
     monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
     single, _ = parse(path)
     parent = os.getpid()
-    real = evtx_mod._Range.tables
+    real = rust.RangeReader.tables
 
     def tables(self, display, source):
         if os.getpid() != parent:
             raise RuntimeError("simulated crash in the helper")
         return real(self, display, source)
 
-    monkeypatch.setattr(evtx_mod._Range, "tables", tables)
+    monkeypatch.setattr(rust.RangeReader, "tables", tables)
     monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 2)
     monkeypatch.setattr(evtx_mod, "_threads", lambda: 2)
     work = tmp_path / "work"
@@ -297,7 +298,7 @@ def test_records_to_table_edge_shapes():
     a forwarded record with numbers as text is read by the Python path;
     UserData followed by RenderingInfo keeps valid JSON."""
     from analyzer import messages
-    from analyzer.sources._evtx_common import records_to_table
+    from analyzer.sources.evtx.records import records_to_table
     texts = [
         _doc(SYS_4625 % 1, ',"EventData":{"SubjectUserSid":"S-1-0-0","SubjectUserName":"-",'
              '"LogonType":3,"Flag":true,"Ratio":1.5}'),
@@ -364,7 +365,7 @@ def test_numpy_byte_readers_equal_their_regexes():
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from analyzer.sources import _evtx_common as ec
+    from analyzer.sources.evtx import records as ec
     kws = ["0x8010000000000000", "0x8020000000000000", "0x10000000000000", "0xF0000000000000",
            "0x8000000000000000", "", None, "0x1", "zz8010000000000000", "0x80g0000000000000",
            "0x80A0000000000000x", "0xé010000000000000", "0x8030000000000000", "3" + "0" * 13]
