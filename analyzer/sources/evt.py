@@ -31,7 +31,6 @@ go to ``data["strings"]``, the data bytes to ``data["binary"]`` (hex).
 """
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -135,15 +134,56 @@ def decode_record(rec: bytes) -> dict[str, Any]:
             "strings": strings, "binary": binary}
 
 
-class _Log:
-    """The logical byte stream of the circular log over the memory-mapped
-    file, with file offsets. Nothing is copied but the slices asked for
-    (a record, at most :data:`MAX_RECORD` bytes), so a 2 GB log costs its
-    page cache, not 2 GB of heap. When the log wrapped (start > end) the
-    stream runs from ``start`` to the end of the file, then from after the
-    header to ``end``; a slice or a search across that seam is assembled."""
+#: Bytes read at a time when searching the file (signatures, end-of-file record).
+WINDOW = 1 << 20
 
-    def __init__(self, data: Any, start: int, end: int) -> None:
+
+class _File:
+    """The file through bounded ``os.pread`` calls: slices, and forward and
+    backward searches one :data:`WINDOW` at a time. Neither a whole-file
+    read nor a memory map (whose touched pages count as the process's
+    memory): a 2 GB sparse log costs a few MB."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: slice) -> bytes:
+        lo, hi, _ = key.indices(self.size)
+        return os.pread(self.fd, hi - lo, lo) if hi > lo else b""
+
+    def find(self, sub: bytes, start: int, end: int | None = None) -> int:
+        end = self.size if end is None else min(end, self.size)
+        pos = max(start, 0)
+        while pos < end:
+            hi = min(pos + WINDOW + len(sub) - 1, end)
+            at = self[pos:hi].find(sub)
+            if at >= 0:
+                return pos + at
+            pos += WINDOW
+        return -1
+
+    def rfind(self, sub: bytes) -> int:
+        hi = self.size
+        while hi > 0:
+            lo = max(0, hi - WINDOW)
+            at = self[lo:min(hi + len(sub) - 1, self.size)].rfind(sub)
+            if at >= 0:
+                return lo + at
+            hi = lo
+        return -1
+
+
+class _Log:
+    """The logical byte stream of the circular log, with file offsets, over
+    a :class:`_File`: only the slices asked for are read (a record, at most
+    :data:`MAX_RECORD` bytes). When the log wrapped (start > end) the stream
+    runs from ``start`` to the end of the file, then from after the header
+    to ``end``; a slice or a search across that seam is assembled."""
+
+    def __init__(self, data: _File, start: int, end: int) -> None:
         size = len(data)
         self.data = data
         if start <= end:
@@ -192,12 +232,12 @@ class _Log:
         return self.parts[-1][1]
 
 
-def _find_eof(data: bytes) -> tuple[int, int, int, int, int] | None:
+def _find_eof(data: _File) -> tuple[int, int, int, int, int] | None:
     """(offset, start, end, current, oldest) of the last end-of-file record."""
     at = data.rfind(EOF_MAGIC)
     if at < 0 or at + EOF_SIZE > len(data):
         return None
-    start, end, current, oldest, size2 = struct.unpack_from("<IIIII", data, at + 20)
+    start, end, current, oldest, size2 = struct.unpack("<IIIII", data[at + 20:at + EOF_SIZE])
     if size2 != EOF_SIZE:
         return None
     return at, start, end, current, oldest
@@ -222,24 +262,19 @@ class EvtSource(Source):
         channel = channel_from_name(ctx.path.rsplit("!", 1)[-1])
         render = _renderer()
         with open(ctx.fs_path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            # Memory-mapped, never read whole: a log can be gigabytes.
-            data: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            try:
-                for rec, offset in self._records(ctx, data):
-                    yield _row(rec, offset, channel, render, ctx.path)
-            finally:
-                if size:
-                    data.close()
+            # Bounded reads, never the whole file: a log can be gigabytes.
+            data = _File(fh.fileno(), os.fstat(fh.fileno()).st_size)
+            for rec, offset in self._records(ctx, data):
+                yield _row(rec, offset, channel, render, ctx.path)
 
     # -- walking -----------------------------------------------------------
-    def _records(self, ctx: ParseContext, data: bytes) -> Iterator[tuple[dict[str, Any], int]]:
+    def _records(self, ctx: ParseContext, data: _File) -> Iterator[tuple[dict[str, Any], int]]:
         size = len(data)
         header_ok = size >= HEADER_SIZE and data[4:8] == SIGNATURE
         h_start = h_end = flags = h_current = h_oldest = 0
         if header_ok:
             (_hs, _sig, _maj, _min, h_start, h_end, h_current, h_oldest, _max, flags, _ret,
-             _hs2) = struct.unpack_from("<I4sIIIIIIIIII", data, 0)
+             _hs2) = struct.unpack("<I4sIIIIIIIIII", data[0:HEADER_SIZE])
         else:
             ctx.warn("file header is not an LfLe header; records found by scanning", "offset=0x0")
         eof = _find_eof(data)

@@ -204,6 +204,11 @@ def _damage(ctx: ParseContext, layout: Layout, outcome: _Outcome) -> None:
     elif header.valid and outcome.max_id is not None and header.next_record_id - 1 > outcome.max_id:
         ctx.warn(f"header's next record id is {header.next_record_id} but the highest record "
                  f"read is {outcome.max_id}; {read} records read", "offset=0x18")
+    if layout.blank_announced:
+        first = next(c for c in layout.chunks if c.blank)
+        ctx.warn(f"{layout.blank_announced} of the {header.chunk_count} chunk slots the header "
+                 "counts are blank (all-zero chunk headers): their records are missing",
+                 first.locator())
     if layout.tail_bytes:
         ctx.note(f"{layout.tail_bytes} bytes after the last chunk slot are not a chunk; ignored")
     if read:

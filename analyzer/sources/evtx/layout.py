@@ -79,6 +79,9 @@ class ChunkRange(NamedTuple):
     last_record: int
     valid: bool
     free: int = 0
+    #: A slot without the magic whose 512-byte header area is all zero
+    #: (never written, or a hole of a sparse file).
+    blank: bool = False
 
     @property
     def offset(self) -> int:
@@ -96,7 +99,7 @@ def chunk_slots(size: int) -> int:
 
 def _chunk_range(index: int, head: bytes) -> ChunkRange:
     if head[:8] != CHUNK_MAGIC or len(head) < 0x34:
-        return ChunkRange(index, 0, -1, False, 0)
+        return ChunkRange(index, 0, -1, False, 0, not any(head))
     first, last = struct.unpack_from("<QQ", head, 0x08)
     free = struct.unpack_from("<I", head, 0x30)[0]
     return ChunkRange(index, first, last, True, free)
@@ -153,6 +156,12 @@ class Layout:
         """Chunk slots the readers see: the whole ones, plus the cut one when
         it kept a record."""
         return len(self.chunks) + (1 if self.cut is not None and self.cut.data is not None else 0)
+
+    @property
+    def blank_announced(self) -> int:
+        """Blank slots among the chunks the header counts."""
+        count = self.header.chunk_count if self.header.valid else 0
+        return sum(1 for c in self.chunks[:count] if c.blank)
 
     @property
     def holds_records(self) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import json
-import mmap
+import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,8 +31,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .layout import CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE, RECORD_MAGIC, \
-    Layout, read_layout
+from .layout import CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, RECORD_MAGIC, Layout, \
+    read_layout
 
 _EPOCH_1601 = datetime(1601, 1, 1)
 
@@ -400,9 +400,12 @@ def iter_records(path: Path, warn: Warn, layout: Layout | None = None,
     """Yield every readable record of the file as evtx-crate-shaped JSON.
 
     ``warn(message, locator)`` is called for each bad chunk or record (with
-    the file offset); the walk goes on with the next record or chunk. A
-    chunk cut by the end of the file is read from its repaired copy in
-    ``layout`` (the records wholly before the cut).
+    the file offset); the walk goes on with the next record or chunk. Each
+    chunk is read on its own (64 KiB), never the whole file; a chunk cut by
+    the end of the file is read from its repaired copy in ``layout`` (the
+    records wholly before the cut). Blank slots (all-zero headers) are
+    skipped silently, as the ``evtx`` crate does; the source reports the
+    ones the header counts.
     """
     import Evtx.Evtx as evtx_mod
     import Evtx.Nodes as nodes
@@ -412,34 +415,25 @@ def iter_records(path: Path, warn: Warn, layout: Layout | None = None,
     if layout.size < FILE_HEADER_SIZE:
         warn(f"file is {layout.size} bytes, shorter than the 4 KiB evtx header", "offset=0x0")
         return
-    with open(path, "rb") as fh:
-        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            yield from _walk(buf, layout, evtx_mod, renderer, warn, note)
-        finally:
-            buf.close()
-
-
-def _walk(buf: Any, layout: Layout, evtx_mod: Any, renderer: _Renderer,
-          warn: Warn, note: Callable[[str], None] | None) -> Iterator[PyRecord]:
-    header = layout.header
-    if not header.valid:
+    if not layout.header.valid:
         warn("file header magic is not ElfFile", "offset=0x0")
     borrowed: list[int] = []
-    for idx in range(layout.slots):
-        off = FILE_HEADER_SIZE + idx * CHUNK_SIZE
-        repaired = layout.chunk_bytes(idx)
-        # The chunk as its own buffer when it is the repaired cut chunk;
-        # python-evtx takes (buffer, offset) and offsets stay chunk-relative.
-        cbuf, base = (repaired, 0) if repaired is not None else (buf, off)
-        magic = bytes(cbuf[base:base + 8])
-        if magic != CHUNK_MAGIC:
-            if idx < header.chunk_count or any(buf[off:off + CHUNK_SIZE]):
-                warn(f"chunk {idx}: bad chunk magic {magic!r}, chunk skipped",
-                     f"chunk={idx} offset=0x{off:x}")
-            continue
-        yield from _chunk_records(cbuf, base, off, idx, evtx_mod, renderer, warn,
-                                  bytes(buf[:FILE_HEADER_SIZE]), borrowed)
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        header = os.pread(fd, FILE_HEADER_SIZE, 0)
+        for idx in range(layout.slots):
+            off = FILE_HEADER_SIZE + idx * CHUNK_SIZE
+            cbuf = layout.chunk_bytes(idx)
+            if cbuf is None:
+                rng = layout.chunks[idx]
+                if not rng.valid:
+                    if not rng.blank:
+                        magic = os.pread(fd, 8, off)
+                        warn(f"chunk {idx}: bad chunk magic {magic!r}, chunk skipped",
+                             f"chunk={idx} offset=0x{off:x}")
+                    continue
+                cbuf = os.pread(fd, CHUNK_SIZE, off)
+            yield from _chunk_records(cbuf, 0, off, idx, evtx_mod, renderer, warn, header, borrowed)
     if borrowed and note is not None:
         shown = ", ".join(map(str, borrowed[:5])) + (", ..." if len(borrowed) > 5 else "")
         note(f"python-evtx: {len(borrowed)} record(s) it cannot decode read from the evtx "
