@@ -187,9 +187,11 @@ class _Log:
         size = len(data)
         self.data = data
         if start <= end:
-            self.parts = [(start, end)]
+            parts = [(start, end)]
         else:
-            self.parts = [(start, size), (HEADER_SIZE, end)]
+            parts = [(start, size), (HEADER_SIZE, end)]
+        # A file shorter than its header leaves nothing to read.
+        self.parts = [(a, b) for a, b in parts if b > a] or [(start, start)]
         self.length = sum(b - a for a, b in self.parts)
 
     def __len__(self) -> int:
@@ -289,8 +291,8 @@ class EvtSource(Source):
             trusted_end = True
         elif header_ok:
             start, end, trusted_end = h_start, size, False
-            ctx.warn("no end-of-file record: log read up to the end of the file",
-                     f"offset=0x{size:x}")
+            ctx.warn(f"no end-of-file record in the file's {size} bytes (log cut short, or "
+                     "its end overwritten): read up to the end of the file", f"offset=0x{size:x}")
         else:
             start, end, trusted_end = HEADER_SIZE, size, False
         if not (HEADER_SIZE <= start <= size) or not (HEADER_SIZE <= end <= size):
