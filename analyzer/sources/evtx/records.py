@@ -2,13 +2,13 @@
 
 Both backends produce, per record, the JSON document the ``evtx`` crate's
 ``records_json`` emits (the python-evtx backend imitates it, see
-:mod:`analyzer.evtx_python`), so one pipeline builds the table rows and the
+:mod:`.pyevtx`), so one pipeline builds the table rows and the
 backends give identical rows by construction.
 
 Why Arrow and not a Python loop: bare Rust iteration runs ~200-450k
 records/s on this kind of machine and ``json.loads`` of the same strings
 alone ~170k/s, so any per-record Python work caps the table build far below
-the 0.5x target (DESIGN.md measured 0.2x for the full dict pipeline). Here
+the 0.5x target (a dict per record measured 0.2x; benchmarks/evtx_throughput.py). Here
 Python only collects the record strings; everything else is a fixed number
 of Arrow kernel calls per batch, which release the GIL (so the source can run
 them on the second core while the Rust iterator produces the next batch):
