@@ -170,8 +170,9 @@ class _Outcome:
 
 def _header_note(ctx: ParseContext, layout: Layout) -> None:
     header = layout.header
-    if header.valid and header.chunk_count != layout.found:
-        ctx.note(f"header says {header.chunk_count} chunks, {layout.found} found")
+    found = layout.found + (1 if layout.cut is not None else 0)  # the cut one counts
+    if header.valid and header.chunk_count != found:
+        ctx.note(f"header says {header.chunk_count} chunks, {found} found")
     if header.dirty:
         ctx.note("header marked dirty (log copied while open)")
 
