@@ -385,3 +385,21 @@ def test_numpy_byte_readers_equal_their_regexes():
     regex = pc.fill_null(pc.match_substring_regex(arr, r'^(?:\{"|\{\}|\[)'), False).to_pylist()
     assert ec._object_text(arr).tolist() == regex
     assert regex[:4] == [True, True, True, False]
+
+
+def test_nine_fractional_digits_stay_vectorized(monkeypatch):
+    """Forwarded events write 9 fractional digits: the batch is cast in
+    Arrow (no per-row fallback) and gives what the fallback gave."""
+    from analyzer.sources.evtx import records
+    times = ["2021-11-19T16:52:33.833733500Z", "2020-01-02T03:04:05.000006Z", None,
+             "2020-01-02T03:04:05Z"]
+    want = [records._parse_ts(t) for t in times]
+
+    def no_fallback(_):
+        raise AssertionError("per-row fallback used")
+
+    monkeypatch.setattr(records, "_parse_ts", no_fallback)
+    got = records._timestamps(pa.array(times, pa.string())).to_pylist()
+    assert got == want
+    # A date outside the nanosecond range (FILETIME 0) still casts in Arrow.
+    assert records._timestamps(pa.array(["1601-01-01T00:00:00.000000Z"])).to_pylist()[0].year == 1601
