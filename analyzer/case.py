@@ -318,14 +318,9 @@ class _Loader:
         self.warnings.extend(ctx.warnings)
         detail_parts = list(ctx.notes)
         if error:
-            status = "partial" if rows else "failed"
             detail_parts.append(f"parser error: {error}")
             self.warnings.append(Warning_(display, None, f"parser error: {error}"))
-        elif ctx.partial:
-            # Damage that left nothing readable is a failure, not a partial read.
-            status = "partial" if rows else "failed"
-        else:
-            status = "parsed"
+        status = _status(rows, error, ctx, src.kind, detail_parts)
         if ctx.warnings:
             detail_parts.append(f"{len(ctx.warnings)} warning(s)")
         self.inventory.append(InventoryEntry(
@@ -333,6 +328,24 @@ class _Loader:
             detail="; ".join(detail_parts) or None, source=src.name,
             warnings=[f"{w.locator}: {w.message}" if w.locator else w.message
                       for w in ctx.warnings[:50]]))
+
+
+def _status(rows: int, error: str | None, ctx: ParseContext, kind: str,
+            detail_parts: list[str]) -> str:
+    """A parsed file's inventory status. Damage (or a parser error) that
+    left nothing readable is a failure, not a partial read; a clean read
+    that yields no rows must say why (``ctx.empty_reason``: an empty log),
+    or it is a failure too: silence is never reported as health."""
+    if error or ctx.partial:
+        return "partial" if rows else "failed"
+    if rows:
+        return "parsed"
+    if ctx.empty_reason:
+        detail_parts.append(ctx.empty_reason)
+        return "parsed"
+    detail_parts.append(f"no rows: read as {kind} but the parser found nothing it could "
+                        "read and gave no reason")
+    return "failed"
 
 
 def load_case(path: str | os.PathLike[str], *, options: Options | None = None,

@@ -337,7 +337,7 @@ SCENARIOS = [
              "chunk: the 326/1194 records before the cut are evidence, and the file is partial.",
              build=build_truncated_evtx,
              expected=(Expect(SMTP, "problem", "smtp-mailbox-missing"),),
-             hosts=("EXCH01",), inventory={"eventlogs/Application.evtx": "partial"}, exit_code=1, pending=_PENDING),
+             hosts=("EXCH01",), inventory={"eventlogs/Application.evtx": "partial"}, exit_code=1),
     Scenario("mom9986-opsmgr2007-script-publish-failed",
              "Operations Manager 2007 on Exchange 2003: \"Health Service Script\" events in the "
              "Operations Manager log (parameters: script name, description) show the publish script "

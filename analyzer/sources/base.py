@@ -64,6 +64,10 @@ class ParseContext:
     notes: list[str] = field(default_factory=list)
     #: Work directory private to this case (copies for replaying hive logs).
     work_dir: Path | None = None
+    #: Why a file that was read holds no rows (an empty log), set through
+    #: :meth:`empty`. A file that yields no rows without one is ``failed``:
+    #: silence is never reported as a clean read.
+    empty_reason: str | None = None
 
     def warn(self, message: str, locator: str | None = None, partial: bool = True) -> None:
         """Record a problem with the input; by default the file becomes partial."""
@@ -73,6 +77,10 @@ class ParseContext:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def empty(self, reason: str) -> None:
+        """Say why the file holds no rows ("empty log: header says 0 records")."""
+        self.empty_reason = reason
 
 
 #: What :meth:`Source.parse` may yield: single rows, or ready-made batches

@@ -31,6 +31,7 @@ go to ``data["strings"]``, the data bytes to ``data["binary"]`` (hex).
 """
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -86,14 +87,20 @@ def _utf16z(buf: bytes, pos: int, end: int) -> tuple[str, int]:
     return buf[pos:end].decode("utf-16-le", errors="replace"), end
 
 
-def valid_record_at(buf: bytes, pos: int) -> int:
-    """Size of a well-formed record starting at ``pos`` in ``buf``, else 0."""
+def _u32(buf: Any, pos: int) -> int:
+    """Little-endian DWORD at ``pos`` of bytes or of a :class:`_Log`."""
+    return int.from_bytes(buf[pos:pos + 4], "little")
+
+
+def valid_record_at(buf: Any, pos: int) -> int:
+    """Size of a well-formed record starting at ``pos`` in ``buf`` (bytes or
+    a :class:`_Log`), else 0."""
     if pos + FIXED_SIZE > len(buf) or buf[pos + 4:pos + 8] != SIGNATURE:
         return 0
-    size = struct.unpack_from("<I", buf, pos)[0]
+    size = _u32(buf, pos)
     if size < FIXED_SIZE + 4 or size % 4 or size > MAX_RECORD or pos + size > len(buf):
         return 0
-    if struct.unpack_from("<I", buf, pos + size - 4)[0] != size:
+    if _u32(buf, pos + size - 4) != size:
         return 0
     return size
 
@@ -127,16 +134,97 @@ def decode_record(rec: bytes) -> dict[str, Any]:
             "strings": strings, "binary": binary}
 
 
-class _Log:
-    """The logical byte stream of the circular log, with file offsets."""
+#: Bytes read at a time when searching the file (signatures, end-of-file record).
+WINDOW = 1 << 20
 
-    def __init__(self, data: bytes, start: int, end: int) -> None:
+
+class _File:
+    """The file through bounded ``os.pread`` calls: slices, and forward and
+    backward searches one :data:`WINDOW` at a time. Neither a whole-file
+    read nor a memory map (whose touched pages count as the process's
+    memory): a 2 GB sparse log costs a few MB."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: slice) -> bytes:
+        lo, hi, _ = key.indices(self.size)
+        return os.pread(self.fd, hi - lo, lo) if hi > lo else b""
+
+    def find(self, sub: bytes, start: int, end: int | None = None) -> int:
+        end = self.size if end is None else min(end, self.size)
+        pos = max(start, 0)
+        while pos < end:
+            hi = min(pos + WINDOW + len(sub) - 1, end)
+            at = self[pos:hi].find(sub)
+            if at >= 0:
+                return pos + at
+            pos += WINDOW
+        return -1
+
+    def rfind(self, sub: bytes) -> int:
+        hi = self.size
+        while hi > 0:
+            lo = max(0, hi - WINDOW)
+            at = self[lo:min(hi + len(sub) - 1, self.size)].rfind(sub)
+            if at >= 0:
+                return lo + at
+            hi = lo
+        return -1
+
+
+class _Log:
+    """The logical byte stream of the circular log, with file offsets, over
+    a :class:`_File`: only the slices asked for are read (a record, at most
+    :data:`MAX_RECORD` bytes). When the log wrapped (start > end) the stream
+    runs from ``start`` to the end of the file, then from after the header
+    to ``end``; a slice or a search across that seam is assembled."""
+
+    def __init__(self, data: _File, start: int, end: int) -> None:
         size = len(data)
+        self.data = data
         if start <= end:
-            self.parts = [(start, end)]
-        else:  # wrapped: start..EOF of file, then after the header..end
-            self.parts = [(start, size), (HEADER_SIZE, end)]
-        self.buf = b"".join(data[a:b] for a, b in self.parts)
+            parts = [(start, end)]
+        else:
+            parts = [(start, size), (HEADER_SIZE, end)]
+        # A file shorter than its header leaves nothing to read.
+        self.parts = [(a, b) for a, b in parts if b > a] or [(start, start)]
+        self.length = sum(b - a for a, b in self.parts)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: slice) -> bytes:
+        lo, hi, _ = key.indices(self.length)
+        out = []
+        base = 0
+        for a, b in self.parts:
+            n = b - a
+            if hi > base and lo < base + n:
+                out.append(self.data[a + max(lo - base, 0):a + min(hi - base, n)])
+            base += n
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def find(self, sub: bytes, start: int) -> int:
+        """First logical position of ``sub`` at or after ``start``, or -1."""
+        base = 0
+        for i, (a, b) in enumerate(self.parts):
+            n = b - a
+            if start < base + n:
+                at = self.data.find(sub, a + max(start - base, 0), b)
+                if at >= 0:
+                    return base + at - a
+            if i + 1 < len(self.parts):
+                # A match across the seam.
+                lo = max(base + n - len(sub) + 1, start)
+                seam = self[lo:base + n + len(sub) - 1].find(sub)
+                if seam >= 0:
+                    return lo + seam
+            base += n
+        return -1
 
     def file_offset(self, pos: int) -> int:
         for a, b in self.parts:
@@ -146,12 +234,12 @@ class _Log:
         return self.parts[-1][1]
 
 
-def _find_eof(data: bytes) -> tuple[int, int, int, int, int] | None:
+def _find_eof(data: _File) -> tuple[int, int, int, int, int] | None:
     """(offset, start, end, current, oldest) of the last end-of-file record."""
     at = data.rfind(EOF_MAGIC)
     if at < 0 or at + EOF_SIZE > len(data):
         return None
-    start, end, current, oldest, size2 = struct.unpack_from("<IIIII", data, at + 20)
+    start, end, current, oldest, size2 = struct.unpack("<IIIII", data[at + 20:at + EOF_SIZE])
     if size2 != EOF_SIZE:
         return None
     return at, start, end, current, oldest
@@ -173,20 +261,22 @@ class EvtSource(Source):
         return 0
 
     def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
-        data = Path(ctx.fs_path).read_bytes()
         channel = channel_from_name(ctx.path.rsplit("!", 1)[-1])
         render = _renderer()
-        for rec, offset in self._records(ctx, data):
-            yield _row(rec, offset, channel, render, ctx.path)
+        with open(ctx.fs_path, "rb") as fh:
+            # Bounded reads, never the whole file: a log can be gigabytes.
+            data = _File(fh.fileno(), os.fstat(fh.fileno()).st_size)
+            for rec, offset in self._records(ctx, data):
+                yield _row(rec, offset, channel, render, ctx.path)
 
     # -- walking -----------------------------------------------------------
-    def _records(self, ctx: ParseContext, data: bytes) -> Iterator[tuple[dict[str, Any], int]]:
+    def _records(self, ctx: ParseContext, data: _File) -> Iterator[tuple[dict[str, Any], int]]:
         size = len(data)
         header_ok = size >= HEADER_SIZE and data[4:8] == SIGNATURE
-        h_start = h_end = flags = 0
+        h_start = h_end = flags = h_current = h_oldest = 0
         if header_ok:
-            (_hs, _sig, _maj, _min, h_start, h_end, _cur, _old, _max, flags, _ret,
-             _hs2) = struct.unpack_from("<I4sIIIIIIIIII", data, 0)
+            (_hs, _sig, _maj, _min, h_start, h_end, h_current, h_oldest, _max, flags, _ret,
+             _hs2) = struct.unpack("<I4sIIIIIIIIII", data[0:HEADER_SIZE])
         else:
             ctx.warn("file header is not an LfLe header; records found by scanning", "offset=0x0")
         eof = _find_eof(data)
@@ -201,8 +291,8 @@ class EvtSource(Source):
             trusted_end = True
         elif header_ok:
             start, end, trusted_end = h_start, size, False
-            ctx.warn("no end-of-file record: log read up to the end of the file",
-                     f"offset=0x{size:x}")
+            ctx.warn(f"no end-of-file record in the file's {size} bytes (log cut short, or "
+                     "its end overwritten): read up to the end of the file", f"offset=0x{size:x}")
         else:
             start, end, trusted_end = HEADER_SIZE, size, False
         if not (HEADER_SIZE <= start <= size) or not (HEADER_SIZE <= end <= size):
@@ -218,10 +308,13 @@ class EvtSource(Source):
             count += 1
             yield item
         ctx.note(f"{count} records read" + (f"; {skipped} damaged record(s) skipped" if skipped else ""))
+        numbers = (eof[3], eof[4], "end-of-file record") if eof is not None else \
+            (h_current, h_oldest, "header") if header_ok else None
+        _compare(ctx, numbers, count, skipped, size, eof is not None)
 
     def _walk(self, ctx: ParseContext, log: _Log,
               stop_at_eof: bool) -> Iterator[tuple[dict[str, Any], int] | None]:
-        buf = log.buf
+        buf = log
         pos = 0
         n = len(buf)
         while pos + 4 <= n:
@@ -239,7 +332,7 @@ class EvtSource(Source):
                 continue
             size = valid_record_at(buf, pos)
             if not size:
-                claimed = struct.unpack_from("<I", buf, pos)[0] if pos + 4 <= n else 0
+                claimed = _u32(buf, pos) if pos + 4 <= n else 0
                 off = log.file_offset(pos)
                 ctx.warn(f"bad record (length {claimed}, signature or trailing length wrong); "
                          "skipped to the next record", f"offset=0x{off:x}")
@@ -260,7 +353,7 @@ class EvtSource(Source):
             pos += size
 
     @staticmethod
-    def _resync(buf: bytes, pos: int) -> int:
+    def _resync(buf: _Log, pos: int) -> int:
         """Position of the next well-formed record at or after pos, else -1."""
         while True:
             i = buf.find(SIGNATURE, pos + 4 if pos + 4 <= len(buf) else len(buf))
@@ -270,6 +363,37 @@ class EvtSource(Source):
             if cand >= pos and valid_record_at(buf, cand):
                 return cand
             pos = i - 3
+
+
+def _compare(ctx: ParseContext, numbers: tuple[int, int, str] | None, count: int,
+             skipped: int, size: int, has_eof: bool) -> None:
+    """Records read against what the log's numbers announce.
+
+    ``numbers`` = (current = next number to write, oldest, where from): the
+    end-of-file record's when there is one (rewritten after every event),
+    else the header's (stale when dirty). Fewer records read than
+    announced is damage with figures; no record in a log whose numbers say
+    it is empty is an empty log, not a failure."""
+    if numbers is None:
+        if not count:
+            ctx.warn(f"no record could be read: {size} bytes, no LfLe header and no "
+                     "end-of-file record", "offset=0x0")
+        return
+    current, oldest, where = numbers
+    announced = current - oldest if oldest and current >= oldest else 0
+    if not count and not announced and has_eof and not ctx.partial:
+        ctx.empty(f"empty log: the {where} says 0 records (next record number {current})")
+        return
+    if count < announced <= count + skipped:
+        # Already warned record by record.
+        ctx.note(f"the {where} announces {announced} records; {count} read, "
+                 f"{skipped} skipped as damaged")
+    elif count < announced:
+        ctx.warn(f"the {where} announces records {oldest}..{current - 1} ({announced}); "
+                 f"{count} read; file is {size} bytes", "offset=0x0")
+    elif not count and not ctx.partial:
+        ctx.warn(f"no record could be read: {size} bytes; the {where} says next record "
+                 f"number {current}, oldest {oldest}", "offset=0x0")
 
 
 def _renderer():

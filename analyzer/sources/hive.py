@@ -557,7 +557,9 @@ def check_structure(buf: bytes, bb: BaseBlock) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     end = BASE + bb.hbins_size
     if len(buf) < end:
-        problems.append((f"hive truncated: {len(buf)} bytes, the base block announces {end}",
+        problems.append((f"hive truncated: file ends at byte {len(buf)}; the base block declares "
+                         f"{bb.hbins_size} bytes of hive bins (a {end}-byte file); "
+                         f"{max(0, end - len(buf))} bytes of bins missing, with the keys stored there",
                          f"offset=0x{len(buf):x}"))
         end = len(buf)
     pos, bad, first_bad = BASE, 0, None
@@ -1033,6 +1035,9 @@ class HiveSource(Source):
                         walker.emit(node, rel)
                 found += hit
             ctx.note(f"targeted load: {found} of {len(declared)} declared subtrees present")
+            if not found:
+                ctx.empty(f"targeted load: none of the {len(declared)} subtrees the checks read "
+                          f"from a {htype} hive is in it (registry=full loads every key)")
         if walker.suppressed:
             ctx.warn(f"{walker.suppressed} more problem(s) not listed", f"key={mount}")
         ctx.note(f"{walker.keys} keys, {walker.values} values")
@@ -1070,4 +1075,5 @@ class HiveLogSource(Source):
             ctx.note(f"transaction log of {hive.name} ({what})")
         else:
             ctx.note(f"transaction log ({what}); its hive {hive_name!r} is not in the case")
+        ctx.empty("transaction log: applied to its hive when that is dirty; no rows of its own")
         yield from ()  # a log yields no rows of its own

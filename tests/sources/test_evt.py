@@ -175,3 +175,52 @@ def test_channel_from_file_name_comes_from_knowledge():
     assert channel_from_name("upload (2).evt") is None
     for stem, channel in names.items():
         assert channel_from_name(f"{stem.upper()}.EVT") == channel
+
+
+# -- truncation: never silent ---------------------------------------------------
+
+def _many(n: int) -> list[EvtRecord]:
+    return [EvtRecord(1000 + i, "Src", datetime(2006, 5, 1, 10, i % 60, tzinfo=timezone.utc),
+                      "information", computer="EXCH01", strings=[f"value {i}" * (1 + i % 5)])
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("dirty", [False, True])
+def test_cut_at_ten_points_is_partial_or_failed_with_figures(tmp_path, dirty):
+    """A synth log cut at ten points: the records wholly before the cut are
+    read (counted independently from the record sizes), and the file is
+    partial (or failed when nothing is left) with the byte figures."""
+    raw = evt_bytes(_many(40), dirty=dirty)
+    ends, pos = [], 0x30
+    while pos < len(raw) - 0x28:
+        pos += struct.unpack_from("<I", raw, pos)[0]
+        ends.append(pos)
+    for k in range(10):
+        cut = 20 + (len(raw) - 60) * k // 10
+        path = write(tmp_path, f"c{k}.evt", raw[:cut])
+        df, ctx = parse(path)
+        assert len(df) == sum(1 for e in ends if e <= cut), cut
+        assert ctx.partial, cut
+        text = " ".join(w.message for w in ctx.warnings)
+        assert f"{cut} bytes" in text or "no record could be read" in text, (cut, text)
+        entry = load_case(path).inventory[0]
+        assert entry.status == ("partial" if len(df) else "failed"), (cut, entry)
+
+
+def test_header_announces_more_records_than_read(tmp_path):
+    """Without its end-of-file record (cut off), a clean header's numbers
+    say how many records the log held: the shortfall is stated."""
+    raw = evt_bytes(RECORDS)
+    third = 0x30
+    for _ in range(2):
+        third += struct.unpack_from("<I", raw, third)[0]
+    df, ctx = parse(write(tmp_path, "AppEvent.Evt", raw[:third]))
+    assert len(df) == 2
+    assert any("announces records 1..4 (4); 2 read" in w.message for w in ctx.warnings)
+
+
+def test_empty_log_is_parsed_and_says_why(tmp_path):
+    path = write(tmp_path, "AppEvent.Evt", evt_bytes([]))
+    entry = load_case(path).inventory[0]
+    assert entry.status == "parsed" and entry.rows == 0
+    assert "empty log" in entry.detail

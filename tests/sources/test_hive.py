@@ -387,3 +387,60 @@ def test_software_hive_takes_host_of_sibling_system_hive(tmp_path):
     solo.mkdir()
     (solo / "SOFTWARE").write_bytes((tmp_path / "SOFTWARE").read_bytes())
     assert load_case(solo).table["host"].isna().all()
+
+
+# --------------------------------------------------------------------------
+# truncation: never silent
+
+def _cut_points(size: int) -> list[int]:
+    """Ten cuts: inside the base block, at and inside the first hive bin,
+    and spread over the rest of the file."""
+    fixed = [300, 3000, 4096 + 100]
+    return fixed + [4096 + (size - 4096) * k // 8 + 0x123 for k in range(7)]
+
+
+@pytest.mark.parametrize("name", ["plaso-100_sub_keys.hiv", "regipy-NTUSER.DAT", "synth-SYSTEM"])
+def test_hive_cut_at_ten_points_is_partial_or_failed_with_figures(tmp_path, name):
+    """A hive (corpus, and one written by analyzer.synth.regf) cut at ten
+    points: partial when keys before the cut are read, failed when nothing
+    is; the warning names the byte the file ends at and the hive-bin bytes
+    the base block declares; never more keys than the whole hive."""
+    if name == "synth-SYSTEM":
+        raw = synth.hive_bytes(SYSTEM_KEYS)
+    else:
+        raw = corpus(HIVES / name).read_bytes()
+    whole, _ = parse(_write(tmp_path / "whole", "NTUSER.DAT", raw), tmp_path, registry="full")
+    declared = int.from_bytes(raw[0x28:0x2C], "little")
+    for cut in _cut_points(len(raw)):
+        if cut >= 4096 + declared:
+            continue  # slack after the declared bins: nothing lost
+        d = tmp_path / f"cut{cut}"
+        path = _write(d, "NTUSER.DAT", raw[:cut])
+        df, ctx = parse(path, tmp_path, registry="full")
+        rows = 0 if df is None else len(df)
+        assert rows <= len(whole), cut  # a cut in free space loses no key
+        assert ctx.partial, cut
+        if cut >= 512:
+            text = " ".join(w.message for w in ctx.warnings)
+            assert f"file ends at byte {cut}" in text and f"declares {declared} bytes" in text, text
+        entry = load_case(d, registry="full").inventory[0]
+        assert entry.status == ("partial" if rows else "failed"), (cut, entry)
+        assert entry.rows == rows
+
+
+def _write(folder: Path, name: str, raw: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(raw)
+    return folder / name
+
+
+def test_targeted_load_without_declared_subtrees_says_why(tmp_path):
+    """A sound NTUSER hive holding none of the subtrees the checks read is
+    parsed (not failed), with the reason it has no rows."""
+    d = tmp_path / "case"
+    d.mkdir()
+    shutil.copy(corpus(HIVES / "regipy-NTUSER.DAT"), d / "NTUSER.DAT")
+    entry = load_case(d).inventory[0]
+    if entry.rows:
+        pytest.skip("the declared NTUSER subtrees now include keys of this hive")
+    assert entry.status == "parsed" and "targeted load: none of the" in entry.detail

@@ -2,13 +2,13 @@
 
 Both backends produce, per record, the JSON document the ``evtx`` crate's
 ``records_json`` emits (the python-evtx backend imitates it, see
-:mod:`analyzer.evtx_python`), so one pipeline builds the table rows and the
+:mod:`.pyevtx`), so one pipeline builds the table rows and the
 backends give identical rows by construction.
 
 Why Arrow and not a Python loop: bare Rust iteration runs ~200-450k
 records/s on this kind of machine and ``json.loads`` of the same strings
 alone ~170k/s, so any per-record Python work caps the table build far below
-the 0.5x target (DESIGN.md measured 0.2x for the full dict pipeline). Here
+the 0.5x target (a dict per record measured 0.2x; benchmarks/evtx_throughput.py). Here
 Python only collects the record strings; everything else is a fixed number
 of Arrow kernel calls per batch, which release the GIL (so the source can run
 them on the second core while the Rust iterator produces the next batch):
@@ -510,10 +510,7 @@ def records_to_table(texts: Sequence[str] | pa.Array, path: str, source: str) ->
     sysf = system_fields(arr, heads)
     del heads
     stime = sysf["time"]
-    try:
-        ts = pc.cast(stime, pa.timestamp("us", tz="UTC"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        ts = pa.array([_parse_ts(s) for s in stime.to_pylist()], pa.timestamp("us", tz="UTC"))
+    ts = _timestamps(stime)
     record_id = sysf["rid"]
     event_id = pc.cast(pc.bit_wise_and(sysf["eid"], 0xFFFF), pa.int32())
     provider = sysf["name"]
@@ -540,6 +537,30 @@ def records_to_table(texts: Sequence[str] | pa.Array, path: str, source: str) ->
         "parse_status": pa.array(["ok"] * n, pa.string()),
     }
     return pa.table(cols)
+
+
+def _timestamps(stime: pa.Array) -> pa.Array:
+    """SystemTime text -> UTC microseconds, vectorized.
+
+    Parsed at nanosecond precision first, then truncated to microseconds
+    (``safe=False`` drops the sub-microsecond digits, as the pandas fallback
+    did with ``floor``): forwarded events (Windows Event Collector) write 9
+    fractional digits (``...33.833733500Z``), which a direct cast to
+    microseconds refuses, sending the whole batch through pandas row by row
+    (9.5 of ~26 us a record on a WEC log). Text Arrow cannot parse at all
+    still goes through :func:`_parse_ts`; a batch holding a date outside
+    the nanosecond range (years before 1678 or after 2261: FILETIME 0 of a
+    damaged record) is cast to microseconds directly.
+    """
+    us = pa.timestamp("us", tz="UTC")
+    try:
+        return pc.cast(stime, pa.timestamp("ns", tz="UTC")).cast(us, safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:
+        return pc.cast(stime, us)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([_parse_ts(s) for s in stime.to_pylist()], us)
 
 
 def _parse_ts(s: str | None) -> Any:

@@ -16,13 +16,14 @@ is unavailable. Two python-evtx behaviours are worked around here:
   table rows identical to the Rust backend we do not use its renderer: we walk
   the BinXML node tree ourselves and emit the same JSON document shape and
   value types the ``evtx`` crate's ``records_json`` emits. Both backends then
-  share one JSON -> table pipeline (:mod:`analyzer.sources._evtx_common`), so
+  share one JSON -> table pipeline (:mod:`.records`), so
   equality of rows reduces to equality of these documents.
 """
 from __future__ import annotations
 
+import io
 import json
-import mmap
+import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,55 +31,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-FILE_MAGIC = b"ElfFile\x00"
-CHUNK_MAGIC = b"ElfChnk\x00"
-FILE_HEADER_SIZE = 0x1000
-CHUNK_SIZE = 0x10000
-CHUNK_HEADER_SIZE = 0x200
-RECORD_MAGIC = 0x00002A2A
+from .layout import CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, RECORD_MAGIC, Layout, \
+    read_layout
 
 _EPOCH_1601 = datetime(1601, 1, 1)
-
-
-@dataclass
-class FileHeader:
-    """The fields of the 4 KiB file header we use."""
-
-    first_chunk: int
-    last_chunk: int
-    next_record_id: int
-    chunk_count: int
-    flags: int
-    valid: bool
-
-
-def read_file_header(buf: bytes) -> FileHeader:
-    if len(buf) < 0x80 or buf[:8] != FILE_MAGIC:
-        return FileHeader(0, 0, 0, 0, 0, False)
-    first, last, nxt = struct.unpack_from("<QQQ", buf, 8)
-    chunk_count = struct.unpack_from("<H", buf, 0x2A)[0]
-    flags = struct.unpack_from("<I", buf, 0x78)[0]
-    return FileHeader(first, last, nxt, chunk_count, flags, True)
-
-
-def chunk_slots(size: int) -> int:
-    """How many 64 KiB chunk slots fit in a file of ``size`` bytes."""
-    return max(0, (size - FILE_HEADER_SIZE) // CHUNK_SIZE)
-
-
-def chunk_ranges(buf: bytes | mmap.mmap) -> list[tuple[int, int, int, bool]]:
-    """(chunk index, first record id, last record id, magic ok) for every
-    64 KiB slot of the file; the record-id range is (0, -1) when the magic
-    is wrong."""
-    out = []
-    for i in range(chunk_slots(len(buf))):
-        off = FILE_HEADER_SIZE + i * CHUNK_SIZE
-        if buf[off:off + 8] == CHUNK_MAGIC:
-            first, last = struct.unpack_from("<QQ", buf, off + 8)
-            out.append((i, first, last, True))
-        else:
-            out.append((i, 0, -1, False))
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -194,7 +150,12 @@ class _Renderer:
             acc.append(("text", node.children()[0].string()))
         elif isinstance(node, (n.NormalSubstitutionNode, n.ConditionalSubstitutionNode)):
             sub = subs[node.index()] if node.index() < len(subs) else None
-            if isinstance(sub, n.BXmlTypeNode):
+            if isinstance(sub, n.BXmlTypeNode) and not _is_template(sub._buf, sub.offset()):
+                # Nested BinXml written as plain elements (CAPI2 UserData).
+                start = sub.offset()
+                acc.extend(plain_fragment(sub._buf, sub._chunk.offset(), start,
+                                          start + (sub._length or 0)))
+            elif isinstance(sub, n.BXmlTypeNode):
                 inner = sub.root()
                 isubs = inner.substitutions()
                 for c in inner.template().children():
@@ -319,71 +280,243 @@ class PyRecord:
 Warn = Callable[[str, str], None]
 
 
-def iter_records(path: Path, warn: Warn, note: Callable[[str], None]) -> Iterator[PyRecord]:
+#: BinXml token of a template instance; a record whose fragment starts with
+#: another token is a plain element tree (forwarded events).
+_TEMPLATE_INSTANCE = 0x0C
+_T_EOF, _T_OPEN, _T_CLOSE_START, _T_CLOSE_EMPTY, _T_CLOSE, _T_VALUE, _T_ATTR = range(7)
+_FRAGMENT_HEADER = 0x0F
+
+
+def _is_template(buf: Any, pos: int) -> bool:
+    """Whether the BinXml at ``pos`` (after an optional fragment header) is
+    a template instance, which python-evtx reads; else it is plain elements."""
+    if buf[pos] == _FRAGMENT_HEADER:
+        pos += 4
+    return buf[pos] == _TEMPLATE_INSTANCE
+
+
+def plain_fragment(buf: Any, chunk: int, pos: int, end: int) -> list[Any]:
+    """The element tree of a record written without a template, as
+    (``"elem"``, name, attrs, children) items for :meth:`_Renderer._to_json`.
+
+    Windows Event Collector writes forwarded events this way, and CAPI2
+    writes its UserData as such a nested BinXml value (type 0x21): elements
+    and values inline (MS-EVEN6 BinXml), and, outside a template definition,
+    an open-start-element token carries no dependency identifier.
+    python-evtx always reads one, so it mis-parses these records and loses
+    them; the ``evtx`` crate reads them. Values here are text (type 0x01) or null
+    (type 0x00); any other token or type raises, and the record is reported
+    as unreadable like any other.
+    """
+    stack: list[list[Any]] = [[]]
+    elems: list[tuple[str, list[Any]]] = []  # open elements: (name, attrs)
+    while pos < end:
+        if buf[pos] == _FRAGMENT_HEADER:
+            pos += 4
+            continue
+        tok = buf[pos] & 0x0F
+        flags = buf[pos] & 0xF0
+        if tok == _T_EOF:
+            break
+        if tok == _T_OPEN:
+            name_off = struct.unpack_from("<I", buf, pos + 5)[0]
+            name, pos = _name(buf, chunk, name_off, pos + 9)
+            if flags & 0x40:
+                pos += 4  # attribute list size
+            attrs: list[tuple[str, Any]] = []
+            while buf[pos] & 0x0F == _T_ATTR:
+                aname, pos = _name(buf, chunk, struct.unpack_from("<I", buf, pos + 1)[0], pos + 5)
+                parts: list[Any] = []
+                while buf[pos] & 0x0F in _TEXT_TOKENS:
+                    value, pos = _plain_text(buf, chunk, pos)
+                    parts.append(value)
+                attrs.append((aname, _join(parts)))
+            elems.append((name, attrs))
+            stack.append([])
+            if buf[pos] & 0x0F == _T_CLOSE_EMPTY:
+                pos += 1
+                _close(stack, elems)
+            elif buf[pos] & 0x0F == _T_CLOSE_START:
+                pos += 1
+            else:
+                raise ValueError(f"unexpected token 0x{buf[pos]:02x} after element start")
+        elif tok == _T_CLOSE:
+            pos += 1
+            _close(stack, elems)
+        elif tok in _TEXT_TOKENS:
+            value, pos = _plain_text(buf, chunk, pos)
+            stack[-1].append(("text", value))
+        else:
+            raise ValueError(f"unsupported token 0x{buf[pos]:02x} in a template-less record")
+    if elems:
+        raise ValueError("record ends inside an element")
+    return stack[0]
+
+
+def _close(stack: list[list[Any]], elems: list[tuple[str, list[Any]]]) -> None:
+    children = stack.pop()
+    name, attrs = elems.pop()
+    stack[-1].append(("elem", name, attrs, children))
+
+
+def _name(buf: Any, chunk: int, name_off: int, pos: int) -> tuple[str, int]:
+    """A name string at chunk offset ``name_off`` (next offset, hash, count,
+    UTF-16 text, NUL); when it is stored right here (``pos``), skip it."""
+    at = chunk + name_off
+    count = struct.unpack_from("<H", buf, at + 6)[0]
+    text = bytes(buf[at + 8:at + 8 + 2 * count]).decode("utf-16-le", errors="ignore")
+    if at == pos:
+        pos += 8 + 2 * count + 2
+    return text, pos
+
+
+#: Character and entity reference tokens; the crate writes the character
+#: they stand for (``&quot;`` -> ``"``).
+_T_CHARREF, _T_ENTITY = 0x08, 0x09
+_TEXT_TOKENS = (_T_VALUE, _T_CHARREF, _T_ENTITY)
+_ENTITIES = {"quot": '"', "amp": "&", "lt": "<", "gt": ">", "apos": "'"}
+
+
+def _plain_text(buf: Any, chunk: int, pos: int) -> tuple[Any, int]:
+    """A value, character reference or entity reference token as text."""
+    tok = buf[pos] & 0x0F
+    if tok == _T_CHARREF:
+        return chr(struct.unpack_from("<H", buf, pos + 1)[0]), pos + 3
+    if tok == _T_ENTITY:
+        name, pos = _name(buf, chunk, struct.unpack_from("<I", buf, pos + 1)[0], pos + 5)
+        return _ENTITIES.get(name, f"&{name};"), pos
+    vtype = buf[pos + 1]
+    if vtype == 0x00:
+        return None, pos + 2
+    if vtype != 0x01:
+        raise ValueError(f"unsupported value type 0x{vtype:02x} in a template-less record")
+    count = struct.unpack_from("<H", buf, pos + 2)[0]
+    text = bytes(buf[pos + 4:pos + 4 + 2 * count]).decode("utf-16-le", errors="ignore")
+    return text, pos + 4 + 2 * count
+
+
+def iter_records(path: Path, warn: Warn, layout: Layout | None = None,
+                 note: Callable[[str], None] | None = None) -> Iterator[PyRecord]:
     """Yield every readable record of the file as evtx-crate-shaped JSON.
 
     ``warn(message, locator)`` is called for each bad chunk or record (with
-    the file offset); the walk goes on with the next record or chunk.
+    the file offset); the walk goes on with the next record or chunk. Each
+    chunk is read on its own (64 KiB), never the whole file; a chunk cut by
+    the end of the file is read from its repaired copy in ``layout`` (the
+    records wholly before the cut). Blank slots (all-zero headers) are
+    skipped silently, as the ``evtx`` crate does; the source reports the
+    ones the header counts.
     """
     import Evtx.Evtx as evtx_mod
     import Evtx.Nodes as nodes
 
     renderer = _Renderer(nodes)
-    with open(path, "rb") as fh:
-        size = fh.seek(0, 2)
-        if size < FILE_HEADER_SIZE:
-            warn(f"file is {size} bytes, shorter than the 4 KiB evtx header", "offset=0x0")
-            return
-        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            yield from _walk(buf, size, evtx_mod, renderer, warn, note)
-        finally:
-            buf.close()
-
-
-def _walk(buf: Any, size: int, evtx_mod: Any, renderer: _Renderer, warn: Warn,
-          note: Callable[[str], None]) -> Iterator[PyRecord]:
-    header = read_file_header(buf[:FILE_HEADER_SIZE])
-    if not header.valid:
+    layout = layout or read_layout(path)
+    if layout.size < FILE_HEADER_SIZE:
+        warn(f"file is {layout.size} bytes, shorter than the 4 KiB evtx header", "offset=0x0")
+        return
+    if not layout.header.valid:
         warn("file header magic is not ElfFile", "offset=0x0")
-    slots = chunk_slots(size)
-    found = 0
-    for idx in range(slots):
-        off = FILE_HEADER_SIZE + idx * CHUNK_SIZE
-        magic = bytes(buf[off:off + 8])
-        if magic != CHUNK_MAGIC:
-            if idx < header.chunk_count or any(buf[off:off + CHUNK_SIZE]):
-                warn(f"chunk {idx}: bad chunk magic {magic!r}, chunk skipped",
-                     f"chunk={idx} offset=0x{off:x}")
-            continue
-        found += 1
+    borrowed: list[int] = []
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        header = os.pread(fd, FILE_HEADER_SIZE, 0)
+        for idx in range(layout.slots):
+            off = FILE_HEADER_SIZE + idx * CHUNK_SIZE
+            cbuf = layout.chunk_bytes(idx)
+            if cbuf is None:
+                rng = layout.chunks[idx]
+                if not rng.valid:
+                    if not rng.blank:
+                        magic = os.pread(fd, 8, off)
+                        warn(f"chunk {idx}: bad chunk magic {magic!r}, chunk skipped",
+                             f"chunk={idx} offset=0x{off:x}")
+                    continue
+                cbuf = os.pread(fd, CHUNK_SIZE, off)
+            yield from _chunk_records(cbuf, 0, off, idx, evtx_mod, renderer, warn, header, borrowed)
+    if borrowed and note is not None:
+        shown = ", ".join(map(str, borrowed[:5])) + (", ..." if len(borrowed) > 5 else "")
+        note(f"python-evtx: {len(borrowed)} record(s) it cannot decode read from the evtx "
+             f"crate's rendering (records {shown})")
+
+
+def _chunk_records(cbuf: Any, base: int, off: int, idx: int, evtx_mod: Any,
+                   renderer: _Renderer, warn: Warn, header: bytes,
+                   borrowed: list[int]) -> Iterator[PyRecord]:
+    """The records of one chunk at ``cbuf[base:]`` (file offset ``off``),
+    bounded by the chunk's own free-space offset and its 64 KiB.
+
+    A record python-evtx cannot decode is taken from the ``evtx`` crate's
+    rendering of this chunk when the crate reads it (its id goes to
+    ``borrowed``), so both backends give the same rows; a record neither
+    reads is a warning."""
+    try:
+        chunk = evtx_mod.ChunkHeader(cbuf, base)
+        free = chunk.next_record_offset()
+    except Exception as exc:  # noqa: BLE001 - damaged chunk header
+        warn(f"chunk {idx}: unreadable header ({exc})", f"chunk={idx} offset=0x{off:x}")
+        return
+    end = base + min(max(free, CHUNK_HEADER_SIZE), CHUNK_SIZE)
+    pos = base + CHUNK_HEADER_SIZE
+    crate: dict[int, str] | None = None
+    while pos + 0x18 <= end:
+        at = off + pos - base  # file offset of the record
+        magic_rec, rsize = struct.unpack_from("<II", cbuf, pos)
+        if magic_rec != RECORD_MAGIC or rsize < 0x1C or pos + rsize > end:
+            if magic_rec != 0 or rsize != 0:
+                warn(f"chunk {idx}: bad record header (magic 0x{magic_rec:x}, size {rsize}); "
+                     "rest of chunk skipped", f"chunk={idx} offset=0x{at:x}")
+            break
+        rid = struct.unpack_from("<Q", cbuf, pos + 8)[0]
         try:
-            chunk = evtx_mod.ChunkHeader(buf, off)
-            free = chunk.next_record_offset()
-        except Exception as exc:  # noqa: BLE001 - damaged chunk header
-            warn(f"chunk {idx}: unreadable header ({exc})", f"chunk={idx} offset=0x{off:x}")
-            continue
-        end = off + min(max(free, CHUNK_HEADER_SIZE), CHUNK_SIZE)
-        pos = off + CHUNK_HEADER_SIZE
-        while pos + 0x18 <= end:
-            magic_rec, rsize = struct.unpack_from("<II", buf, pos)
-            if magic_rec != RECORD_MAGIC or rsize < 0x1C or pos + rsize > end:
-                if magic_rec != 0 or rsize != 0:
-                    warn(f"chunk {idx}: bad record header (magic 0x{magic_rec:x}, size {rsize}); "
-                         "rest of chunk skipped", f"chunk={idx} offset=0x{pos:x}")
-                break
-            rid = struct.unpack_from("<Q", buf, pos + 8)[0]
-            try:
-                rec = evtx_mod.Record(buf, pos, chunk)
-                doc = {"Event": renderer.build(rec.root()).get("Event", {})}
-                # Compact separators, as the crate writes (the pipeline's regexes
-                # expect them).
-                text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-            except Exception as exc:  # noqa: BLE001 - one bad record never ends the file
-                warn(f"record {rid}: {type(exc).__name__}: {exc}",
-                     f"chunk={idx} offset=0x{pos:x} record={rid}")
+            text = _decode(cbuf, base, pos, rsize, chunk, evtx_mod, renderer)
+        except Exception as exc:  # noqa: BLE001 - one bad record never ends the file
+            if crate is None:
+                crate = _crate_records(header, bytes(cbuf[base:base + CHUNK_SIZE]))
+            if rid in crate:
+                borrowed.append(rid)
+                yield PyRecord(rid, at, idx, crate[rid])
             else:
-                yield PyRecord(rid, pos, idx, text)
-            pos += rsize
-    if header.valid and found != header.chunk_count:
-        note(f"python-evtx: header says {header.chunk_count} chunks, {found} found")
+                warn(f"record {rid}: {type(exc).__name__}: {exc}",
+                     f"chunk={idx} offset=0x{at:x} record={rid}")
+        else:
+            yield PyRecord(rid, at, idx, text)
+        pos += rsize
+
+
+def _decode(cbuf: Any, base: int, pos: int, rsize: int, chunk: Any, evtx_mod: Any,
+            renderer: _Renderer) -> str:
+    """One record as the crate's JSON text, or an exception."""
+    if _is_template(cbuf, pos + 0x18):
+        tree = renderer.build(evtx_mod.Record(cbuf, pos, chunk).root())
+    else:
+        tree = renderer._to_json(plain_fragment(cbuf, base, pos + 0x1C, pos + rsize - 4))
+    doc = {"Event": tree.get("Event", {})}
+    system = doc["Event"].get("System") if isinstance(doc["Event"], dict) else None
+    rid = system.get("EventRecordID") if isinstance(system, dict) else None
+    if not isinstance(rid, int) and not (isinstance(rid, str) and rid.isascii() and rid.isdigit()):
+        # Template and values out of step: the bytes decode, but as noise.
+        raise ValueError("decoded EventRecordID is not a number (record damaged)")
+    # Compact separators, as the crate writes (the pipeline's regexes expect them).
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _crate_records(header: bytes, chunk: bytes) -> dict[int, str]:
+    """Record id -> JSON text of the records the ``evtx`` crate reads from
+    one chunk (given to it as a one-chunk file); {} when it reads none or
+    is not installed."""
+    try:
+        from evtx import PyEvtxParser
+    except ImportError:
+        return {}
+    out: dict[int, str] = {}
+    it = PyEvtxParser(io.BytesIO(header + chunk), number_of_threads=1).records_json()
+    for _ in range(CHUNK_SIZE // 24):  # each step consumes a record or an error
+        try:
+            rec = next(it)
+        except StopIteration:
+            break
+        except RuntimeError:
+            continue
+        out[int(rec["event_record_id"])] = rec["data"]
+    return out
