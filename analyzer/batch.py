@@ -99,7 +99,8 @@ def _is_archive(p: Path) -> bool:
 
 
 def case_name(path: Path) -> str:
-    return path.name
+    from .case import upload_name
+    return upload_name(path)
 
 
 #: The memory limit in force in this worker process (MiB), for the reason text.

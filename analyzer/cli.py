@@ -144,11 +144,11 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
     Exit 0 when no finding is a problem, 1 when at least one is, 2 on a
     usage error or when nothing in PATH could be read.
     """
-    from . import checks as registry
+    from . import checks as check_registry
     from .render import render
     from .report import analyze as run
 
-    known = {c.id for c in registry.registered()}
+    known = {c.id for c in check_registry.registered()}
     unknown = [c for c in check_ids if c not in known]
     if unknown:
         raise click.UsageError(f"unknown check id(s): {', '.join(unknown)}; "

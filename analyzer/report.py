@@ -31,6 +31,9 @@ class Report:
     findings: list[Finding]
     analyzed_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+    #: The options the analysis ran with (checks, loader options, renderer
+    #: options such as redaction), recorded in the report's ``run`` block.
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[Finding]:
@@ -48,6 +51,7 @@ class Report:
                      "analyzed_at": self.analyzed_at, "hosts": self.case.hosts},
             "inventory": [e.to_dict() for e in self.case.inventory],
             "findings": [f.to_dict() for f in ordered(self.findings)],
+            **run_metadata(self),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -79,6 +83,24 @@ class Report:
     def _repr_html_(self) -> str:
         from .render.html import report_html
         return report_html(self.to_dict())
+
+
+def run_metadata(report: Report) -> dict[str, Any]:
+    """Extra report fields (the contract allows them): which tool version
+    produced the report, with which options, and the case's file counts, so
+    a report handed on says how it was made."""
+    from . import __version__
+
+    opts = report.case.options
+    loaded = {k: getattr(opts, k) for k in ("evtx_backend", "registry") if hasattr(opts, k)}
+    counts: dict[str, int] = {}
+    for e in report.case.inventory:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    return {"tool": {"name": "exchange-analyzer", "version": __version__},
+            "run": {"options": {**loaded, **report.options},
+                    "files": dict(sorted(counts.items())),
+                    "rows": int(len(report.case.table)),
+                    "duration_s": round(report.case.duration_s, 3)}}
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
@@ -150,7 +172,8 @@ def _no_silent_ok(f: Finding) -> Finding:
 def analyze(case_or_path: Case | str | os.PathLike[str], checks: list[str] | None = None,
             **load_kw: Any) -> Report:
     case = case_or_path if isinstance(case_or_path, Case) else load_case(case_or_path, **load_kw)
-    return Report(case, run_checks(case, checks))
+    return Report(case, run_checks(case, checks),
+                  options={"checks": list(checks) if checks else "all"})
 
 
 @cache
