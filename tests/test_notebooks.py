@@ -98,7 +98,7 @@ def test_find_samples_searches_upward(tmp_path: Path, monkeypatch) -> None:
     assert find_samples() == (tmp_path / "repo" / "samples").resolve()
     assert find_samples(tmp_path / "repo") == (tmp_path / "repo" / "samples").resolve()
     [s] = sample_cases()
-    assert (s.name, s.case.name, s.problems[0]["top_cause"]) == ("demo", "demo", "y")
+    assert (s.name, s.case.name, s.problems[0]["top_cause"]) == ("demo", "case", "y")
     # An empty samples/ (not generated yet) is not taken.
     (tmp_path / "other" / "samples").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="make-samples"):
