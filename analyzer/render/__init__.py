@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 FORMATS = ("text", "markdown", "json", "html")
+#: Finding statuses, worst first (the order reports list them in).
+STATUS_ORDER = ("problem", "inconclusive", "ok", "not_applicable")
 
 
 def safe(report: Any) -> Any:
@@ -66,3 +68,19 @@ def ruled_out(finding: dict[str, Any]) -> list[dict[str, Any]]:
 def where(ev: dict[str, Any]) -> str:
     """``path (locator)`` of an evidence item."""
     return f"{ev['path']} ({ev['locator']})"
+
+
+def utc_text(ts: str | None) -> str:
+    """An evidence time as ``YYYY-MM-DD HH:MM:SS`` in UTC (the reports say
+    UTC once in a heading); the text as given when it is not ISO 8601."""
+    if not ts:
+        return ""
+    from datetime import datetime, timezone
+
+    try:
+        t = datetime.fromisoformat(ts)
+    except ValueError:
+        return ts
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S")
