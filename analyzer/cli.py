@@ -73,6 +73,28 @@ def _output_path(output: str | None) -> Path | None:
     return out
 
 
+def _report_options(fmt: str, verbose: bool, max_depth: int | None,
+                    max_bytes: int | None) -> dict[str, Any]:
+    """The command-line options a report records (beside the loader's)."""
+    opts: dict[str, Any] = {"format": fmt}
+    if verbose:
+        opts["verbose"] = True
+    if max_depth is not None:
+        opts["max_depth"] = max_depth
+    if max_bytes is not None:
+        opts["max_bytes"] = max_bytes
+    return opts
+
+
+def _print_colored(text: str) -> None:
+    """The text report on a terminal: status labels in colour (rich)."""
+    from rich.console import Console
+
+    from .render.text import colorize
+
+    Console(highlight=False, soft_wrap=True).print(colorize(text), end="")
+
+
 def _write(output: Path | None, text: str) -> None:
     try:
         if output:
@@ -135,10 +157,12 @@ def main() -> None:
 @click.option("--attachments", "attach_dir", type=click.Path(file_okay=False), default=None,
               metavar="DIR",
               help="Write files that findings hand over for review (e.g. an LDIF) into DIR.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Text report: every cause with its evidence and fixes, every finding in full.")
 @with_load_flags
 def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
-            attach_dir: str | None, evtx_backend: str, registry: str, work_dir: str | None,
-            max_depth: int | None, max_bytes: int | None) -> None:
+            attach_dir: str | None, verbose: bool, evtx_backend: str, registry: str,
+            work_dir: str | None, max_depth: int | None, max_bytes: int | None) -> None:
     """Analyze a case and report findings.
 
     Exit 0 when no finding is a problem, 1 when at least one is, 2 on a
@@ -157,7 +181,12 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
     report = run(case, checks=list(check_ids) or None)
-    _write(out, render(report.to_dict(), fmt))
+    report.options.update(_report_options(fmt, verbose, max_depth, max_bytes))
+    text = render(report.to_dict(), fmt, verbose=verbose)
+    if out is None and fmt == "text" and sys.stdout.isatty():
+        _print_colored(text)
+    else:
+        _write(out, text)
     if attach_dir:
         try:
             for written in report.write_attachments(Path(attach_dir)):

@@ -57,9 +57,9 @@ class Report:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def to_text(self, width: int = 80) -> str:
+    def to_text(self, width: int = 80, verbose: bool = False) -> str:
         from .render import render
-        return render(self.to_dict(), "text", width=width)
+        return render(self.to_dict(), "text", width=width, verbose=verbose)
 
     def to_markdown(self) -> str:
         from .render import render

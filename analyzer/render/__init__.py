@@ -27,10 +27,12 @@ def safe(report: Any) -> Any:
     return report
 
 
-def render(report: dict[str, Any], fmt: str, width: int = 80) -> str:
+def render(report: dict[str, Any], fmt: str, width: int = 80, verbose: bool = False) -> str:
+    """``report`` in ``fmt``; ``verbose`` makes the text report print every
+    cause, evidence record and fix (the other formats always hold them)."""
     if fmt == "text":
         from .text import render_text
-        return render_text(safe(report), width=width)
+        return render_text(safe(report), width=width, verbose=verbose)
     if fmt == "markdown":
         from .markdown import render_markdown
         return render_markdown(safe(report))
