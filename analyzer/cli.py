@@ -199,30 +199,73 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
     sys.exit(report.exit_code)
 
 
-@main.command(short_help="Parse a case into the event table (Parquet).")
+def _export_path(output: str) -> Path:
+    """An export file whose extension names its format (.parquet, .csv,
+    .jsonl), checked before the load: anything else is a usage error."""
+    from .timeline import ExportFormatError, export_format
+
+    try:
+        export_format(output)
+    except ExportFormatError as exc:
+        raise click.UsageError(str(exc)) from None
+    out = _output_path(output)
+    assert out is not None
+    return out
+
+
+@main.command(short_help="Parse a case into the event table (Parquet, CSV, JSONL).")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
-              help="Parquet file for the event table; the inventory goes beside it "
-                   "as <name>.inventory.json.")
+              help="File for the event table: .parquet, .csv or .jsonl (by extension); "
+                   "the inventory goes beside it as <name>.inventory.json.")
 @with_load_flags
 def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: str | None,
           max_depth: int | None, max_bytes: int | None) -> None:
-    """Parse a case into the normalized event table (Parquet) and its inventory."""
-    from .table import write_parquet
+    """Parse a case into the normalized event table and its inventory. The
+    format follows the output's extension: .parquet, .csv or .jsonl."""
+    from .timeline import write_table
 
-    out = _output_path(output)
-    assert out is not None
+    out = _export_path(output)
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
     inv_path = out.with_name(out.stem + ".inventory.json")
     try:
-        write_parquet(case.table, out)
+        write_table(case.table, out)
         inv_path.write_text(json.dumps([e.to_dict() for e in case.inventory], indent=2,
                                        ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
     click.echo(f"{len(case.table)} rows from {len(case.inventory)} files -> {out}; "
                f"inventory -> {inv_path}", err=True)
+
+
+@main.command(short_help="Export a case's timeline (Timesketch CSV/JSONL, or Parquet).")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Timeline file: .csv, .jsonl (Timesketch imports both) or .parquet.")
+@click.option("--checks-only", is_flag=True,
+              help="Keep only the rows the checks cite as evidence.")
+@with_load_flags
+def timeline(path: str, output: str, checks_only: bool, evtx_backend: str,
+             registry: str, work_dir: str | None, max_depth: int | None,
+             max_bytes: int | None) -> None:
+    """Every row of the case in time order with Timesketch's columns
+    (message, datetime, timestamp, timestamp_desc) in front of the table's
+    own (its message column is event_message); rows without a time last."""
+    from .timeline import cited_rows, timeline_table, write_table
+
+    out = _export_path(output)
+    case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
+                 progress=True)
+    df = case.table
+    if checks_only:
+        from .report import analyze as run
+        df = cited_rows(df, run(case).to_dict())
+    try:
+        write_table(timeline_table(df), out)
+    except OSError as exc:
+        raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
+    click.echo(f"{len(df)} of {len(case.table)} rows -> {out}", err=True)
 
 
 @main.command("checks", short_help="List the diagnostic checks.")
