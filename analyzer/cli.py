@@ -86,6 +86,19 @@ def _report_options(fmt: str, verbose: bool, max_depth: int | None,
     return opts
 
 
+def _redactor(redact: bool, key: str | None, table: Any) -> Any:
+    """A Redactor that has learnt the case's names, or None without --redact."""
+    if not redact:
+        if key:
+            raise click.UsageError("--redact-key needs --redact")
+        return None
+    from .redact import Redactor
+
+    redactor = Redactor(key)
+    redactor.learn_table(table)
+    return redactor
+
+
 def _print_colored(text: str) -> None:
     """The text report on a terminal: status labels in colour (rich)."""
     from rich.console import Console
@@ -159,10 +172,17 @@ def main() -> None:
               help="Write files that findings hand over for review (e.g. an LDIF) into DIR.")
 @click.option("--verbose", "-v", is_flag=True,
               help="Text report: every cause with its evidence and fixes, every finding in full.")
+@click.option("--redact", is_flag=True,
+              help="Replace user names, e-mail addresses, SIDs, IPs, host and domain names "
+                   "with consistent pseudonyms (for reports handed to third parties).")
+@click.option("--redact-key", default=None, metavar="KEY", envvar="EXA_REDACT_KEY",
+              help="With --redact: keyed pseudonyms, the same in every report redacted "
+                   "with KEY (also from $EXA_REDACT_KEY).")
 @with_load_flags
 def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
-            attach_dir: str | None, verbose: bool, evtx_backend: str, registry: str,
-            work_dir: str | None, max_depth: int | None, max_bytes: int | None) -> None:
+            attach_dir: str | None, verbose: bool, redact: bool, redact_key: str | None,
+            evtx_backend: str, registry: str, work_dir: str | None, max_depth: int | None,
+            max_bytes: int | None) -> None:
     """Analyze a case and report findings.
 
     Exit 0 when no finding is a problem, 1 when at least one is, 2 on a
@@ -171,6 +191,7 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
     from . import checks as check_registry
     from .render import render
     from .report import analyze as run
+    from .report import write_report_attachments
 
     known = {c.id for c in check_registry.registered()}
     unknown = [c for c in check_ids if c not in known]
@@ -182,14 +203,18 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
                  progress=True)
     report = run(case, checks=list(check_ids) or None)
     report.options.update(_report_options(fmt, verbose, max_depth, max_bytes))
-    text = render(report.to_dict(), fmt, verbose=verbose)
+    if redact:
+        report.options["redact"] = "keyed" if redact_key else "per-report"
+    redactor = _redactor(redact, redact_key, case.table)
+    result = report.to_dict() if redactor is None else redactor.report(report.to_dict())
+    text = render(result, fmt, verbose=verbose)
     if out is None and fmt == "text" and sys.stdout.isatty():
         _print_colored(text)
     else:
         _write(out, text)
     if attach_dir:
         try:
-            for written in report.write_attachments(Path(attach_dir)):
+            for written in write_report_attachments(result, Path(attach_dir)):
                 click.echo(f"attachment: {written}", err=True)
         except OSError as exc:
             raise InputError(f"cannot write attachments to {attach_dir}: {exc.strerror or exc}") from None
@@ -245,9 +270,15 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
               help="Timeline file: .csv, .jsonl (Timesketch imports both) or .parquet.")
 @click.option("--checks-only", is_flag=True,
               help="Keep only the rows the checks cite as evidence.")
+@click.option("--redact", is_flag=True,
+              help="Replace user names, e-mail addresses, SIDs, IPs, host and domain names "
+                   "with consistent pseudonyms (for reports handed to third parties).")
+@click.option("--redact-key", default=None, metavar="KEY", envvar="EXA_REDACT_KEY",
+              help="With --redact: keyed pseudonyms, the same in every report redacted "
+                   "with KEY (also from $EXA_REDACT_KEY).")
 @with_load_flags
-def timeline(path: str, output: str, checks_only: bool, evtx_backend: str,
-             registry: str, work_dir: str | None, max_depth: int | None,
+def timeline(path: str, output: str, checks_only: bool, redact: bool, redact_key: str | None,
+             evtx_backend: str, registry: str, work_dir: str | None, max_depth: int | None,
              max_bytes: int | None) -> None:
     """Every row of the case in time order with Timesketch's columns
     (message, datetime, timestamp, timestamp_desc) in front of the table's
@@ -261,6 +292,9 @@ def timeline(path: str, output: str, checks_only: bool, evtx_backend: str,
     if checks_only:
         from .report import analyze as run
         df = cited_rows(df, run(case).to_dict())
+    redactor = _redactor(redact, redact_key, case.table)
+    if redactor is not None:
+        df = redactor.table(df)
     try:
         write_table(timeline_table(df), out)
     except OSError as exc:

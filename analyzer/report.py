@@ -67,14 +67,7 @@ class Report:
 
     def write_attachments(self, folder: Path) -> list[Path]:
         """Write every finding's attachments as ``<check>[-<host>]-<name>``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        written = []
-        for f in self.findings:
-            for name, text in f.attachments.items():
-                target = folder / attachment_file_name(f.check, f.host, name)
-                target.write_text(text, encoding="utf-8", newline="")
-                written.append(target)
-        return written
+        return write_report_attachments(self.to_dict(), folder)
 
     def findings_frame(self) -> pd.DataFrame:
         """One row per finding (status, severity, top cause) for notebooks."""
@@ -83,6 +76,19 @@ class Report:
     def _repr_html_(self) -> str:
         from .render.html import report_html
         return report_html(self.to_dict())
+
+
+def write_report_attachments(report: dict[str, Any], folder: Path) -> list[Path]:
+    """Write the attachments of a report dictionary as files (from the
+    report as rendered, so a redacted report hands over redacted files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in report["findings"]:
+        for name, text in (f.get("attachments") or {}).items():
+            target = folder / attachment_file_name(f["check"], f["host"], name)
+            target.write_text(text, encoding="utf-8", newline="")
+            written.append(target)
+    return written
 
 
 def run_metadata(report: Report) -> dict[str, Any]:
