@@ -99,7 +99,10 @@ def test_page_dom_matches_report(rendered, name: str) -> None:
         live = [c for c in f["causes"] if c["verdict"] != "ruled_out"]
         tables = art.xpath(".//table[@class='evidence']")
         expected = [_unique(c["evidence"]) for c in live if c["evidence"]]
-        expected += [_unique(f["evidence"])] if f["evidence"] else []
+        # the finding's own evidence, less what its causes already show
+        shown = {(e["path"], e["locator"]) for c in live for e in c["evidence"]}
+        further = _unique([e for e in f["evidence"] if (e["path"], e["locator"]) not in shown])
+        expected += [further] if further else []
         assert [len(t.xpath(".//tr[@class='evidence']")) for t in tables] == expected
         folded = art.xpath(".//details[@class='ruled-out']//li")
         assert len(folded) == len(f["causes"]) - len(live)
@@ -165,3 +168,42 @@ def test_screenshot(name: str, tmp_path: Path) -> None:
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1200,2000")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+# --------------------------------------------------------------------------
+# Without a browser: escaping and the statistics hook
+
+def test_every_case_string_is_escaped() -> None:
+    """Markup in any string of the report (file names, excerpts, hosts,
+    the case name, statistics labels) is text on the page."""
+    report = analyze(SAMPLES / "smtp-mailbox-stuck-evtx" / "case").to_dict()
+    evil = "<b onmouseover=x>&amp;\"'</b>"
+
+    def poison(obj, key=None):
+        if isinstance(obj, str):
+            return obj if key in ("status", "verdict", "severity", "ts", "analyzed_at") else obj + evil
+        if isinstance(obj, dict):
+            return {k: poison(v, k) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [poison(v, key) for v in obj]
+        return obj
+
+    bad = poison(report)
+    bad["statistics"] = {f"top senders {evil}": {f"a{evil}@x": 3, "b": 1}, "note": [evil]}
+    page = render(bad, "html")
+    assert "<b onmouseover" not in page and "&lt;b onmouseover=x&gt;&amp;amp;&quot;&#x27;&lt;/b&gt;" in page
+    dom = lxml_html.fromstring(page)
+    assert dom.xpath("//b[@onmouseover]") == []
+    assert evil in dom.xpath("string(//table[@class='inventory'])")
+
+
+def test_statistics_block_is_drawn_when_present() -> None:
+    report = analyze(SAMPLES / "smtp-mailbox-stuck-evtx" / "case").to_dict()
+    assert "id='statistics'" not in render(report, "html")
+    report["statistics"] = {"messages per hour": {"22:00": 12, "23:00": 30, "00:00": 0},
+                            "events": {"RECEIVE": 5, "DELIVER": 2}}
+    dom = lxml_html.fromstring(render(report, "html"))
+    charts = dom.xpath("//section[@id='statistics']//svg[@class='chart']")
+    assert len(charts) == 2
+    widths = [float(r.get("width")) for r in charts[0].xpath(".//rect[@class='bar']")]
+    assert len(widths) == 3 and widths[1] == max(widths) and widths[2] == 0

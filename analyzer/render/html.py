@@ -126,8 +126,11 @@ def finding_dict_html(f: dict[str, Any], anchor: str | None = None) -> str:
                         f"{escape(c['explanation'])}</li>" for c in outs)
         parts.append(f"<details class='ruled-out'><summary>Ruled out ({len(outs)})</summary>"
                      f"<ul>{items}</ul></details>")
-    if f["evidence"]:
-        parts.append("<h3>Evidence</h3>" + _evidence_table(f["evidence"], f["host"]))
+    shown = {(e["path"], e["locator"]) for c in live_causes(f) for e in c["evidence"]}
+    further = [e for e in f["evidence"] if (e["path"], e["locator"]) not in shown]
+    if further:
+        title = "Further evidence" if shown else "Evidence"
+        parts.append(f"<h3>{title}</h3>" + _evidence_table(further, f["host"]))
     given = {str(r) for c in f["causes"] for r in c["remediation"]}
     todo = [r for r in f["remediation"] if str(r) not in given]
     if todo:
