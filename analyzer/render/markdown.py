@@ -23,7 +23,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     case = report["case"]
     out = [f"# exchange-analyzer report: {case['name']}", "",
            f"- Source: `{case['source']}`",
-           f"- Analyzed at: {case['analyzed_at']}",
+           f"- Analyzed at: {case['analyzed_at']}"
+           + (f" by exchange-analyzer {report['tool']['version']}" if report.get("tool") else ""),
            f"- Hosts: {', '.join(case['hosts']) or '(none found)'}",
            "- Findings: " + ", ".join(f"{n} {s}" for s, n in status_counts(report).items()),
            "", "## Findings", "",
