@@ -138,6 +138,17 @@ def with_load_flags(fn):
     return fn
 
 
+def with_redact_flags(fn):
+    """--redact and --redact-key (analyze, timeline)."""
+    fn = click.option("--redact-key", default=None, metavar="KEY", envvar="EXA_REDACT_KEY",
+                      help="With --redact: keyed pseudonyms, the same in every report "
+                           "redacted with KEY (also from $EXA_REDACT_KEY).")(fn)
+    return click.option("--redact", is_flag=True,
+                         help="Replace user names, e-mail addresses, SIDs, IPs, host and domain "
+                              "names with consistent pseudonyms (for reports handed to third "
+                              "parties).")(fn)
+
+
 class InputError(click.ClickException):
     """Unreadable input: exit 2 like a usage error (exit 1 means 'problem found')."""
 
@@ -172,12 +183,7 @@ def main() -> None:
               help="Write files that findings hand over for review (e.g. an LDIF) into DIR.")
 @click.option("--verbose", "-v", is_flag=True,
               help="Text report: every cause with its evidence and fixes, every finding in full.")
-@click.option("--redact", is_flag=True,
-              help="Replace user names, e-mail addresses, SIDs, IPs, host and domain names "
-                   "with consistent pseudonyms (for reports handed to third parties).")
-@click.option("--redact-key", default=None, metavar="KEY", envvar="EXA_REDACT_KEY",
-              help="With --redact: keyed pseudonyms, the same in every report redacted "
-                   "with KEY (also from $EXA_REDACT_KEY).")
+@with_redact_flags
 @with_load_flags
 def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
             attach_dir: str | None, verbose: bool, redact: bool, redact_key: str | None,
@@ -270,12 +276,7 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
               help="Timeline file: .csv, .jsonl (Timesketch imports both) or .parquet.")
 @click.option("--checks-only", is_flag=True,
               help="Keep only the rows the checks cite as evidence.")
-@click.option("--redact", is_flag=True,
-              help="Replace user names, e-mail addresses, SIDs, IPs, host and domain names "
-                   "with consistent pseudonyms (for reports handed to third parties).")
-@click.option("--redact-key", default=None, metavar="KEY", envvar="EXA_REDACT_KEY",
-              help="With --redact: keyed pseudonyms, the same in every report redacted "
-                   "with KEY (also from $EXA_REDACT_KEY).")
+@with_redact_flags
 @with_load_flags
 def timeline(path: str, output: str, checks_only: bool, redact: bool, redact_key: str | None,
              evtx_backend: str, registry: str, work_dir: str | None, max_depth: int | None,
