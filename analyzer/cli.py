@@ -443,14 +443,71 @@ def synth(kind: str, description: str, output: str) -> None:
     click.echo(f"{n} {'keys' if kind == 'hive' else 'events'} -> {output}", err=True)
 
 
+@main.command(short_help="Message tracking statistics of a case.")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--by", type=click.Choice(["server", "day", "hour", "sender", "recipient"]),
+              default="server", show_default=True,
+              help="One row per server, per server and day/hour (UTC), or per address.")
+@click.option("--start", default=None, metavar="TIME",
+              help="Count only events at or after TIME (ISO 8601; no zone = UTC).")
+@click.option("--end", default=None, metavar="TIME",
+              help="Count only events before TIME (ISO 8601; no zone = UTC).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@with_load_flags
+def stats(path: str, by: str, start: str | None, end: str | None, fmt: str, evtx_backend: str,
+          registry: str, work_dir: str | None, max_depth: int | None, max_bytes: int | None) -> None:
+    """Messages received, sent, delivered, failed and deferred, from the
+    message tracking logs in PATH (Exchange 2000/2003 and 2007/2010 alike):
+    the "Hub server stats" of Get-MessageTrackingLog | Measure-Object,
+    counted as distinct messages."""
+    import pandas as pd
+
+    from . import stats as tracking_stats
+
+    for label, value in (("--start", start), ("--end", end)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise click.BadParameter(f"not a time: {value!r}", param_hint=label) from None
+    case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
+                 progress=True)
+    frame = tracking_stats.message_stats(case.table, by=by, start=start, end=end)
+    if frame.empty:
+        click.echo(f"no message tracking events in {path}", err=True)
+    if "period" in frame:
+        frame["period"] = frame["period"].map(lambda t: t.isoformat())
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=1))
+    else:
+        click.echo(frame.to_string(index=False) if not frame.empty else "(no rows)")
+
+
+def _scenarios_of_checkout() -> Any:
+    """The ``scenarios`` package of the repository clone around the working
+    directory: sample descriptions are development data, not part of the
+    installed package, so make-samples works from a clone only."""
+    import importlib
+
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "scenarios" / "__init__.py").is_file() and (folder / "pyproject.toml").is_file():
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+            return importlib.import_module("scenarios")
+    raise InputError("make-samples runs inside a clone of the repository "
+                     "(no scenarios/ package found here or in a parent folder)")
+
+
 @main.command("make-samples", short_help="Regenerate the sample cases.")
 @click.argument("out_dir", type=click.Path(file_okay=False), default="samples")
 def make_samples(out_dir: str) -> None:
     """Regenerate the sample cases from their scenario descriptions into
     OUT_DIR (default: ./samples, relative to the working directory; its
     scenario folders are replaced)."""
-    from .scenarios import regenerate
-
+    regenerate = _scenarios_of_checkout().regenerate
     for p in regenerate(Path(out_dir)):
         click.echo(str(p))
 
