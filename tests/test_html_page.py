@@ -1,19 +1,16 @@
 """The HTML case page, rendered by a real browser (headless Chromium).
 
-Every sample's page is loaded by Chromium; the DOM it builds is checked
-against the JSON report (status cells, evidence rows, timeline points), a
-NetLog proves the page requested nothing over the network, and screenshots
-of a problem and a healthy sample are written for a look (their paths are
-printed; ``EXA_SCREENSHOT_DIR`` keeps them somewhere stable). Skipped when
-no Chromium is installed (CI installs it: .ci/run).
+Every sample's page is loaded by one Chromium driven over the DevTools
+protocol (tests/browser.py); the DOM it builds is checked against the JSON
+report (status cells, evidence rows, timeline points), its Network events
+prove the page requested nothing but itself, and screenshots of a problem
+and a healthy sample are written for a look (their paths are printed;
+``EXA_SCREENSHOT_DIR`` keeps them somewhere stable). Skipped when no
+Chromium is installed (CI installs it: .ci/run).
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,59 +18,47 @@ from lxml import html as lxml_html
 
 from analyzer.render import render
 from analyzer.report import analyze
-from analyzer.scenarios import all_scenarios
+from browser import BROWSER, Browser
+from scenarios import all_scenarios
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 NAMES = sorted(s.name for s in all_scenarios())
-BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
-                if shutil.which(b)), None)
 needs_browser = pytest.mark.skipif(BROWSER is None, reason="no Chromium installed (CI installs it)")
-
-#: Quiet flags: the browser's own background traffic (updates, sync) is off,
-#: and what remains is told apart from the page's by its isolation key.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-         "--disable-extensions", "--no-pings", "--hide-scrollbars"]
-
-
-def chromium(page: Path, work: Path, *extra: str) -> str:
-    """Load ``page`` in headless Chromium with a NetLog; return stdout."""
-    cmd = [BROWSER, *FLAGS, f"--user-data-dir={work / 'profile'}",
-           f"--log-net-log={work / 'netlog.json'}", *extra, page.resolve().as_uri()]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return res.stdout
-
-
-def page_requests(netlog: Path) -> list[str]:
-    """URLs the page (not the browser itself) asked for over the network:
-    URL requests whose network isolation key is the file:// page."""
-    log = json.loads(netlog.read_text(encoding="utf-8"))
-    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    return [e["params"]["url"] for e in log["events"]
-            if e["type"] == start and "file://" in e["params"].get("network_isolation_key", "")
-            and not e["params"]["url"].startswith("file:")]
-
-
-def _render(name: str, work: Path) -> tuple[dict, lxml_html.HtmlElement, list[str]]:
-    report = analyze(SAMPLES / name / "case").to_dict()
-    work.mkdir(parents=True)
-    page = work / f"{name}.html"
-    page.write_text(render(report, "html"), encoding="utf-8")
-    dom = chromium(page, work, "--dump-dom")
-    return report, lxml_html.fromstring(dom), page_requests(work / "netlog.json")
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> dict:
-    """Every sample's page as Chromium built it (two browsers at a time)."""
+def browser(tmp_path_factory):
     if BROWSER is None:
         pytest.skip("no Chromium installed (CI installs it)")
+    b = Browser(tmp_path_factory.mktemp("profile"))
+    yield b
+    b.close()
+
+
+def fetched(requests: list[dict]) -> list[str]:
+    """URLs a page asked for that the browser did not refuse, other than the
+    page itself (a file:// URL)."""
+    return [r["request"]["url"] for r in requests
+            if not r["blocked"] and not r["request"]["url"].startswith("file:")]
+
+
+def _page(report: dict, folder: Path, name: str) -> Path:
+    page = folder / f"{name}.html"
+    page.write_text(render(report, "html"), encoding="utf-8")
+    return page
+
+
+@pytest.fixture(scope="module")
+def rendered(browser, tmp_path_factory) -> dict:
+    """Every sample's page as Chromium built it, with the requests it made."""
     root = tmp_path_factory.mktemp("pages")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = pool.map(lambda n: _render(n, root / n), NAMES)
-        return dict(zip(NAMES, done))
+    out = {}
+    for name in NAMES:
+        report = analyze(SAMPLES / name / "case").to_dict()
+        dom, requests = browser.load(_page(report, root, name))
+        out[name] = (report, lxml_html.fromstring(dom), requests)
+    return out
 
 
 def _unique(evidence: list[dict]) -> int:
@@ -84,7 +69,7 @@ def _unique(evidence: list[dict]) -> int:
 @pytest.mark.parametrize("name", NAMES)
 def test_page_dom_matches_report(rendered, name: str) -> None:
     report, dom, requests = rendered[name]
-    assert requests == []
+    assert len(requests) == 1 and fetched(requests) == []  # the page itself, nothing else
     # Status table: one coloured, labelled cell per (host, check) finding.
     cells = dom.xpath("//table[@class='status']//td[contains(@class,'status ')]")
     want = {(f["host"] or "", f["check"]): f["status"] for f in report["findings"]}
@@ -123,17 +108,17 @@ def test_page_dom_matches_report(rendered, name: str) -> None:
 
 
 @needs_browser
-def test_netlog_sees_an_external_request(tmp_path: Path) -> None:
-    """The request detector is not blind: a page that loads an external
-    image (without our CSP) shows up in the NetLog."""
+def test_request_detector_sees_an_external_request(browser, tmp_path: Path) -> None:
+    """The detector is not blind: a page that loads an external image
+    (without our CSP) shows the request."""
     page = tmp_path / "leaky.html"
     page.write_text("<!doctype html><img src='http://192.0.2.1/x.png'>", encoding="utf-8")
-    chromium(page, tmp_path, "--dump-dom")
-    assert page_requests(tmp_path / "netlog.json") == ["http://192.0.2.1/x.png"]
+    _, requests = browser.load(page)
+    assert fetched(requests) == ["http://192.0.2.1/x.png"]
 
 
 @needs_browser
-def test_csp_blocks_injected_resources(tmp_path: Path) -> None:
+def test_csp_blocks_injected_resources(browser, tmp_path: Path) -> None:
     """Case strings holding markup stay text; and even a resource slipped
     into the page would be refused by its Content-Security-Policy."""
     report = analyze(SAMPLES / "smtp-mailbox-stuck-evtx" / "case").to_dict()
@@ -141,31 +126,36 @@ def test_csp_blocks_injected_resources(tmp_path: Path) -> None:
     report["case"]["name"] = evil
     report["inventory"][0]["path"] = f"logs/{evil}.evtx"
     report["findings"][0]["summary"] = evil
-    page = tmp_path / "evil.html"
-    text = render(report, "html")
-    page.write_text(text, encoding="utf-8")
-    dom = lxml_html.fromstring(chromium(page, tmp_path, "--dump-dom"))
+    page = _page(report, tmp_path, "evil")
+    dom_text, requests = browser.load(page)
+    dom = lxml_html.fromstring(dom_text)
     assert dom.xpath("//img | //script") == []
     assert evil in dom.xpath("string(//table[@class='inventory'])")
     assert dom.xpath("string(//title)") == f"exchange-analyzer: {evil} — 1 problem(s)"  # not run
-    assert page_requests(tmp_path / "netlog.json") == []
-    # The policy itself: a raw injected <img> is refused without a request.
+    assert fetched(requests) == []
+    # The policy itself: a raw injected <img> and <script> are refused.
     leaky = tmp_path / "leaky.html"
-    leaky.write_text(text.replace("<body>", "<body><img src='http://192.0.2.8/b.png'>"), encoding="utf-8")
-    chromium(leaky, tmp_path / "2", "--dump-dom")
-    assert page_requests(tmp_path / "2" / "netlog.json") == []
+    leaky.write_text(page.read_text(encoding="utf-8").replace(
+        "<body>", "<body><img src='http://192.0.2.8/b.png'><script>document.title='ran'</script>"),
+        encoding="utf-8")
+    dom_text, requests = browser.load(leaky)
+    assert fetched(requests) == []
+    assert [(r["request"]["url"], r["blocked"]) for r in requests if r["blocked"]] == \
+        [("http://192.0.2.8/b.png", "csp")]
+    assert "ran" != lxml_html.fromstring(dom_text).xpath("string(//title)")
 
 
 @needs_browser
 @pytest.mark.parametrize("name", ["rpc-port-conflict-static-port-in-use", "smtp-mailbox-healthy-delivery"])
-def test_screenshot(name: str, tmp_path: Path) -> None:
-    """A screenshot of a problem and a healthy sample's page, for a look."""
+def test_screenshot(browser, name: str, tmp_path: Path) -> None:
+    """A screenshot of a problem and a healthy sample's page, for a look
+    (``EXA_SCREENSHOT_DIR`` keeps them; else under pytest's tmp dir)."""
     out = Path(os.environ.get("EXA_SCREENSHOT_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
-    page = tmp_path / f"{name}.html"
-    page.write_text(render(analyze(SAMPLES / name / "case").to_dict(), "html"), encoding="utf-8")
+    report = analyze(SAMPLES / name / "case").to_dict()
+    browser.load(_page(report, tmp_path, name))
     shot = out / f"{name}.png"
-    chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1200,2000")
+    browser.screenshot(shot)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
 
@@ -207,3 +197,24 @@ def test_statistics_block_is_drawn_when_present() -> None:
     assert len(charts) == 2
     widths = [float(r.get("width")) for r in charts[0].xpath(".//rect[@class='bar']")]
     assert len(widths) == 3 and widths[1] == max(widths) and widths[2] == 0
+
+
+def test_message_tracking_statistics_are_charted() -> None:
+    """The statistics block as analyzer.stats.summary builds it: per-server
+    records and top senders become charts and tables."""
+    from analyzer import load_case
+    from analyzer.stats import summary
+
+    case_path = SAMPLES / "smtp-mailbox-stuck-nested-zip" / "case"
+    report = analyze(case_path).to_dict()
+    report["statistics"] = summary(load_case(case_path).table)
+    dom = lxml_html.fromstring(render(report, "html"))
+    section = dom.xpath("//section[@id='statistics']")[0]
+    assert len(section.xpath(".//svg[@class='chart']")) == 4  # server, day, senders, recipients
+    senders = report["statistics"]["top_senders"]
+    rows = section.xpath(".//table[@class='stats']")[2].xpath(".//tbody/tr")
+    assert [r.xpath("string(./td[1])") for r in rows] == [s["sender"] for s in senders]
+    bars = section.xpath(".//svg[@class='chart']")[2].xpath(".//rect[@class='bar']")
+    widths = [float(b.get("width")) for b in bars]
+    assert widths == sorted(widths, reverse=True) and len(widths) == len(senders)
+    assert report["statistics"]["first"] in section.xpath("string(.//dl)")

@@ -160,16 +160,51 @@ def _bars(title: str, values: dict[str, float]) -> str:
     return "".join(out)
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _records_html(name: str, rows: list[dict[str, Any]], counted: list[str]) -> str:
+    """A list of records (e.g. messages per server): a bar chart of each
+    record's total (``messages``, else the sum of the counted columns, else
+    its first number) by its text fields, and the records as a table."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    values: dict[str, float] = {}
+    for r in rows:
+        label = " · ".join(str(v) for v in r.values() if isinstance(v, str)) or str(len(values) + 1)
+        if _number(r.get("messages")):
+            total = float(r["messages"])
+        elif counted and any(_number(r.get(c)) for c in counted):
+            total = float(sum(r[c] for c in counted if _number(r.get(c))))
+        else:
+            total = float(next((v for v in r.values() if _number(v)), 0))
+        values[label] = values.get(label, 0) + total
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(
+        f"<td{' class=num' if _number(r.get(c)) else ''}>{escape('' if r.get(c) is None else str(r.get(c)))}</td>"
+        for c in cols) + "</tr>" for r in rows[:200])
+    return (_bars(name, values) + f"<table class='stats'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
 def statistics_html(stats: dict[str, Any]) -> str:
-    """A report's ``statistics`` block (e.g. message-tracking counts): each
-    mapping of labels to numbers as a bar chart, anything else as text."""
-    parts = ["<section id='statistics'><h2>Statistics</h2>"]
+    """A report's ``statistics`` block (message-tracking counts): mappings of
+    labels to numbers and lists of records as bar charts (records also as a
+    table), plain values as a line of text."""
+    counted = [c for c in stats.get("statistics", []) if isinstance(c, str)] \
+        if isinstance(stats.get("statistics"), list) else []
+    facts, parts = [], []
     for name, value in stats.items():
-        if isinstance(value, dict) and value and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+        if isinstance(value, dict) and value and all(_number(v) for v in value.values()):
             parts.append(_bars(str(name), value))
+        elif isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            parts.append(_records_html(str(name).replace("_", " "), value, counted))
+        elif isinstance(value, (str, int, float)) or value is None or (
+                isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
+            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            facts.append(f"<dt>{escape(str(name))}</dt><dd>{escape(text)}</dd>")
         else:
             parts.append(f"<h3>{escape(str(name))}</h3><pre>"
                          f"{escape(json.dumps(value, indent=1, ensure_ascii=False, default=str))}</pre>")
-    parts.append("</section>")
-    return "".join(parts)
+    dl = f"<dl class='meta'>{''.join(facts)}</dl>" if facts else ""
+    return f"<section id='statistics'><h2>Statistics</h2>{dl}{''.join(parts)}</section>"
