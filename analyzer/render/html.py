@@ -117,7 +117,9 @@ def finding_dict_html(f: dict[str, Any], anchor: str | None = None) -> str:
     on = f" on {escape(f['host'])}" if f["host"] else ""
     parts = [f"<article class='finding status-{f['status']}'{ident} style='border-color:{color}'>",
              f"<h2>{_label(f['status'])} <code>{escape(f['check'])}</code>{on}</h2>",
-             f"<p><b>{escape(f['title'])}</b></p><p class='summary'>{escape(f['summary'])}</p>"]
+             # an ok finding is not titled by the fault its check looks for
+             "" if f["status"] in ("ok", "not_applicable") else f"<p><b>{escape(f['title'])}</b></p>",
+             f"<p class='summary'>{escape(f['summary'])}</p>"]
     for i, c in enumerate(live_causes(f), 1):
         parts.append(_cause_html(c, f["host"], i))
     outs = ruled_out(f)
