@@ -225,6 +225,30 @@ def _steps_short(lines: list[str], items: list[str], width: int) -> None:
         lines += _wrap(first + more, width, "       ", f"    {i}. ")
 
 
+#: Lines of a top cause's explanation in the short report (whole sentences).
+EXPLANATION_LINES = 6
+
+
+def _sentences(text: str, width: int, indent: str, most: int) -> list[str]:
+    """The leading whole sentences of ``text`` that fit in ``most`` wrapped
+    lines (at least one), marked when the rest is left to --verbose."""
+    import re
+
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z(])", str(text).strip())
+    taken: list[str] = []
+    for i in range(1, len(parts) + 1):
+        lines = _wrap(" ".join(parts[:i]), width, indent)
+        if taken and len(lines) > most:
+            break
+        taken = lines
+        if len(lines) > most:
+            break
+    full = _wrap(str(text), width, indent)
+    if len(taken) < len(full):
+        taken += _wrap("(more with --verbose)", width, indent)
+    return taken
+
+
 def _problem(lines: list[str], f: dict[str, Any], width: int) -> None:
     """A problem: its top cause, that cause's and the finding's evidence
     once, the fixes once; the other causes named."""
@@ -232,7 +256,7 @@ def _problem(lines: list[str], f: dict[str, Any], width: int) -> None:
     top = live[0] if live else None
     if top:
         lines += _wrap(f"Top cause: {top['title']} [{top['id']}, {top['verdict']}]", width, "    ", "  ")
-        lines += _wrap(top["explanation"], width, "    ")
+        lines += _sentences(top["explanation"], width, "    ", EXPLANATION_LINES)
     evidence = (top["evidence"] if top else []) + f["evidence"]
     if evidence:
         lines.append("  Evidence:")
