@@ -67,6 +67,7 @@ class Redactor:
         self.netbios: set[str] = set()
         self.users: set[str] = set()
         self.orgs: set[str] = set()
+        self._dns_of: dict[str, str] = {}
         rules = _rules()
         self._tlds = {t.lower() for t in rules["tlds"]}
         self._keep_domains = {d.lower() for d in rules["keep_domains"]}
@@ -128,6 +129,8 @@ class Redactor:
         first = domain.split(".")[0]
         if first and first.lower() not in self._generic and len(first) >= 3:
             self.netbios.add(first.lower())
+            # CONTOSO and contoso.com get the same number: DOMAIN-1, domain-1.example
+            self._dns_of.setdefault(first.lower(), ".".join(domain.lower().split(".")[-2:]))
 
     def add_user(self, value: str | None) -> None:
         """An account as ``DOMAIN\\user``, ``user@domain`` or a bare name."""
@@ -152,6 +155,8 @@ class Redactor:
                 continue
             if "\n " in text and LDIF.search(text):
                 text = text.replace("\r\n ", "").replace("\n ", "")
+            if "\\\\" in text:  # JSON text (the data column): DOMAIN\\user
+                text = text.replace("\\\\", "\\")
             for m in self._dns.finditer(text):
                 name = m.group(1)
                 if not self._kept_domain(name):
@@ -189,8 +194,9 @@ class Redactor:
     def _word(self, m: re.Match[str]) -> str:
         word = m.group(0)
         kind = self._word_kind[word.lower()]
-        tok = self.token(kind, word)
-        return tok.upper() if kind == "domain" else tok
+        if kind == "domain":
+            return self.token("domain", self._dns_of.get(word.lower(), word)).upper()
+        return self.token(kind, word)
 
     def _ip(self, m: re.Match[str]) -> str:
         text = m.group(1)

@@ -17,6 +17,7 @@ from analyzer import load_case
 from analyzer.cli import main
 from analyzer.redact import Redactor
 from analyzer.report import validate_report
+from analyzer.table import validate
 
 REPO = Path(__file__).resolve().parents[1]
 PARTS = {"rpc": "rpc-port-conflict-static-port-in-use", "smtp": "smtp-mailbox-stuck-nested-zip"}
@@ -112,6 +113,12 @@ def test_learnt_names_are_replaced_as_words(case_dir: Path) -> None:
     r.learn(["Logon failure: Account Name: jsmith"])
     out = r.text("CONTOSO\\svc_backup on EXCH01-logs.zip; jsmith; Exchange; SYSTEM")
     assert out == "DOMAIN-1\\user-1 on host-1-logs.zip; user-2; Exchange; SYSTEM"
+    # In JSON text (the data column) the account is learnt too, and the
+    # JSON stays valid.
+    r2 = Redactor()
+    data = json.dumps({"strings": ["FABRIKAM\\mbx_admin", "fabrikam.com"]})
+    r2.learn([data])
+    assert json.loads(r2.text(data)) == {"strings": ["DOMAIN-1\\user-1", "domain-1.example"]}
     # An LDIF line fold does not hide a name.
     assert "Contoso" not in r.text("version: 1\ndn: CN=Exchange,CN=Cont\n oso,DC=x")
 
@@ -125,5 +132,10 @@ def test_timeline_redacted(case_dir: Path, tmp_path: Path) -> None:
     assert len(text.splitlines()) == len(load_case(case_dir).table)
     leaked = [t for t in KNOWN if _found(t, text)]
     assert not leaked, leaked
+    # The redacted table is still a valid event table.
+    r = Redactor()
+    table = load_case(case_dir).table
+    r.learn_table(table)
+    validate(r.table(table))
     res = CliRunner().invoke(main, ["timeline", str(case_dir), "-o", str(out), "--redact-key", "k"])
     assert res.exit_code == 2 and "--redact" in res.output
