@@ -91,14 +91,15 @@ class Line:
     last_unterminated: bool = False
 
 
-def read_lines(path: Path, keep_indent: bool = True) -> Iterator[Line]:
-    """Stream the file's lines (any encoding textio knows), cleaned of
-    scraping debris, flagging an unterminated last line.
+def read_lines(path: Path, keep_indent: bool = True, encoding: str | None = None) -> Iterator[Line]:
+    """Stream the file's lines (any encoding textio knows, or ``encoding``
+    when the caller knows better), cleaned of scraping debris, flagging an
+    unterminated last line.
 
     One line of look-ahead is kept so the last line can be flagged without
     reading the file twice.
     """
-    encoding = textio.detect_encoding(textio.read_head(path))
+    encoding = encoding or textio.detect_encoding(textio.read_head(path))
     terminated = _ends_with_newline(path, encoding)
     prev: tuple[int, str] | None = None
     for no, raw in textio.iter_lines(path, encoding):
