@@ -94,7 +94,8 @@ def write_report_attachments(report: dict[str, Any], folder: Path) -> list[Path]
 def run_metadata(report: Report) -> dict[str, Any]:
     """Extra report fields (the contract allows them): which tool version
     produced the report, with which options, and the case's file counts, so
-    a report handed on says how it was made."""
+    a report handed on says how it was made (nothing that varies between
+    runs but ``analyzed_at``)."""
     from . import __version__
 
     opts = report.case.options
@@ -105,8 +106,7 @@ def run_metadata(report: Report) -> dict[str, Any]:
     return {"tool": {"name": "exchange-analyzer", "version": __version__},
             "run": {"options": {**loaded, **report.options},
                     "files": dict(sorted(counts.items())),
-                    "rows": int(len(report.case.table)),
-                    "duration_s": round(report.case.duration_s, 3)}}
+                    "rows": int(len(report.case.table))}}
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
