@@ -67,6 +67,16 @@ def ruled_out(finding: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in finding["causes"] if c["verdict"] == "ruled_out"]
 
 
+def further_steps(finding: dict[str, Any], causes: list[dict[str, Any]]) -> list[str]:
+    """The finding's own remediation less what ``causes`` already say: a
+    step equal to one of theirs, or one that restates a step's first line
+    (e.g. "New object (LDIF ...): see the LDIF under the cause above")."""
+    given = [str(r) for c in causes for r in c["remediation"]]
+    heads = [r.splitlines()[0].rstrip(":") for r in given if r.strip()]
+    return [r for r in finding["remediation"]
+            if str(r) not in given and not any(str(r).startswith(h) for h in heads)]
+
+
 def where(ev: dict[str, Any]) -> str:
     """``path (locator)`` of an evidence item."""
     return f"{ev['path']} ({ev['locator']})"

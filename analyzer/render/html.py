@@ -13,7 +13,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from . import inventory_counts, live_causes, ruled_out, status_counts, utc_text
+from . import further_steps, inventory_counts, live_causes, ruled_out, status_counts, utc_text
 
 #: Status -> (text label, colour). The label is always printed beside the colour.
 STATUS = {"problem": ("PROBLEM", "#c62828"), "inconclusive": ("INCONCLUSIVE", "#ef6c00"),
@@ -133,8 +133,7 @@ def finding_dict_html(f: dict[str, Any], anchor: str | None = None) -> str:
     if further:
         title = "Further evidence" if shown else "Evidence"
         parts.append(f"<h3>{title}</h3>" + _evidence_table(further, f["host"]))
-    given = {str(r) for c in f["causes"] for r in c["remediation"]}
-    todo = [r for r in f["remediation"] if str(r) not in given]
+    todo = further_steps(f, live_causes(f))
     if todo:
         parts.append("<h3>What to do</h3>" + _steps(todo))
     if f["collect"]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import live_causes, ruled_out, status_counts, where
+from . import further_steps, live_causes, ruled_out, status_counts, where
 
 ICON = {"problem": "❌ problem", "inconclusive": "❔ inconclusive", "ok": "✅ ok",
         "not_applicable": "➖ not applicable"}
@@ -55,8 +55,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         if f["evidence"]:
             out += ["", "Evidence:", ""]
             _evidence(out, f["evidence"])
-        if f["remediation"]:
-            out += ["", "What to do:", ""] + [f"1. {r}" for r in f["remediation"]]
+        todo = further_steps(f, live_causes(f))
+        if todo:
+            out += ["", "What to do:", ""] + [f"1. {r}" for r in todo]
         if f["collect"]:
             out += ["", "Collect:", ""] + [f"- {r}" for r in f["collect"]]
         if f["references"]:

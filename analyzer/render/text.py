@@ -5,7 +5,8 @@ import textwrap
 import unicodedata
 from typing import Any
 
-from . import inventory_counts, live_causes, ruled_out, status_counts, utc_text, where
+from . import (further_steps, inventory_counts, live_causes, ruled_out, status_counts, utc_text,
+               where)
 
 MARK = {"problem": "PROBLEM", "inconclusive": "INCONCLUSIVE", "ok": "OK",
         "not_applicable": "N/A"}
@@ -261,10 +262,7 @@ def _problem(lines: list[str], f: dict[str, Any], width: int) -> None:
     if evidence:
         lines.append("  Evidence:")
         _evidence_short(lines, evidence, width)
-    given = top["remediation"] if top else []
-    heads = [str(r).splitlines()[0].rstrip(":") for r in given if str(r).strip()]
-    steps = list(given) + [r for r in f["remediation"]
-                           if r not in given and not any(str(r).startswith(h) for h in heads)]
+    steps = (list(top["remediation"]) if top else []) + further_steps(f, [top] if top else [])
     if steps:
         lines.append("  Fix:")
         _steps_short(lines, steps, width)
