@@ -207,7 +207,8 @@ class Redactor:
             ip = ipaddress.ip_address(text)
         except ValueError:
             return text
-        if ip.is_loopback or ip.is_unspecified or str(ip) == "255.255.255.255" or ip.is_link_local and ip.version == 6:
+        if ip.is_loopback or ip.is_unspecified or str(ip) == "255.255.255.255" \
+                or (ip.is_link_local and ip.version == 6):
             return text
         return self.token("ip" if ip.version == 4 else "ipv6", str(ip))
 
@@ -264,12 +265,16 @@ class Redactor:
                     or not (pa.types.is_string(col.type) or pa.types.is_dictionary(col.type)):
                 cols.append(col)
                 continue
-            values = col.to_pylist()
-            cache: dict[str, str] = {}
-            red = [None if v is None else cache.setdefault(v, self.text(v)) if pa.types.is_dictionary(col.type)
-                   else self.text(v) for v in values]
-            arr = pa.array(red, type=pa.string())
-            cols.append(arr.dictionary_encode().cast(col.type) if pa.types.is_dictionary(col.type) else arr)
+            if pa.types.is_dictionary(col.type):
+                # few distinct values: redact the dictionary, keep the indices
+                col = col.combine_chunks()
+                words = pa.array([None if v is None else self.text(v) for v in col.dictionary.to_pylist()],
+                                 pa.string())
+                plain = words.take(col.indices)
+                cols.append(plain.dictionary_encode().cast(col.type))
+            else:
+                cols.append(pa.array([None if v is None else self.text(v) for v in col.to_pylist()],
+                                     pa.string()))
         return tbl.arrow_to_frame(pa.Table.from_arrays(cols, schema=t.schema))
 
 

@@ -67,7 +67,8 @@ def _analyze(case_dir: Path, fmt: str, *extra: str) -> str:
 
 
 def _top_causes(report: dict) -> list[tuple]:
-    return [(f["check"], f["status"], next((c["id"] for c in f["causes"] if c["verdict"] != "ruled_out"), None))
+    return [(f["check"], f["status"],
+             next((c["id"] for c in f["causes"] if c["verdict"] != "ruled_out"), None))
             for f in report["findings"]]
 
 

@@ -77,6 +77,13 @@ def further_steps(finding: dict[str, Any], causes: list[dict[str, Any]]) -> list
             if str(r) not in given and not any(str(r).startswith(h) for h in heads)]
 
 
+def further_evidence(finding: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The finding's own evidence less the records its live causes show
+    (same file and locator), and whether the causes showed any."""
+    shown = {(e["path"], e["locator"]) for c in live_causes(finding) for e in c["evidence"]}
+    return [e for e in finding["evidence"] if (e["path"], e["locator"]) not in shown], bool(shown)
+
+
 def where(ev: dict[str, Any]) -> str:
     """``path (locator)`` of an evidence item."""
     return f"{ev['path']} ({ev['locator']})"

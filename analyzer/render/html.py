@@ -13,7 +13,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from . import further_steps, inventory_counts, live_causes, ruled_out, status_counts, utc_text
+from . import (further_evidence, further_steps, inventory_counts, live_causes, ruled_out,
+               status_counts, utc_text)
 
 #: Status -> (text label, colour). The label is always printed beside the colour.
 STATUS = {"problem": ("PROBLEM", "#c62828"), "inconclusive": ("INCONCLUSIVE", "#ef6c00"),
@@ -128,8 +129,7 @@ def finding_dict_html(f: dict[str, Any], anchor: str | None = None) -> str:
                         f"{escape(c['explanation'])}</li>" for c in outs)
         parts.append(f"<details class='ruled-out'><summary>Ruled out ({len(outs)})</summary>"
                      f"<ul>{items}</ul></details>")
-    shown = {(e["path"], e["locator"]) for c in live_causes(f) for e in c["evidence"]}
-    further = [e for e in f["evidence"] if (e["path"], e["locator"]) not in shown]
+    further, shown = further_evidence(f)
     if further:
         title = "Further evidence" if shown else "Evidence"
         parts.append(f"<h3>{title}</h3>" + _evidence_table(further, f["host"]))

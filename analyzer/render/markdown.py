@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import further_steps, live_causes, ruled_out, status_counts, where
+from . import further_evidence, further_steps, live_causes, ruled_out, status_counts, where
 
 ICON = {"problem": "❌ problem", "inconclusive": "❔ inconclusive", "ok": "✅ ok",
         "not_applicable": "➖ not applicable"}
@@ -52,9 +52,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         if outs:
             out += ["", "Ruled out:", ""]
             out += [f"- `{c['id']}`: {c['explanation']}" for c in outs]
-        if f["evidence"]:
-            out += ["", "Evidence:", ""]
-            _evidence(out, f["evidence"])
+        further, shown = further_evidence(f)
+        if further:
+            out += ["", "Further evidence:" if shown else "Evidence:", ""]
+            _evidence(out, further)
         todo = further_steps(f, live_causes(f))
         if todo:
             out += ["", "What to do:", ""] + [f"1. {r}" for r in todo]

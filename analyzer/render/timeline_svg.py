@@ -180,9 +180,11 @@ def _records_html(name: str, rows: list[dict[str, Any]], counted: list[str]) -> 
             total = float(next((v for v in r.values() if _number(v)), 0))
         values[label] = values.get(label, 0) + total
     head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(
-        f"<td{' class=num' if _number(r.get(c)) else ''}>{escape('' if r.get(c) is None else str(r.get(c)))}</td>"
-        for c in cols) + "</tr>" for r in rows[:200])
+    def cell(v: Any) -> str:
+        text = escape("" if v is None else str(v))
+        return f"<td class='num'>{text}</td>" if _number(v) else f"<td>{text}</td>"
+
+    body = "".join("<tr>" + "".join(cell(r.get(c)) for c in cols) + "</tr>" for r in rows[:200])
     return (_bars(name, values) + f"<table class='stats'><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
