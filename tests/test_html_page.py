@@ -218,3 +218,14 @@ def test_message_tracking_statistics_are_charted() -> None:
     widths = [float(b.get("width")) for b in bars]
     assert widths == sorted(widths, reverse=True) and len(widths) == len(senders)
     assert report["statistics"]["first"] in section.xpath("string(.//dl)")
+
+
+def test_control_and_bidi_characters_are_shown_not_obeyed() -> None:
+    """A file name with a right-to-left override or an escape character
+    is shown escaped, not allowed to reorder or garble the page."""
+    report = analyze(SAMPLES / "smtp-mailbox-stuck-evtx" / "case").to_dict()
+    report["inventory"][0]["path"] = "logs/evil\u202eexe.txt\x1b[31m"
+    page = render(report, "html")
+    assert "\u202e" not in page and "\x1b" not in page
+    cell = lxml_html.fromstring(page).xpath("string(//table[@class='inventory']//tr[1]/td[1])")
+    assert cell.startswith("logs/evil") and "exe.txt" in cell

@@ -38,7 +38,7 @@ def render(report: dict[str, Any], fmt: str, width: int = 80, verbose: bool = Fa
         return render_markdown(safe(report))
     if fmt == "html":
         from .html import report_html
-        return report_html(report, standalone=True)
+        return report_html(safe(report), standalone=True)
     if fmt == "json":
         import json
         return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
