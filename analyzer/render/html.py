@@ -49,6 +49,7 @@ STYLE = """
  gap:2px 12px;margin:4px 0}.exa dl.meta dt{font-weight:600}.exa dl.meta dd{margin:0}
 .exa svg text{font-family:system-ui,sans-serif;font-size:11px}
 @media print{.exa{max-width:none}.exa .finding,.exa tr{break-inside:avoid}
+ .exa details::details-content{content-visibility:visible;display:block}
  .exa details>summary{list-style:none}.exa a{color:inherit;text-decoration:none}}
 """
 
