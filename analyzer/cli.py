@@ -1,8 +1,9 @@
 """The ``exchange-analyzer`` command: a thin layer over the library.
 
-Exit codes of ``analyze``: 0 when no finding is a problem, 1 when at least
-one is, 2 on usage errors or unreadable input. Errors become click
-exceptions here and only here; the library raises ordinary exceptions.
+Exit codes of ``analyze`` are the report's verdict (analyzer/report.py
+decides them): 0 no problem and a check decided, 1 a problem, 2 nothing
+readable (and usage errors), 3 no verdict. Errors become click exceptions
+here and only here; the library raises ordinary exceptions.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import click
 from . import __version__
 from .batch import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
+#: Usage errors share the "nothing readable" code: neither is a verdict.
 EXIT_USAGE = 2
 
 
@@ -118,11 +120,17 @@ def _write(output: Path | None, text: str) -> None:
         raise InputError(f"cannot write {output or 'standard output'}: {exc.strerror or exc}") from None
 
 
-load_flags = [
+#: How files are parsed: shared by every command that loads a case.
+parser_flags = [
     click.option("--evtx-backend", type=click.Choice(["rust", "python"]), default="rust",
                  show_default=True, help="evtx reader: rust = the evtx package, python = python-evtx."),
     click.option("--registry", "registry", type=click.Choice(["targeted", "full"]), default="targeted",
                  show_default=True, help="Load only the registry subtrees checks need, or everything."),
+]
+
+#: Parser flags plus where and how far archives are extracted (commands
+#: that load one case in this process).
+load_flags = parser_flags + [
     click.option("--work-dir", type=click.Path(file_okay=False), default=None,
                  help="Where archives are extracted (a private temp folder inside it; removed after)."),
     click.option("--max-depth", type=click.IntRange(min=0), default=None,
@@ -132,10 +140,16 @@ load_flags = [
 ]
 
 
-def with_load_flags(fn):
-    for opt in reversed(load_flags):
-        fn = opt(fn)
-    return fn
+def _with(flags):
+    def decorate(fn):
+        for opt in reversed(flags):
+            fn = opt(fn)
+        return fn
+    return decorate
+
+
+with_parser_flags = _with(parser_flags)
+with_load_flags = _with(load_flags)
 
 
 def with_redact_flags(fn):
@@ -164,12 +178,13 @@ def main() -> None:
     cab, nested) of event logs, registry hives or .reg exports, setup logs,
     rpcdump/PortQry, netstat and tasklist output, message tracking logs.
 
-    analyze exits 0 when no problem is found, 1 when one is, 2 on a usage
-    error or when the input cannot be read.
+    analyze exits 0 when no problem is found and a check could decide, 1
+    when a problem is found, 2 on a usage error or when nothing in the input
+    can be read, 3 when no check found evidence to decide on.
     """
 
 
-@main.command(short_help="Analyze a case; exit 1 when a problem is found.")
+@main.command(short_help="Analyze a case; exit 1 when a problem is found, 3 on no verdict.")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]),
               default="text", show_default=True,
@@ -191,19 +206,19 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
             max_bytes: int | None) -> None:
     """Analyze a case and report findings.
 
-    Exit 0 when no finding is a problem, 1 when at least one is, 2 on a
-    usage error or when nothing in PATH could be read.
+    Exit 0 when no problem is found and at least one check could decide, 1
+    when a problem is found, 2 on a usage error or when nothing in PATH
+    could be read, 3 when no check found evidence to decide on (no verdict).
     """
-    from . import checks as check_registry
     from .render import render
+    from .report import UnknownCheckError, select_checks
     from .report import analyze as run
     from .report import write_report_attachments
 
-    known = {c.id for c in check_registry.registered()}
-    unknown = [c for c in check_ids if c not in known]
-    if unknown:
-        raise click.UsageError(f"unknown check id(s): {', '.join(unknown)}; "
-                               f"known: {', '.join(sorted(known))}")
+    try:
+        select_checks(check_ids)  # before the (long) load
+    except UnknownCheckError as exc:
+        raise click.UsageError(str(exc)) from None
     out = _output_path(output)
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
@@ -224,10 +239,11 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
                 click.echo(f"attachment: {written}", err=True)
         except OSError as exc:
             raise InputError(f"cannot write attachments to {attach_dir}: {exc.strerror or exc}") from None
-    if case.inventory and all(e.status in ("failed", "rejected") for e in case.inventory):
-        click.echo(f"error: nothing in {path} could be read (see the inventory)", err=True)
-        sys.exit(EXIT_USAGE)
-    sys.exit(report.exit_code)
+    verdict = result["verdict"]  # as rendered (redacted with --redact)
+    if verdict["status"] in ("unreadable", "no_verdict"):
+        # A script reading only the exit code and stderr still learns why.
+        click.echo(f"exchange-analyzer: {verdict['summary']}", err=True)
+    sys.exit(verdict["exit_code"])
 
 
 def _export_path(output: str) -> Path:
@@ -306,13 +322,13 @@ def timeline(path: str, output: str, checks_only: bool, redact: bool, redact_key
 @main.command("checks", short_help="List the diagnostic checks.")
 def list_checks() -> None:
     """List the diagnostic checks with their descriptions."""
-    from . import checks as registry
+    from . import checks
 
     def para(text: str) -> None:
         click.echo(click.wrap_text(" ".join(text.split()), 80, initial_indent="    ",
                                    subsequent_indent="    "))
 
-    for chk in registry.registered():
+    for chk in checks.registered():
         click.echo(click.wrap_text(f"{chk.id}: {chk.title}", 80, subsequent_indent="    "))
         for block in chk.description.strip().split("\n\n"):
             para(block)
@@ -336,10 +352,7 @@ def list_checks() -> None:
               default=DEFAULT_TIMEOUT_S, show_default=True, help="Per-case time limit, seconds.")
 @click.option("--memory-mb", type=click.IntRange(min=1), default=DEFAULT_MEMORY_MB,
               show_default=True, help="Per-case memory limit (address space), MiB.")
-@click.option("--evtx-backend", type=click.Choice(["rust", "python"]), default="rust",
-              show_default=True, help="evtx reader: rust = the evtx package, python = python-evtx.")
-@click.option("--registry", type=click.Choice(["targeted", "full"]), default="targeted",
-              show_default=True, help="Load only the registry subtrees checks need, or everything.")
+@with_parser_flags
 def batch(inputs: tuple[str, ...], store_dir: str, jobs: int | None, engine: str,
           scheduler: str | None, force: bool, timeout_s: float, memory_mb: int,
           evtx_backend: str, registry: str) -> None:
@@ -362,6 +375,8 @@ def batch(inputs: tuple[str, ...], store_dir: str, jobs: int | None, engine: str
         counts[r.status] = counts.get(r.status, 0) + 1
         if r.status == "failed":
             click.echo(f"failed: {r.source}: {r.reason}", err=True)
+        elif r.status == "done" and r.reason:
+            click.echo(f"warning: {r.source}: {r.reason}", err=True)
     click.echo(f"{len(results)} case(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                + f"; summary in {Path(store_dir) / 'summary.csv'}", err=True)
     sys.exit(1 if counts.get("failed") else 0)

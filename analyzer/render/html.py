@@ -213,12 +213,21 @@ def _inventory(report: dict[str, Any]) -> str:
             f"</thead><tbody>{rows}</tbody></table></section>")
 
 
+#: Verdict status -> the color of the finding status it stands for.
+VERDICT_COLOR = {"problem": STATUS["problem"][1], "ok": STATUS["ok"][1],
+                 "no_verdict": STATUS["inconclusive"][1], "unreadable": STATUS["inconclusive"][1]}
+
+
 def report_html(report: dict[str, Any], standalone: bool = False) -> str:
     """The case page: header, status table, timeline, findings, inventory
     (and message-tracking statistics when the report carries them)."""
+    from ..report import report_verdict
     from .timeline_svg import statistics_html, timeline_html
 
-    body = [_header(report), _status_table(report), timeline_html(report)]
+    verdict = report_verdict(report)
+    body = [f"<p class='verdict verdict-{escape(verdict.status)}' style='font-weight:bold;"
+            f"color:{VERDICT_COLOR.get(verdict.status, '#000')}'>{escape(verdict.summary)}</p>",
+            _header(report), _status_table(report), timeline_html(report)]
     if report.get("statistics"):
         body.append(statistics_html(report["statistics"]))
     body.append("<section id='findings'>")
@@ -236,4 +245,3 @@ def report_html(report: dict[str, Any], standalone: bool = False) -> str:
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
             f"<body>{html}</body></html>\n")
-

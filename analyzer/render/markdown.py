@@ -20,8 +20,11 @@ def _evidence(out: list[str], evidence: list[dict[str, Any]], indent: str = "") 
 
 
 def render_markdown(report: dict[str, Any]) -> str:
+    from ..report import report_verdict
+
     case = report["case"]
-    out = [f"# exchange-analyzer report: {case['name']}", "",
+    out = [f"**{_cell(report_verdict(report).summary)}**", "",
+           f"# exchange-analyzer report: {case['name']}", "",
            f"- Source: `{case['source']}`",
            f"- Analyzed at: {case['analyzed_at']}"
            + (f" by exchange-analyzer {report['tool']['version']}" if report.get("tool") else ""),

@@ -14,7 +14,7 @@ OWNER = {
     "netstat_": "netstat", "tasklist_": "tasklist", "setup_progress_": "setuplog",
     "setup55": "setuplog", "exsetup_": "exsetuplog", "tracking_": "tracking", "msgtrk_": "tracking",
     "smtplog_": "smtplog", "ipconfig_": "ipconfig", "nslookup_": "nslookup", "hosts_": "hostsfile",
-    "diskfree_": "diskfree",
+    "diskfree_": "diskfree", "ps_": "powershell", "edgetransport_": "transport-config",
 }
 MINE = sorted(set(OWNER.values()))
 FILES = sorted(p.name for p in FIXTURES.iterdir())
