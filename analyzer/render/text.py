@@ -307,6 +307,7 @@ def render_text(report: dict[str, Any], width: int = 80, verbose: bool = False) 
     lines = _wrap(report_verdict(report).summary, width, "  ", "")
     lines += _wrap(f"exchange-analyzer report: {case['name']}", width, "")
     lines += _wrap(f"Source: {case['source']}", width, "  ", "")  # file figures: the verdict line
+    lines += _wrap(f"Hosts: {', '.join(case['hosts']) or '(none found)'}", width, "  ", "")
     lines += _wrap(f"Analyzed: {case['analyzed_at']} by exchange-analyzer {tool.get('version', '')}",
                    width, "  ", "")
     _unread(lines, report, width)
