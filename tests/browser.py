@@ -9,7 +9,6 @@ way to descriptor 4.
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import select
@@ -36,17 +35,16 @@ class Browser:
         assert BROWSER, "no Chromium installed"
         to_browser_r, self._w = os.pipe()
         self._r, from_browser_w = os.pipe()
-        def child_fds() -> None:
-            # The child sees our pipe ends as its descriptors 3 and 4 (moved
-            # out of the way first, in case they are 3 or 4 already).
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser_r, from_browser_w)]
-            os.dup2(high[0], 3)
-            os.dup2(high[1], 4)
+        # bash gives the browser our pipe ends as its descriptors 3 and 4
+        # (dash takes no two-digit descriptors; preexec_fn is unsafe while
+        # other threads run).
+        redirect = (f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w} '
+                    f'{to_browser_r}<&- {from_browser_w}>&-')
         self.proc = subprocess.Popen(
-            [BROWSER, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}",
-             "--window-size=1200,2000", "about:blank"],
+            ["bash", "-c", redirect, "bash", BROWSER, *FLAGS, "--remote-debugging-pipe",
+             f"--user-data-dir={profile}", "--window-size=1200,2000", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=child_fds, pass_fds=(3, 4))
+            pass_fds=(to_browser_r, from_browser_w))
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buf = b""
