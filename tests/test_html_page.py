@@ -99,7 +99,11 @@ def test_page_dom_matches_report(rendered, name: str) -> None:
     # Inventory: every file with its status.
     files = dom.xpath("//table[@class='inventory']//tr[@class='file']")
     assert [r.xpath("string(./td[3])") for r in files] == [e["status"] for e in report["inventory"]]
-    # Header: the case's own name, source and tool version.
+    # The verdict line first, then the header with the case's own name,
+    # source and tool version.
+    first = dom.xpath("//div[@class='exa']/*[1]")[0]
+    assert first.get("class").startswith("verdict ") and \
+        first.text_content() == report["verdict"]["summary"]
     assert report["case"]["name"] in dom.xpath("string(//title)")
     assert report["tool"]["version"] in dom.xpath("string(//header)")
     # Nothing on the page points outside it.
