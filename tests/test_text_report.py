@@ -124,3 +124,6 @@ def test_colour_marks_status_labels_only() -> None:
     spans = {text[s.start:s.end]: str(s.style) for s in styled.spans}
     assert spans == {"PROBLEM": "bold red", "OK": "bold green", "N/A": "dim"}
     assert len(styled.spans) == 3
+    verdict = colorize("No verdict: no check could decide\nrest")
+    assert [(verdict.plain[x.start:x.end], str(x.style)) for x in verdict.spans] == \
+        [("No verdict:", "bold yellow")]

@@ -334,6 +334,8 @@ def render_text(report: dict[str, Any], width: int = 80, verbose: bool = False) 
 
 
 COLORS = {"PROBLEM": "bold red", "INCONCLUSIVE": "bold yellow", "OK": "bold green", "N/A": "dim"}
+VERDICT_COLORS = {"Problem found:": "bold red", "No problem found:": "bold green",
+                  "No verdict:": "bold yellow", "Nothing readable:": "bold yellow"}
 
 
 def colorize(text: str):  # -> rich.text.Text
@@ -346,4 +348,8 @@ def colorize(text: str):  # -> rich.text.Text
     out = Text(text)
     for word, style in COLORS.items():
         out.highlight_regex(rf"(?<![\w/]){re.escape(word)}(?![\w/])", style)
+    # the verdict's opening words on the first line
+    for lead, style in VERDICT_COLORS.items():
+        if text.startswith(lead):
+            out.stylize(style, 0, len(lead))
     return out
