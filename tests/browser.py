@@ -9,6 +9,7 @@ way to descriptor 4.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -35,6 +36,11 @@ class Browser:
         assert BROWSER, "no Chromium installed"
         to_browser_r, self._w = os.pipe()
         self._r, from_browser_w = os.pipe()
+        # The child's ends moved to descriptors >= 10, clear of 3 and 4.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_browser_r, from_browser_w)]
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        to_browser_r, from_browser_w = high
         # bash gives the browser our pipe ends as its descriptors 3 and 4
         # (dash takes no two-digit descriptors; preexec_fn is unsafe while
         # other threads run).

@@ -10,6 +10,7 @@ Chromium is installed (CI installs it: .ci/run).
 """
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -147,6 +148,28 @@ def test_csp_blocks_injected_resources(browser, tmp_path: Path) -> None:
     assert [(r["request"]["url"], r["blocked"]) for r in requests if r["blocked"]] == \
         [("http://192.0.2.8/b.png", "csp")]
     assert "ran" != lxml_html.fromstring(dom_text).xpath("string(//title)")
+
+
+@needs_browser
+def test_print_unfolds_ruled_out_causes(browser, tmp_path: Path) -> None:
+    """Printed, the page shows what the screen folds (ruled-out causes, the
+    timeline's record list), and it prints to PDF."""
+    report = analyze(SAMPLES / "rpc-port-conflict-static-port-in-use" / "case").to_dict()
+    browser.load(_page(report, tmp_path, "print"))
+    visible = "Array.from(document.querySelectorAll('details li, details tr')).map(e => e.checkVisibility())"
+
+    def shown() -> list[bool]:
+        return browser.call("Runtime.evaluate", session=True, returnByValue=True,
+                            expression=visible)["result"]["value"]
+
+    assert shown() and not any(shown())
+    browser.call("Emulation.setEmulatedMedia", session=True, media="print")
+    try:
+        assert all(shown())
+        pdf = browser.call("Page.printToPDF", session=True)["data"]
+        assert base64.b64decode(pdf)[:5] == b"%PDF-"
+    finally:
+        browser.call("Emulation.setEmulatedMedia", session=True, media="")
 
 
 @needs_browser
