@@ -118,7 +118,8 @@ def merge_warnings(path: Path, hosts: list[str]) -> list[str]:
 
 
 def case_name(path: Path) -> str:
-    return path.name
+    from .case import upload_name
+    return upload_name(path)
 
 
 #: The memory limit in force in this worker process (MiB), for the reason text.

@@ -348,6 +348,22 @@ def _status(rows: int, error: str | None, ctx: ParseContext, kind: str,
     return "failed"
 
 
+#: Folder names that say nothing about the case: a folder so named takes
+#: its parent's name (``samples/smtp-mailbox-stuck-evtx/case`` is
+#: "smtp-mailbox-stuck-evtx", as the user who picked it expects).
+GENERIC_FOLDER_NAMES = frozenset({"case", "cases", "upload", "uploads", "files", "data", "input"})
+
+
+def upload_name(path: str | os.PathLike[str]) -> str:
+    """The name of a case as the user uploaded it: an archive's or a file's
+    name (``case-0412.zip``), a folder's name, or for a folder with a
+    generic name (see :data:`GENERIC_FOLDER_NAMES`) its parent's name."""
+    p = Path(os.path.abspath(path))
+    if p.is_dir() and p.name.lower() in GENERIC_FOLDER_NAMES and p.parent.name:
+        return p.parent.name
+    return p.name or str(p)
+
+
 def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
               limits: archive.Limits | None = None,
               work_root: str | os.PathLike[str] | None = None,
@@ -384,6 +400,6 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
     # for the few rows whose event has them, whatever export they came from.
     merged = eventdata.enrich(merged)
     frame = table.arrow_to_frame(merged)
-    return Case(name or p.name, str(p), loader.inventory, frame, loader.warnings, opts,
+    return Case(name or upload_name(p), str(p), loader.inventory, frame, loader.warnings, opts,
                 duration_s=time.monotonic() - started)
 

@@ -75,6 +75,41 @@ def _output_path(output: str | None) -> Path | None:
     return out
 
 
+def _report_options(fmt: str, verbose: bool, max_depth: int | None,
+                    max_bytes: int | None) -> dict[str, Any]:
+    """The command-line options a report records (beside the loader's)."""
+    opts: dict[str, Any] = {"format": fmt}
+    if verbose:
+        opts["verbose"] = True
+    if max_depth is not None:
+        opts["max_depth"] = max_depth
+    if max_bytes is not None:
+        opts["max_bytes"] = max_bytes
+    return opts
+
+
+def _redactor(redact: bool, key: str | None, table: Any) -> Any:
+    """A Redactor that has learnt the case's names, or None without --redact."""
+    if not redact:
+        if key:
+            raise click.UsageError("--redact-key needs --redact")
+        return None
+    from .redact import Redactor
+
+    redactor = Redactor(key)
+    redactor.learn_table(table)
+    return redactor
+
+
+def _print_colored(text: str) -> None:
+    """The text report on a terminal: status labels in colour (rich)."""
+    from rich.console import Console
+
+    from .render.text import colorize
+
+    Console(highlight=False, soft_wrap=True).print(colorize(text), end="")
+
+
 def _write(output: Path | None, text: str) -> None:
     try:
         if output:
@@ -117,6 +152,17 @@ with_parser_flags = _with(parser_flags)
 with_load_flags = _with(load_flags)
 
 
+def with_redact_flags(fn):
+    """--redact and --redact-key (analyze, timeline)."""
+    fn = click.option("--redact-key", default=None, metavar="KEY", envvar="EXA_REDACT_KEY",
+                      help="With --redact: keyed pseudonyms, the same in every report "
+                           "redacted with KEY (also from $EXA_REDACT_KEY).")(fn)
+    return click.option("--redact", is_flag=True,
+                         help="Replace user names, e-mail addresses, SIDs, IPs, host and domain "
+                              "names with consistent pseudonyms (for reports handed to third "
+                              "parties).")(fn)
+
+
 class InputError(click.ClickException):
     """Unreadable input: exit 2 like a usage error (exit 1 means 'problem found')."""
 
@@ -150,10 +196,14 @@ def main() -> None:
 @click.option("--attachments", "attach_dir", type=click.Path(file_okay=False), default=None,
               metavar="DIR",
               help="Write files that findings hand over for review (e.g. an LDIF) into DIR.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Text report: every cause with its evidence and fixes, every finding in full.")
+@with_redact_flags
 @with_load_flags
 def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
-            attach_dir: str | None, evtx_backend: str, registry: str, work_dir: str | None,
-            max_depth: int | None, max_bytes: int | None) -> None:
+            attach_dir: str | None, verbose: bool, redact: bool, redact_key: str | None,
+            evtx_backend: str, registry: str, work_dir: str | None, max_depth: int | None,
+            max_bytes: int | None) -> None:
     """Analyze a case and report findings.
 
     Exit 0 when no problem is found and at least one check could decide, 1
@@ -163,6 +213,7 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
     from .render import render
     from .report import UnknownCheckError, select_checks
     from .report import analyze as run
+    from .report import write_report_attachments
 
     try:
         select_checks(check_ids)  # before the (long) load
@@ -172,44 +223,100 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
     report = run(case, checks=list(check_ids) or None)
-    _write(out, render(report.to_dict(), fmt))
+    report.options.update(_report_options(fmt, verbose, max_depth, max_bytes))
+    if redact:
+        report.options["redact"] = "keyed" if redact_key else "per-report"
+    redactor = _redactor(redact, redact_key, case.table)
+    result = report.to_dict() if redactor is None else redactor.report(report.to_dict())
+    text = render(result, fmt, verbose=verbose)
+    if out is None and fmt == "text" and sys.stdout.isatty():
+        _print_colored(text)
+    else:
+        _write(out, text)
     if attach_dir:
         try:
-            for written in report.write_attachments(Path(attach_dir)):
+            for written in write_report_attachments(result, Path(attach_dir)):
                 click.echo(f"attachment: {written}", err=True)
         except OSError as exc:
             raise InputError(f"cannot write attachments to {attach_dir}: {exc.strerror or exc}") from None
-    verdict = report.verdict
-    if verdict.status in ("unreadable", "no_verdict"):
+    verdict = result["verdict"]  # as rendered (redacted with --redact)
+    if verdict["status"] in ("unreadable", "no_verdict"):
         # A script reading only the exit code and stderr still learns why.
-        click.echo(f"exchange-analyzer: {verdict.summary}", err=True)
-    sys.exit(verdict.exit_code)
+        click.echo(f"exchange-analyzer: {verdict['summary']}", err=True)
+    sys.exit(verdict["exit_code"])
 
 
-@main.command(short_help="Parse a case into the event table (Parquet).")
+def _export_path(output: str) -> Path:
+    """An export file whose extension names its format (.parquet, .csv,
+    .jsonl), checked before the load: anything else is a usage error."""
+    from .timeline import ExportFormatError, export_format
+
+    try:
+        export_format(output)
+    except ExportFormatError as exc:
+        raise click.UsageError(str(exc)) from None
+    out = _output_path(output)
+    assert out is not None
+    return out
+
+
+@main.command(short_help="Parse a case into the event table (Parquet, CSV, JSONL).")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
-              help="Parquet file for the event table; the inventory goes beside it "
-                   "as <name>.inventory.json.")
+              help="File for the event table: .parquet, .csv or .jsonl (by extension); "
+                   "the inventory goes beside it as <name>.inventory.json.")
 @with_load_flags
 def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: str | None,
           max_depth: int | None, max_bytes: int | None) -> None:
-    """Parse a case into the normalized event table (Parquet) and its inventory."""
-    from .table import write_parquet
+    """Parse a case into the normalized event table and its inventory. The
+    format follows the output's extension: .parquet, .csv or .jsonl."""
+    from .timeline import write_table
 
-    out = _output_path(output)
-    assert out is not None
+    out = _export_path(output)
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
     inv_path = out.with_name(out.stem + ".inventory.json")
     try:
-        write_parquet(case.table, out)
+        write_table(case.table, out)
         inv_path.write_text(json.dumps([e.to_dict() for e in case.inventory], indent=2,
                                        ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
     click.echo(f"{len(case.table)} rows from {len(case.inventory)} files -> {out}; "
                f"inventory -> {inv_path}", err=True)
+
+
+@main.command(short_help="Export a case's timeline (Timesketch CSV/JSONL, or Parquet).")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Timeline file: .csv, .jsonl (Timesketch imports both) or .parquet.")
+@click.option("--checks-only", is_flag=True,
+              help="Keep only the rows the checks cite as evidence.")
+@with_redact_flags
+@with_load_flags
+def timeline(path: str, output: str, checks_only: bool, redact: bool, redact_key: str | None,
+             evtx_backend: str, registry: str, work_dir: str | None, max_depth: int | None,
+             max_bytes: int | None) -> None:
+    """Every row of the case in time order with Timesketch's columns
+    (message, datetime, timestamp, timestamp_desc) in front of the table's
+    own (its message column is event_message); rows without a time last."""
+    from .timeline import cited_rows, timeline_table, write_table
+
+    out = _export_path(output)
+    case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
+                 progress=True)
+    df = case.table
+    if checks_only:
+        from .report import analyze as run
+        df = cited_rows(df, run(case).to_dict())
+    redactor = _redactor(redact, redact_key, case.table)
+    if redactor is not None:
+        df = redactor.table(df)
+    try:
+        write_table(timeline_table(df), out)
+    except OSError as exc:
+        raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
+    click.echo(f"{len(df)} of {len(case.table)} rows -> {out}", err=True)
 
 
 @main.command("checks", short_help="List the diagnostic checks.")

@@ -61,6 +61,9 @@ class Report:
     findings: list[Finding]
     analyzed_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+    #: The options the analysis ran with (checks, loader options, renderer
+    #: options such as redaction), recorded in the report's ``run`` block.
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[Finding]:
@@ -88,14 +91,15 @@ class Report:
                      "analyzed_at": self.analyzed_at, "hosts": self.case.hosts},
             "inventory": inventory,
             "findings": findings,
+            **run_metadata(self),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
-    def to_text(self, width: int = 80) -> str:
+    def to_text(self, width: int = 80, verbose: bool = False) -> str:
         from .render import render
-        return render(self.to_dict(), "text", width=width)
+        return render(self.to_dict(), "text", width=width, verbose=verbose)
 
     def to_markdown(self) -> str:
         from .render import render
@@ -103,14 +107,7 @@ class Report:
 
     def write_attachments(self, folder: Path) -> list[Path]:
         """Write every finding's attachments as ``<check>[-<host>]-<name>``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        written = []
-        for f in self.findings:
-            for name, text in f.attachments.items():
-                target = folder / attachment_file_name(f.check, f.host, name)
-                target.write_text(text, encoding="utf-8", newline="")
-                written.append(target)
-        return written
+        return write_report_attachments(self.to_dict(), folder)
 
     def findings_frame(self) -> pd.DataFrame:
         """One row per finding (status, severity, top cause) for notebooks."""
@@ -119,6 +116,37 @@ class Report:
     def _repr_html_(self) -> str:
         from .render.html import report_html
         return report_html(self.to_dict())
+
+
+def write_report_attachments(report: dict[str, Any], folder: Path) -> list[Path]:
+    """Write the attachments of a report dictionary as files (from the
+    report as rendered, so a redacted report hands over redacted files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in report["findings"]:
+        for name, text in (f.get("attachments") or {}).items():
+            target = folder / attachment_file_name(f["check"], f["host"], name)
+            target.write_text(text, encoding="utf-8", newline="")
+            written.append(target)
+    return written
+
+
+def run_metadata(report: Report) -> dict[str, Any]:
+    """Extra report fields (the contract allows them): which tool version
+    produced the report, with which options, and the case's file counts, so
+    a report handed on says how it was made (nothing that varies between
+    runs but ``analyzed_at``)."""
+    from . import __version__
+
+    opts = report.case.options
+    loaded = {k: getattr(opts, k) for k in ("evtx_backend", "registry") if hasattr(opts, k)}
+    counts: dict[str, int] = {}
+    for e in report.case.inventory:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    return {"tool": {"name": "exchange-analyzer", "version": __version__},
+            "run": {"options": {**loaded, **report.options},
+                    "files": dict(sorted(counts.items())),
+                    "rows": int(len(report.case.table))}}
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
@@ -303,7 +331,8 @@ def _no_silent_ok(f: Finding) -> Finding:
 def analyze(case_or_path: Case | str | os.PathLike[str], checks: list[str] | None = None,
             **load_kw: Any) -> Report:
     case = case_or_path if isinstance(case_or_path, Case) else load_case(case_or_path, **load_kw)
-    return Report(case, run_checks(case, checks))
+    return Report(case, run_checks(case, checks),
+                  options={"checks": list(checks) if checks else "all"})
 
 
 @cache

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import live_causes, ruled_out, status_counts, where
+from . import further_evidence, further_steps, live_causes, ruled_out, status_counts, where
 
 ICON = {"problem": "❌ problem", "inconclusive": "❔ inconclusive", "ok": "✅ ok",
         "not_applicable": "➖ not applicable"}
@@ -26,7 +26,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     out = [f"**{_cell(report_verdict(report).summary)}**", "",
            f"# exchange-analyzer report: {case['name']}", "",
            f"- Source: `{case['source']}`",
-           f"- Analyzed at: {case['analyzed_at']}",
+           f"- Analyzed at: {case['analyzed_at']}"
+           + (f" by exchange-analyzer {report['tool']['version']}" if report.get("tool") else ""),
            f"- Hosts: {', '.join(case['hosts']) or '(none found)'}",
            "- Findings: " + ", ".join(f"{n} {s}" for s, n in status_counts(report).items()),
            "", "## Findings", "",
@@ -54,11 +55,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         if outs:
             out += ["", "Ruled out:", ""]
             out += [f"- `{c['id']}`: {c['explanation']}" for c in outs]
-        if f["evidence"]:
-            out += ["", "Evidence:", ""]
-            _evidence(out, f["evidence"])
-        if f["remediation"]:
-            out += ["", "What to do:", ""] + [f"1. {r}" for r in f["remediation"]]
+        further, shown = further_evidence(f)
+        if further:
+            out += ["", "Further evidence:" if shown else "Evidence:", ""]
+            _evidence(out, further)
+        todo = further_steps(f, live_causes(f))
+        if todo:
+            out += ["", "What to do:", ""] + [f"1. {r}" for r in todo]
         if f["collect"]:
             out += ["", "Collect:", ""] + [f"- {r}" for r in f["collect"]]
         if f["references"]:

@@ -465,8 +465,10 @@ def test_text_report_fits_80_columns(tmp_path):
     wrong = f"CN=Old Store,CN=Second Storage Group,CN=InformationStore,CN=EXCH02,CN=Servers,{AGDN}"
     for rows in ([ev326(), ev1194(), *tracking()],
                  [ev326(), ev1194(), *tracking(), gateway_entry(home_mdb=wrong), store_entry()]):
-        text = render_text(analyze(_case(rows), checks=[CHECK.id]).to_dict())
+        report = analyze(_case(rows), checks=[CHECK.id]).to_dict()
+        text = render_text(report, verbose=True)
         assert "version: 1" in text  # the LDIF is shown
+        text += render_text(report)
         long = [x for x in text.splitlines() if len(x) > 80]
         assert not long, long
 
