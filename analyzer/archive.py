@@ -44,7 +44,8 @@ CHUNK = 1 << 20
 
 @dataclass
 class Limits:
-    """Extraction limits; defaults suit a support case of a few GB at most.
+    """Case limits (extraction and per-file parse budgets); defaults suit a
+    support case of a few GB at most.
 
     Every limit must be a positive number; that is checked on construction
     and on assignment (``limits.max_depth = 0`` raises ValueError).
@@ -57,6 +58,13 @@ class Limits:
     #: Members smaller than this are exempt from the ratio limit (a 1 KB
     #: file of spaces compresses 100x and is harmless).
     ratio_min_bytes: int = 1 << 20
+    #: Per-file parse budget: wall time, and growth of resident memory; a
+    #: file over either is ``failed`` with the figure and the case goes on.
+    file_seconds: float = 600.0
+    file_memory_bytes: int = 2 << 30
+    #: Longest text line handed to a parser (characters); longer lines are
+    #: skipped with a warning naming the line and offset.
+    max_line_chars: int = 16 << 20
 
     def __setattr__(self, name: str, value) -> None:
         if name in _LIMIT_FIELDS:
@@ -67,7 +75,8 @@ class Limits:
         super().__setattr__(name, value)
 
 
-_LIMIT_FIELDS = ("max_total_bytes", "max_entries", "max_ratio", "max_depth", "ratio_min_bytes")
+_LIMIT_FIELDS = ("max_total_bytes", "max_entries", "max_ratio", "max_depth", "ratio_min_bytes",
+                 "file_seconds", "file_memory_bytes", "max_line_chars")
 
 
 @dataclass

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,14 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import archive, sources, table, textio
+from . import archive, filebudget, safeio, sources, table, textio
 from .sources import Options, ParseContext, Source, Warning_
 
 ROW_BATCH = 50_000
+#: Small per-file Arrow tables are merged once this many are pending: 50,000
+#: files of a few rows each must not keep 50,000 tables (each with its own
+#: buffers and dictionaries) until the end.
+COALESCE_TABLES = 256
 
 
 @dataclass
@@ -107,7 +112,7 @@ class Case:
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with safeio.open_regular(path) as fh:
         while buf := fh.read(archive.CHUNK):
             h.update(buf)
     return h.hexdigest()
@@ -125,6 +130,45 @@ def display_name(name: str) -> str:
     return textio.escape_controls(name)
 
 
+class _FolderFiles:
+    """The regular files of one folder, listed only if a parser asks
+    (a hive looking for its .LOG1): 50,000 netstat files in one folder must
+    not cost 50,000 sibling lists."""
+
+    def __init__(self, here: Path, names: list[str]) -> None:
+        self.here, self.names = here, names
+        self._regular: tuple[Path, ...] | None = None
+
+    def regular(self) -> tuple[Path, ...]:
+        if self._regular is None:
+            self._regular = safeio.regular_files([self.here / n for n in self.names])
+        return self._regular
+
+
+class _Siblings(Sequence):
+    """A file's siblings (regular files only, itself excluded), computed on
+    first use; what :attr:`ParseContext.siblings` holds."""
+
+    def __init__(self, folder: _FolderFiles | None, exclude: Path) -> None:
+        self._folder, self._exclude = folder, exclude
+        self._items: tuple[Path, ...] | None = None
+
+    def _get(self) -> tuple[Path, ...]:
+        if self._items is None:
+            self._items = (tuple(p for p in self._folder.regular() if p != self._exclude)
+                           if self._folder is not None else ())
+        return self._items
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._get())
+
+
 def _plain_kind(head: bytes) -> str:
     if not head:
         return "empty"
@@ -139,6 +183,7 @@ class _Loader:
         self.work = work
         self.inventory: list[InventoryEntry] = []
         self.frames: list[pa.Table] = []
+        self._small: list[pa.Table] = []
         self.warnings: list[Warning_] = []
         self.progress = progress
         #: The engineer's --work-dir, when given (pruned from a case walk).
@@ -169,23 +214,37 @@ class _Loader:
                 detail=f"cannot list folder: {exc.strerror or exc}"))
 
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlistable):
-            dirnames.sort()
             here = Path(dirpath)
-            for d in list(dirnames):
-                resolved = (here / d).resolve()
-                if resolved in prune or prune & set(resolved.parents):
-                    dirnames.remove(d)
-            names = sorted(filenames)
-            # Symlinked directories are not followed; list them as skipped.
-            for d in list(dirnames):
-                if (here / d).is_symlink():
-                    dirnames.remove(d)
-                    names.append(d)
-            siblings = tuple(here / n for n in sorted(filenames))
-            for fname in sorted(names):
+            try:
+                names = self._prune_dirs(here, dirnames, filenames, prune)
+            except OSError as exc:  # ENAMETOOLONG, ELOOP below a very deep tree
+                unlistable(exc)
+                dirnames.clear()
+                continue
+            # Siblings (a hive's .LOG1, a SYSTEM hive beside SOFTWARE): the
+            # regular files of this folder, looked up once per folder.
+            siblings = _FolderFiles(here, sorted(filenames))
+            for fname in names:
                 fs_path = here / fname
                 rel = fs_path.relative_to(root).as_posix()
                 self.add_file(fs_path, self._display(prefix, rel), depth, siblings)
+
+    @staticmethod
+    def _prune_dirs(here: Path, dirnames: list[str], filenames: list[str],
+                    prune: set[Path]) -> list[str]:
+        """Sort the walk, drop the work directory, and turn symlinked
+        directories into names listed (as skipped links) with the files."""
+        dirnames.sort()
+        for d in list(dirnames):
+            resolved = (here / d).resolve()
+            if resolved in prune or prune & set(resolved.parents):
+                dirnames.remove(d)
+        names = sorted(filenames)
+        for d in list(dirnames):
+            if (here / d).is_symlink():
+                dirnames.remove(d)
+                names.append(d)
+        return sorted(names)
 
     @staticmethod
     def _display(prefix: str, rel: str) -> str:
@@ -193,23 +252,34 @@ class _Loader:
         return archive.display_join(prefix, name) if prefix else name
 
     def add_file(self, fs_path: Path, display: str, depth: int,
-                 siblings: tuple[Path, ...] = ()) -> None:
-        if fs_path.is_symlink():
+                 siblings: _FolderFiles | None = None) -> None:
+        """Inventory one file; only a regular file is ever opened, and a
+        path the system refuses (too long, a link loop, no permission) is an
+        entry of its own with the reason."""
+        try:
+            mode = os.lstat(fs_path).st_mode
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
+                                                 detail=f"cannot read: {reason}"))
+            return
+        if stat.S_ISLNK(mode):
             self.inventory.append(InventoryEntry(display, "symlink", 0, None, "skipped",
                                                  detail="symbolic link not followed"))
             return
-        if not fs_path.is_file():
-            self.inventory.append(InventoryEntry(display, "special", 0, None, "skipped",
-                                                 detail="not a regular file"))
+        if not stat.S_ISREG(mode):
+            self.inventory.append(InventoryEntry(
+                display, "special", 0, None, "skipped",
+                detail=f"not a regular file ({safeio.describe_mode(mode)})"))
             return
         if self.progress:
             self.progress(display)
-        size = fs_path.stat().st_size
         try:
+            size = os.stat(fs_path).st_size
             digest = _sha256(fs_path)
             head = textio.read_head(fs_path)
         except OSError as exc:
-            self.inventory.append(InventoryEntry(display, None, size, None, "failed",
+            self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
                                                  detail=f"cannot read: {exc.strerror or exc}"))
             return
         akind = archive.detect_archive(head)
@@ -257,16 +327,15 @@ class _Loader:
         # siblings (hive + .LOG1) are on disk together.
         self.add_tree(dest, display, depth + 1)
 
-    def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str,
-               siblings: tuple[Path, ...]) -> None:
-        ctx = ParseContext(path=display, fs_path=fs_path, options=self.options,
-                           siblings=tuple(s for s in siblings if s != fs_path),
-                           work_dir=self._subdir())
-        batches: list[pa.Table] = []
+    @staticmethod
+    def _collect(src: Source, ctx: ParseContext, display: str, batches: list[pa.Table],
+                 check: Callable[[], None]) -> str | None:
+        """Run the parser, appending its output to ``batches`` as Arrow
+        tables; the parser error (``Type: message``), or None."""
         pending: list[dict] = []
-        error: str | None = None
         try:
             for chunk in src.parse(ctx):
+                check()
                 if isinstance(chunk, pa.Table):
                     batches.append(table.conform_arrow(chunk))
                 elif isinstance(chunk, pd.DataFrame):
@@ -286,18 +355,70 @@ class _Loader:
             # Out of memory is the case's budget, not one bad file: let the
             # caller (e.g. a batch worker under a memory limit) see it.
             raise MemoryError(f"while parsing {display}") from exc
+        except filebudget.BudgetExceeded:
+            raise
         except Exception as exc:  # noqa: BLE001 - bad input must never stop the case
-            error = f"{type(exc).__name__}: {exc}"
             if pending:
                 try:
                     batches.append(table.rows_to_arrow(pending))
                 except Exception:  # noqa: BLE001
                     pass
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _keep(self, batches: list[pa.Table]) -> None:
+        """Keep a file's tables; small ones are merged in groups so that
+        many small files cost their rows, not a table object each."""
+        for b in batches:
+            if b.num_rows >= ROW_BATCH // 10:
+                self.flush_small()  # keep the table in file order
+                self.frames.append(b)
+            elif b.num_rows:
+                self._small.append(b)
+        if len(self._small) >= COALESCE_TABLES:
+            self.flush_small()
+
+    def flush_small(self) -> None:
+        """Merge the pending small tables into one."""
+        if self._small:
+            merged = pa.concat_tables(self._small).unify_dictionaries().combine_chunks()
+            self._small = []
+            self.frames.append(merged)
+
+    def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str,
+               siblings: _FolderFiles | None) -> None:
+        ctx = ParseContext(path=display, fs_path=fs_path, options=self.options,
+                           siblings=_Siblings(siblings, fs_path),  # type: ignore[arg-type]
+                           work_dir=self._subdir())
+        lim = self.budget.limits
+
+        def long_line(no: int, offset: int, length: int) -> None:
+            ctx.warn(textio.long_line_message(no, offset, length, lim.max_line_chars),
+                     f"line={no}")
+
+        batches: list[pa.Table] = []
+        error: str | None = None
+        over: str | None = None
+        try:
+            with textio.line_policy(lim.max_line_chars, long_line), \
+                    filebudget.guard(lim.file_seconds, lim.file_memory_bytes) as check:
+                error = self._collect(src, ctx, display, batches, check)
+        except filebudget.BudgetExceeded as exc:
+            over = str(exc)
+        if over:
+            # Over budget: what it produced is dropped (it may be what blew
+            # the budget) and the file is failed with the figure.
+            batches.clear()
+            error = over
         rows = sum(b.num_rows for b in batches)
-        self.frames.extend(batches)
+        self._keep(batches)
         self.warnings.extend(ctx.warnings)
         detail_parts = list(ctx.notes)
-        if error:
+        if over:
+            status = "failed"
+            detail_parts.append(over)
+            self.warnings.append(Warning_(display, None, over))
+        elif error:
             status = "partial" if rows else "failed"
             detail_parts.append(f"parser error: {error}")
             self.warnings.append(Warning_(display, None, f"parser error: {error}"))
@@ -341,10 +462,11 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
             loader.add_tree(real, "", 0)
         else:
             try:
-                siblings = tuple(x for x in real.parent.iterdir() if x.is_file())
+                folder = _FolderFiles(real.parent, sorted(os.listdir(real.parent)))
             except OSError:
-                siblings = ()
-            loader.add_file(real, display_name(p.name), 0, siblings)
+                folder = None
+            loader.add_file(real, display_name(p.name), 0, folder)
+        loader.flush_small()
         merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
                   if loader.frames else table.rows_to_arrow([]))
     frame = table.arrow_to_frame(merged)

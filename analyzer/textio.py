@@ -14,8 +14,13 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+
+from . import safeio
 
 #: How many bytes of a file sniffers get to see.
 HEAD_BYTES = 64 * 1024
@@ -89,7 +94,8 @@ def decode_head(head: bytes) -> str:
 
 
 def read_head(path: str | Path, size: int = HEAD_BYTES) -> bytes:
-    with open(path, "rb") as fh:
+    """The first ``size`` bytes of a regular file (never a FIFO or device)."""
+    with safeio.open_regular(path) as fh:
         return fh.read(size)
 
 
@@ -102,25 +108,86 @@ def open_text(path: str | Path, encoding: str | None = None) -> tuple[io.TextIOB
     if encoding is None:
         encoding = detect_encoding(read_head(path))
     codec, skip = _codec(encoding)
-    raw = open(path, "rb")
+    raw = safeio.open_regular(path)
     raw.seek(skip)
     # newline=None: CRLF, LF and lone CR all end a line.
     return io.TextIOWrapper(raw, encoding=codec, errors="replace", newline=None), encoding
 
 
+#: Longest line (in characters) a line reader hands on; a longer line is
+#: skipped with a warning. A 1 GB file that is one line must not become a
+#: 1 GB string (and 4 GB of UCS-4 once decoded).
+MAX_LINE_CHARS = 16 << 20
+
+
+@dataclass(frozen=True)
+class LinePolicy:
+    """How line readers treat over-long lines: the cap, and who is told
+    (``warn(line number, character offset, line length)``)."""
+
+    max_chars: int = MAX_LINE_CHARS
+    warn: Callable[[int, int, int], None] | None = None
+
+
+_POLICY: ContextVar[LinePolicy] = ContextVar("line_policy", default=LinePolicy())
+
+
+@contextmanager
+def line_policy(max_chars: int | None = None,
+                warn: Callable[[int, int, int], None] | None = None) -> Iterator[LinePolicy]:
+    """Set the line cap and the warning callback for the line readers used
+    while parsing one file (the case sets it around each parse, so every
+    source gets the cap without passing it through)."""
+    pol = LinePolicy(max_chars or MAX_LINE_CHARS, warn)
+    token = _POLICY.set(pol)
+    try:
+        yield pol
+    finally:
+        _POLICY.reset(token)
+
+
+def long_line_message(no: int, offset: int, length: int, cap: int) -> str:
+    return (f"line {no} is {length} characters long (limit {cap}); skipped "
+            f"(starts at character offset {offset})")
+
+
+def capped_lines(fh: io.TextIOBase, max_chars: int | None = None) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line with its end-of-line) of a text stream,
+    reading at most ``max_chars`` characters of a line at a time; a longer
+    line is read through in pieces, reported to the policy's ``warn`` and
+    not yielded (its number still counts)."""
+    pol = _POLICY.get()
+    cap = max_chars or pol.max_chars
+    no = offset = 0
+    while True:
+        line = fh.readline(cap)
+        if not line:
+            return
+        no += 1
+        if len(line) >= cap and not line.endswith("\n"):
+            length = len(line)
+            while True:
+                piece = fh.readline(cap)
+                length += len(piece)
+                if not piece or piece.endswith("\n"):
+                    break
+            if length > cap:
+                if pol.warn is not None:
+                    pol.warn(no, offset, length)
+                offset += length
+                continue
+        offset += len(line)
+        yield no, line
+
+
 def iter_lines(path: str | Path, encoding: str | None = None) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, line without its end-of-line) lazily."""
+    """Yield (1-based line number, line without its end-of-line) lazily;
+    lines longer than the current :class:`LinePolicy` cap are skipped and
+    reported (see :func:`capped_lines`)."""
     fh, _ = open_text(path, encoding)
     with fh:
-        for no, line in enumerate(fh, 1):
+        for no, line in capped_lines(fh):
             yield no, line.rstrip("\r\n")
-
-
-def read_text(path: str | Path, encoding: str | None = None) -> str:
-    """Whole file as text (for small files only: exports of a few MB)."""
-    fh, _ = open_text(path, encoding)
-    with fh:
-        return fh.read()
 
 
 #: Characters that must not reach a terminal or a report as they are: C0/C1
