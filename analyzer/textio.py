@@ -146,6 +146,11 @@ def line_policy(max_chars: int | None = None,
         _POLICY.reset(token)
 
 
+def current_line_policy() -> LinePolicy:
+    """The line policy in force (for readers that cut text themselves)."""
+    return _POLICY.get()
+
+
 def long_line_message(no: int, offset: int, length: int, cap: int) -> str:
     return (f"line {no} is {length} characters long (limit {cap}); skipped "
             f"(starts at character offset {offset})")
@@ -178,6 +183,20 @@ def capped_lines(fh: io.TextIOBase, max_chars: int | None = None) -> Iterator[tu
                 continue
         offset += len(line)
         yield no, line
+
+
+def capped_text(fh: io.TextIOBase, max_chars: int | None = None) -> Iterator[str]:
+    """The lines of a text stream with their end-of-line, for readers that
+    take an iterable of lines (``csv.reader``): an over-long line is
+    reported (see :func:`capped_lines`) and stands as an empty line, so the
+    reader's line count stays right."""
+    expected = 1
+    for no, line in capped_lines(fh, max_chars):
+        while expected < no:
+            yield "\n"
+            expected += 1
+        expected = no + 1
+        yield line
 
 
 def iter_lines(path: str | Path, encoding: str | None = None) -> Iterator[tuple[int, str]]:

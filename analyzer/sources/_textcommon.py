@@ -64,7 +64,7 @@ def head_lines(head: bytes, limit: int = SNIFF_LINES, keep_indent: bool = True) 
 
 def _ends_with_newline(path: Path, encoding: str) -> bool:
     try:
-        with open(path, "rb") as fh:
+        with textio.safeio.open_regular(path) as fh:
             fh.seek(0, 2)
             size = fh.tell()
             if size == 0:
