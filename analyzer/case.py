@@ -26,10 +26,9 @@ from . import archive, filebudget, safeio, sources, table, textio
 from .sources import Options, ParseContext, Source, Warning_
 
 ROW_BATCH = 50_000
-#: Small per-file Arrow tables are merged once this many are pending: 50,000
-#: files of a few rows each must not keep 50,000 tables (each with its own
-#: buffers and dictionaries) until the end.
-COALESCE_TABLES = 256
+#: Rows of small files are pooled and converted to Arrow this many at a time.
+SMALL_ROWS = 10_000
+_COLUMNS = frozenset(table.COLUMNS)
 
 
 @dataclass
@@ -183,7 +182,8 @@ class _Loader:
         self.work = work
         self.inventory: list[InventoryEntry] = []
         self.frames: list[pa.Table] = []
-        self._small: list[pa.Table] = []
+        self._small: list[tuple[str, list[dict]]] = []
+        self._small_rows = 0
         self.warnings: list[Warning_] = []
         self.progress = progress
         #: The engineer's --work-dir, when given (pruned from a case walk).
@@ -328,29 +328,33 @@ class _Loader:
         self.add_tree(dest, display, depth + 1)
 
     @staticmethod
-    def _collect(src: Source, ctx: ParseContext, display: str, batches: list[pa.Table],
+    def _collect(src: Source, ctx: ParseContext, display: str, out: list[pa.Table | list[dict]],
                  check: Callable[[], None]) -> str | None:
-        """Run the parser, appending its output to ``batches`` as Arrow
-        tables; the parser error (``Type: message``), or None."""
+        """Run the parser, appending its output to ``out`` in order: Arrow
+        tables from fast paths, lists of row dicts otherwise (turned into
+        Arrow by the loader, many small files together). The parser error
+        (``Type: message``), or None."""
         pending: list[dict] = []
         try:
             for chunk in src.parse(ctx):
                 check()
-                if isinstance(chunk, pa.Table):
-                    batches.append(table.conform_arrow(chunk))
-                elif isinstance(chunk, pd.DataFrame):
-                    batches.append(table.conform_arrow(
-                        pa.Table.from_pandas(chunk, preserve_index=False)))
+                if isinstance(chunk, (pa.Table, pd.DataFrame)):
+                    if pending:
+                        out.append(pending)
+                        pending = []
+                    if isinstance(chunk, pd.DataFrame):
+                        chunk = pa.Table.from_pandas(chunk, preserve_index=False)
+                    out.append(table.conform_arrow(chunk))
                 else:
                     row = dict(chunk)
                     row.setdefault("source", src.name)
                     row.setdefault("path", display)
+                    if not _COLUMNS.issuperset(row):
+                        raise KeyError(f"unknown table column(s): {sorted(set(row) - _COLUMNS)}")
                     pending.append(row)
                     if len(pending) >= ROW_BATCH:
-                        batches.append(table.rows_to_arrow(pending))
+                        out.append(table.rows_to_arrow(pending))
                         pending = []
-            if pending:
-                batches.append(table.rows_to_arrow(pending))
         except MemoryError as exc:
             # Out of memory is the case's budget, not one bad file: let the
             # caller (e.g. a batch worker under a memory limit) see it.
@@ -358,32 +362,49 @@ class _Loader:
         except filebudget.BudgetExceeded:
             raise
         except Exception as exc:  # noqa: BLE001 - bad input must never stop the case
-            if pending:
-                try:
-                    batches.append(table.rows_to_arrow(pending))
-                except Exception:  # noqa: BLE001
-                    pass
             return f"{type(exc).__name__}: {exc}"
+        finally:
+            if pending:
+                out.append(pending)
         return None
 
-    def _keep(self, batches: list[pa.Table]) -> None:
-        """Keep a file's tables; small ones are merged in groups so that
-        many small files cost their rows, not a table object each."""
-        for b in batches:
-            if b.num_rows >= ROW_BATCH // 10:
-                self.flush_small()  # keep the table in file order
-                self.frames.append(b)
-            elif b.num_rows:
-                self._small.append(b)
-        if len(self._small) >= COALESCE_TABLES:
+    def _keep(self, display: str, out: list[pa.Table | list[dict]]) -> int:
+        """Keep a file's output; rows of small files are pooled and turned
+        into one Arrow table per :data:`SMALL_ROWS` rows, so that 50,000
+        small files cost their rows, not a table (and its conversion) each.
+        Returns the file's row count."""
+        n = 0
+        for item in out:
+            if isinstance(item, pa.Table):
+                self.flush_small()  # keep the rows in file order
+                self.frames.append(item)
+                n += item.num_rows
+            else:
+                self._small.append((display, item))
+                self._small_rows += len(item)
+                n += len(item)
+        if self._small_rows >= SMALL_ROWS:
             self.flush_small()
+        return n
 
     def flush_small(self) -> None:
-        """Merge the pending small tables into one."""
-        if self._small:
-            merged = pa.concat_tables(self._small).unify_dictionaries().combine_chunks()
-            self._small = []
-            self.frames.append(merged)
+        """Turn the pooled rows into one Arrow table (file by file if one
+        file's rows cannot be converted: that file's rows are dropped with
+        a warning naming it, the others kept)."""
+        if not self._small:
+            return
+        groups, self._small, self._small_rows = self._small, [], 0
+        try:
+            self.frames.append(table.rows_to_arrow([r for _d, rows in groups for r in rows]))
+            return
+        except Exception:  # noqa: BLE001 - find the file, keep the others
+            pass
+        for display, rows in groups:
+            try:
+                self.frames.append(table.rows_to_arrow(rows))
+            except Exception as exc:  # noqa: BLE001
+                self.warnings.append(Warning_(display, None, f"{len(rows)} row(s) dropped: "
+                                              f"{type(exc).__name__}: {exc}"))
 
     def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str,
                siblings: _FolderFiles | None) -> None:
@@ -396,7 +417,7 @@ class _Loader:
             ctx.warn(textio.long_line_message(no, offset, length, lim.max_line_chars),
                      f"line={no}")
 
-        batches: list[pa.Table] = []
+        batches: list[pa.Table | list[dict]] = []
         error: str | None = None
         over: str | None = None
         try:
@@ -410,8 +431,7 @@ class _Loader:
             # the budget) and the file is failed with the figure.
             batches.clear()
             error = over
-        rows = sum(b.num_rows for b in batches)
-        self._keep(batches)
+        rows = self._keep(display, batches)
         self.warnings.extend(ctx.warnings)
         detail_parts = list(ctx.notes)
         if over:

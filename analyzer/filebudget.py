@@ -48,7 +48,7 @@ def guard(seconds: float, memory_bytes: int) -> Iterator[Callable[[], None]]:
     caller to call between chunks (it raises :class:`BudgetExceeded`)."""
     start = time.monotonic()
     base = rss_bytes()
-    state = {"active": True}
+    state = {"active": True, "rss_at": 0.0}
 
     def check() -> None:
         if not state["active"]:
@@ -58,7 +58,10 @@ def guard(seconds: float, memory_bytes: int) -> Iterator[Callable[[], None]]:
             state["active"] = False
             raise BudgetExceeded(f"parse time limit of {seconds:g} s exceeded "
                                  f"({elapsed:.1f} s)")
-        now = rss_bytes() if base is not None else None
+        if base is None or elapsed - state["rss_at"] < TICK:
+            return  # resident memory is read at most once per tick
+        state["rss_at"] = elapsed
+        now = rss_bytes()
         if now is not None and now - base > memory_bytes:
             state["active"] = False
             raise BudgetExceeded(f"memory limit of {memory_bytes >> 20} MiB per file exceeded "

@@ -12,6 +12,7 @@ cp850 only when the text has box-drawing-range bytes typical of OEM output
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -25,7 +26,12 @@ from . import safeio
 #: How many bytes of a file sniffers get to see.
 HEAD_BYTES = 64 * 1024
 
+# detect_encoding, looks_binary and decode_head are cached on the head bytes:
+# every sniffer asks the same questions of the same head, and a folder of
+# 50,000 small files must not decode each head twenty times.
 
+
+@functools.lru_cache(maxsize=8)
 def detect_encoding(head: bytes) -> str:
     """Best guess of a text file's encoding from its first bytes."""
     if head.startswith(codecs.BOM_UTF8):
@@ -71,6 +77,7 @@ def _codec(encoding: str) -> tuple[str, int]:
     return encoding, 0
 
 
+@functools.lru_cache(maxsize=8)
 def looks_binary(head: bytes) -> bool:
     """True when ``head`` is not text in any encoding we read."""
     if not head:
@@ -84,6 +91,7 @@ def looks_binary(head: bytes) -> bool:
     return ctrl > len(head[:4096]) * 0.05
 
 
+@functools.lru_cache(maxsize=8)
 def decode_head(head: bytes) -> str:
     """Decode a sniffing head (possibly cut mid-character) for text sniffers."""
     codec, skip = _codec(detect_encoding(head))

@@ -15,6 +15,7 @@ must agree exactly on it.
 """
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterator
@@ -55,11 +56,17 @@ def clean_scraped(line: str, keep_indent: bool = True) -> str:
 def head_lines(head: bytes, limit: int = SNIFF_LINES, keep_indent: bool = True) -> list[str]:
     """Decoded, cleaned lines of a sniffing head (the last, possibly cut,
     line is dropped when the head is a full 64 KiB)."""
+    return list(_head_lines(head, limit, keep_indent))
+
+
+@functools.lru_cache(maxsize=8)
+def _head_lines(head: bytes, limit: int, keep_indent: bool) -> tuple[str, ...]:
+    # cached: every text sniffer asks for the same head's lines
     text = textio.decode_head(head)
     lines = text.splitlines()
     if len(head) >= textio.HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]
-    return [clean_scraped(ln, keep_indent) for ln in lines[:limit]]
+    return tuple(clean_scraped(ln, keep_indent) for ln in lines[:limit])
 
 
 def _ends_with_newline(path: Path, encoding: str) -> bool:
