@@ -184,6 +184,8 @@ class _Loader:
         self.frames: list[pa.Table] = []
         self._small: list[tuple[str, list[dict]]] = []
         self._small_rows = 0
+        #: extracted members needing a note or their real name, by disk path
+        self._members: dict[str, archive.Member] = {}
         self.warnings: list[Warning_] = []
         self.progress = progress
         #: The engineer's --work-dir, when given (pruned from a case walk).
@@ -227,7 +229,20 @@ class _Loader:
             for fname in names:
                 fs_path = here / fname
                 rel = fs_path.relative_to(root).as_posix()
+                member = self._members.pop(str(fs_path), None) if self._members else None
+                if member is not None and member.shown:
+                    rel = member.shown
+                at = len(self.inventory)
                 self.add_file(fs_path, self._display(prefix, rel), depth, siblings)
+                if member is not None and member.reason and at < len(self.inventory):
+                    self._mark_truncated(self.inventory[at], member.reason)
+
+    @staticmethod
+    def _mark_truncated(entry: InventoryEntry, reason: str) -> None:
+        """An archive member cut short: what was read of it is partial."""
+        if entry.status == "parsed":
+            entry.status = "partial"
+        entry.detail = "; ".join(x for x in (f"archive member {reason}", entry.detail) if x)
 
     @staticmethod
     def _prune_dirs(here: Path, dirnames: list[str], filenames: list[str],
@@ -310,9 +325,14 @@ class _Loader:
         extracted = [m for m in ex.members if m.status == "extracted"]
         rejected = [m for m in ex.members if m.status != "extracted"]
         status = "parsed"
-        parts = [f"{ex.kind} archive: {len(extracted)} member(s) extracted"]
+        cut = [m for m in extracted if m.reason]
+        parts = [f"{ex.kind} archive: {len(extracted)} member(s) extracted "
+                 f"of {len(ex.members)} listed"]
         if rejected:
             parts.append(f"{len(rejected)} rejected")
+            status = "partial"
+        if cut:
+            parts.append(f"{len(cut)} truncated")
             status = "partial"
         if ex.error:
             parts.append(f"error: {ex.error}")
@@ -323,6 +343,11 @@ class _Loader:
             self.inventory.append(InventoryEntry(
                 self._display(display, m.name.replace("\\", "/")), None, m.size or 0,
                 None, "rejected", detail=m.reason))
+        # Members whose name on disk differs from their real name (a
+        # component too long for the file system) or that were cut short.
+        for m in extracted:
+            if m.reason or (m.shown and m.shown != m.name):
+                self._members[str(dest / m.name)] = m
         # Parse extracted members in name order, directory by directory, so
         # siblings (hive + .LOG1) are on disk together.
         self.add_tree(dest, display, depth + 1)
