@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .case import display_name
 from .archive import detect_archive
 from .store import Store, content_hash
 from .textio import read_head
@@ -99,7 +100,31 @@ def _is_archive(p: Path) -> bool:
 
 
 def case_name(path: Path) -> str:
-    return path.name
+    """The case's name as shown and stored: bytes that are not UTF-8
+    become ``\\xNN`` (the identity is the content hash, never this name)."""
+    return display_name(path.name)
+
+
+#: Environment variable naming the batch process to a child interpreter.
+_PARENT_ENV = "EXA_BATCH_PARENT"
+#: prctl(2) option: the signal this process gets when its parent ends.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker end when the batch process that started it ends,
+    however it ends (a SIGKILLed parent runs no cleanup, and a worker stuck
+    in a hostile case would otherwise run, orphaned, forever). Linux:
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; if the parent is already gone
+    (it died before the call) the worker exits at once."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's timeouts still hold
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 #: The memory limit in force in this worker process (MiB), for the reason text.
@@ -165,7 +190,8 @@ def _set_memory_limit(memory_mb: int | None) -> None:
 
 
 def _child(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
-           memory_mb: int | None, conn) -> None:
+           memory_mb: int | None, conn, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     _set_memory_limit(memory_mb)
     try:
         conn.send(process_case(path, store_dir, case_id, load_kw))
@@ -205,7 +231,8 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
             work = _case_work_root(cid)
             proc = ctx.Process(target=_child, args=(str(path), str(store.root), cid,
                                                     {**opts.load, "work_root": str(work)},
-                                                    opts.memory_mb, child), daemon=True)
+                                                    opts.memory_mb, child, os.getpid()),
+                               daemon=True)
             proc.start()
             child.close()
             running[proc] = (path, cid, parent, time.monotonic())
@@ -275,7 +302,8 @@ def _run_in_child(path: str, store_dir: str, case_id: str, load_kw: dict[str, An
            json.dumps(load_kw), str(memory_mb or 0)]
     base = {"case": case_id, "name": case_name(Path(path)), "source": path, "status": "failed"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                              env={**os.environ, _PARENT_ENV: str(os.getpid())})
     except subprocess.TimeoutExpired:
         Store(Path(store_dir)).discard_staging(case_id)
         meta = dict(base, reason=f"time limit of {timeout_s:g} s exceeded",
@@ -366,7 +394,13 @@ def run_batch(inputs: Iterable[str | os.PathLike[str]], store_dir: str | os.Path
     todo: list[tuple[Path, str]] = []
     seen: set[str] = set()
     for path in cases:
-        cid = content_hash(path)
+        try:
+            cid = content_hash(path)
+        except OSError as exc:  # one unreadable case must not stop the batch
+            results.append(CaseResult(f"unreadable-{len(results)}", case_name(path),
+                                      display_name(str(path)), "failed",
+                                      f"cannot read the case: {exc.strerror or exc}"))
+            continue
         if cid in seen or (not opts.force and store.is_done(cid)):
             meta = store.meta(cid) or {}
             results.append(CaseResult(cid, case_name(path), str(path), "skipped",
@@ -402,6 +436,7 @@ def _main(argv: list[str]) -> None:
     import json
 
     path, store_dir, case_id, load_json, memory_mb = argv
+    die_with_parent(int(os.environ.get(_PARENT_ENV) or os.getppid()))
     _set_memory_limit(int(memory_mb) or None)
     print(json.dumps(process_case(path, store_dir, case_id, json.loads(load_json))))
 

@@ -15,6 +15,7 @@ import codecs
 import functools
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -221,9 +222,24 @@ def iter_lines(path: str | Path, encoding: str | None = None) -> Iterator[tuple[
 #: controls (ESC sequences can retitle or rewrite a terminal) and the Unicode
 #: bidirectional overrides (they can make a file name read backwards).
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: Unicode categories escaped too, wherever they are: format characters (Cf:
+#: every bidi mark such as U+200F RIGHT-TO-LEFT MARK, zero-width characters,
+#: the BOM), line/paragraph separators (they break a line where none shows)
+#: and lone surrogates (undecodable bytes of a file name).
+_UNSAFE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Cs"})
+
+
+def _escape_char(ch: str) -> str:
+    return ch.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def escape_controls(text: str) -> str:
-    """``text`` with control and bidi-override characters as escapes
-    (``\\x1b``); tab and newline are kept."""
-    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    """``text`` with control, bidi and other invisible format characters as
+    escapes (``\\x1b``, ``\\u200f``); tab and newline are kept."""
+    text = _UNSAFE.sub(lambda m: _escape_char(m.group()), text)
+    if text.isascii():
+        return text
+    cat = unicodedata.category
+    if not any(cat(ch) in _UNSAFE_CATEGORIES for ch in text):
+        return text
+    return "".join(_escape_char(ch) if cat(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
