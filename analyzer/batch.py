@@ -105,6 +105,11 @@ def case_name(path: Path) -> str:
     return display_name(path.name)
 
 
+def case_source(path: str | os.PathLike[str]) -> str:
+    """The case's path as shown and stored (undecodable bytes as ``\\xNN``)."""
+    return display_name(os.fspath(path))
+
+
 #: Environment variable naming the batch process to a child interpreter.
 _PARENT_ENV = "EXA_BATCH_PARENT"
 #: prctl(2) option: the signal this process gets when its parent ends.
@@ -145,7 +150,7 @@ def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any
     started = time.monotonic()
     p = Path(path)
     store = Store(Path(store_dir))
-    base = {"case": case_id, "name": case_name(p), "source": str(p)}
+    base = {"case": case_id, "name": case_name(p), "source": case_source(p)}
     try:
         case = load_case(p, name=case_name(p), **load_kw)
         report = analyze(case)
@@ -266,7 +271,7 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
                 del running[proc]
                 shutil.rmtree(works.pop(proc), ignore_errors=True)
                 store.discard_staging(cid)  # it may have died mid-write
-                meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
+                meta = {"case": cid, "name": case_name(path), "source": case_source(path), "status": "failed",
                         "reason": f"time limit of {opts.timeout_s:g} s exceeded",
                         "duration_s": round(elapsed, 3)}
                 store.write_failure(cid, meta)
@@ -300,7 +305,8 @@ def _run_in_child(path: str, store_dir: str, case_id: str, load_kw: dict[str, An
     started = time.monotonic()
     cmd = [sys.executable, "-m", "analyzer.batch", path, store_dir, case_id,
            json.dumps(load_kw), str(memory_mb or 0)]
-    base = {"case": case_id, "name": case_name(Path(path)), "source": path, "status": "failed"}
+    base = {"case": case_id, "name": case_name(Path(path)), "source": case_source(path),
+            "status": "failed"}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
                               env={**os.environ, _PARENT_ENV: str(os.getpid())})
@@ -338,7 +344,7 @@ def _result(path: Path, cid: str, meta: dict[str, Any] | None, elapsed: float,
     if meta is None:
         store.discard_staging(cid)
         reason = _death_reason(exitcode)
-        meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
+        meta = {"case": cid, "name": case_name(path), "source": case_source(path), "status": "failed",
                 "reason": reason, "duration_s": round(elapsed, 3)}
         store.write_failure(cid, meta)
     return CaseResult(cid, meta["name"], meta["source"], meta["status"], meta.get("reason"),
@@ -367,7 +373,7 @@ def _run_dask(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
             try:
                 meta = fut.result()
             except Exception as exc:  # noqa: BLE001 - worker death, cancellation
-                meta = {"case": cid, "name": case_name(path), "source": str(path),
+                meta = {"case": cid, "name": case_name(path), "source": case_source(path),
                         "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
                         "duration_s": 0.0}
                 store.write_failure(cid, meta)
@@ -398,12 +404,12 @@ def run_batch(inputs: Iterable[str | os.PathLike[str]], store_dir: str | os.Path
             cid = content_hash(path)
         except OSError as exc:  # one unreadable case must not stop the batch
             results.append(CaseResult(f"unreadable-{len(results)}", case_name(path),
-                                      display_name(str(path)), "failed",
+                                      case_source(path), "failed",
                                       f"cannot read the case: {exc.strerror or exc}"))
             continue
         if cid in seen or (not opts.force and store.is_done(cid)):
             meta = store.meta(cid) or {}
-            results.append(CaseResult(cid, case_name(path), str(path), "skipped",
+            results.append(CaseResult(cid, case_name(path), case_source(path), "skipped",
                                       "already in the store" if cid not in seen else "duplicate input",
                                       meta.get("duration_s", 0.0)))
             seen.add(cid)

@@ -515,6 +515,6 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
         merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
                   if loader.frames else table.rows_to_arrow([]))
     frame = table.arrow_to_frame(merged)
-    return Case(name or p.name, str(p), loader.inventory, frame, loader.warnings, opts,
+    return Case(name or display_name(p.name), display_name(str(p)), loader.inventory, frame, loader.warnings, opts,
                 duration_s=time.monotonic() - started)
 
