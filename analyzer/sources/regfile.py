@@ -43,8 +43,6 @@ _ROOT_RE = re.compile(r"^\[-?(HKEY_(LOCAL_MACHINE|USERS|CURRENT_USER|CLASSES_ROO
 _HEX_RE = re.compile(r"^hex(?:\(([0-9a-fA-F]{1,8})\))?:", re.I)
 _PAIR_START = re.compile(r'\s*(@|")')
 _HEX_BODY = re.compile(r"[0-9a-fA-F,\s]*")
-#: The regular shape: two-digit bytes separated by commas (blanks anywhere).
-_HEX_PLAIN = re.compile(r"(?:[0-9a-fA-F]{2},)*(?:[0-9a-fA-F]{2})?,?")
 
 
 def _hex_bytes(body: str) -> bytes | None:
@@ -52,9 +50,14 @@ def _hex_bytes(body: str) -> bytes | None:
     blank separators tolerated), or None when a group has more than two
     digits. The regular shape is decoded in one step (a multi-megabyte
     value must not become a list of millions of strings)."""
-    compact = "".join(body.split())
-    if _HEX_PLAIN.fullmatch(compact) and not re.search(r"[0-9a-fA-F]\s+[0-9a-fA-F]", body):
-        return bytes.fromhex(compact.replace(",", ""))
+    flat = "".join(body.split()).rstrip(",")  # only hex digits and commas remain
+    if (len(flat) % 3 in (0, 2) and flat.count(",") == len(flat) // 3
+            and flat[2::3].count(",") == len(flat) // 3
+            and not re.search(r"[0-9a-fA-F]\s+[0-9a-fA-F]", body)):
+        # every third character a comma, nothing else a comma: "xx,xx,...,xx"
+        # (checked without a regex repetition: sre keeps a backtracking
+        # mark per repetition, hundreds of MB for a multi-megabyte value)
+        return bytes.fromhex(flat.replace(",", ""))
     hexes = [h for h in re.split(r"[,\s]+", body) if h]
     if any(len(h) > 2 for h in hexes):
         return None
