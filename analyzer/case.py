@@ -109,12 +109,16 @@ class Case:
         return self._registry
 
 
-def _sha256(path: Path) -> str:
+def _sha256_and_head(path: Path) -> tuple[int, str, bytes]:
+    """(size, sha256, first bytes for sniffing) in one pass over the file."""
     h = hashlib.sha256()
     with safeio.open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(textio.HEAD_BYTES)
+        h.update(head)
         while buf := fh.read(archive.CHUNK):
             h.update(buf)
-    return h.hexdigest()
+    return size, h.hexdigest(), head
 
 
 def display_name(name: str) -> str:
@@ -290,9 +294,7 @@ class _Loader:
         if self.progress:
             self.progress(display)
         try:
-            size = os.stat(fs_path).st_size
-            digest = _sha256(fs_path)
-            head = textio.read_head(fs_path)
+            size, digest, head = _sha256_and_head(fs_path)
         except OSError as exc:
             self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
                                                  detail=f"cannot read: {exc.strerror or exc}"))

@@ -114,11 +114,15 @@ def open_text(path: str | Path, encoding: str | None = None) -> tuple[io.TextIOB
     Returns (file object, encoding name). Undecodable bytes are replaced, never
     fatal: a customer's file with one bad byte must still be read.
     """
-    if encoding is None:
-        encoding = detect_encoding(read_head(path))
-    codec, skip = _codec(encoding)
     raw = safeio.open_regular(path)
-    raw.seek(skip)
+    try:
+        if encoding is None:
+            encoding = detect_encoding(raw.read(HEAD_BYTES))
+        codec, skip = _codec(encoding)
+        raw.seek(skip)
+    except BaseException:
+        raw.close()
+        raise
     # newline=None: CRLF, LF and lone CR all end a line.
     return io.TextIOWrapper(raw, encoding=codec, errors="replace", newline=None), encoding
 
