@@ -62,7 +62,7 @@ class Limits:
     #: Per-file parse budget: wall time, and growth of resident memory; a
     #: file over either is ``failed`` with the figure and the case goes on.
     file_seconds: float = 600.0
-    file_memory_bytes: int = 2 << 30
+    file_memory_bytes: int = 1 << 30
     #: Longest text line handed to a parser (characters); longer lines are
     #: skipped with a warning naming the line and offset.
     max_line_chars: int = 16 << 20
