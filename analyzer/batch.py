@@ -99,6 +99,25 @@ def _is_archive(p: Path) -> bool:
         return False
 
 
+def merge_warnings(path: Path, hosts: list[str]) -> list[str]:
+    """Why one batch case may be several cases merged: an input folder of
+    only folders is one case by the rule of :func:`discover_cases` (it may
+    be unpacked cases side by side), and a case that spans several hosts."""
+    out = []
+    try:
+        entries = [e for e in sorted(path.iterdir()) if not e.name.startswith(".")] \
+            if path.is_dir() else []
+    except OSError:  # the load already listed what it could not read
+        entries = []
+    if len(entries) > 1 and all(e.is_dir() and not e.is_symlink() for e in entries):
+        names = ", ".join(e.name for e in entries[:5]) + (", ..." if len(entries) > 5 else "")
+        out.append(f"{path.name} holds only folders ({len(entries)}: {names}), analyzed as one "
+                   f"case; to analyze each folder as a case, name each one ({path}/*)")
+    if len(hosts) > 1:
+        out.append(f"the case spans {len(hosts)} hosts ({', '.join(hosts)})")
+    return out
+
+
 def case_name(path: Path) -> str:
     """The case's name as shown and stored: bytes that are not UTF-8
     become ``\\xNN`` (the identity is the content hash, never this name)."""
@@ -155,7 +174,8 @@ def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any
         case = load_case(p, name=case_name(p), **load_kw)
         report = analyze(case)
         rep = report.to_dict()
-        meta = dict(base, status="done", reason=None, hosts=case.hosts,
+        meta = dict(base, status="done", reason="; ".join(merge_warnings(p, case.hosts)) or None,
+                    hosts=case.hosts,
                     problem_checks=sorted({f["check"] for f in rep["findings"] if f["status"] == "problem"}),
                     top_causes=sorted({next((c["id"] for c in f["causes"] if c["verdict"] != "ruled_out"), "")
                                        for f in rep["findings"] if f["status"] == "problem"} - {""}),

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import archive, filebudget, safeio, sources, table, textio
+from . import archive, eventdata, filebudget, safeio, sources, table, textio
 from .sources import Options, ParseContext, Source, Warning_
 
 ROW_BATCH = 50_000
@@ -76,7 +76,9 @@ class Case:
 
     @property
     def hosts(self) -> list[str]:
-        """The machines the case is about, one name each (FQDN when seen)."""
+        """The machines whose artifacts are in the case, one name each (FQDN
+        when seen): the rows' hosts, which never name a peer (a remote SMTP
+        host, a logon's workstation; see analyzer/hosts.py)."""
         from .hosts import display_names
         return display_names(self.table["host"].dropna().unique())
 
@@ -176,6 +178,23 @@ def _plain_kind(head: bytes) -> str:
     if not head:
         return "empty"
     return "binary" if textio.looks_binary(head) else "text"
+
+
+def _unrecognized(fs_path: Path, display: str, head: bytes, size: int,
+                  digest: str) -> InventoryEntry:
+    """The inventory entry of a file no parser reads, named by what it is
+    (a PDF, an image, an e-mail...) when the file-type database knows it."""
+    from .filekinds import identify
+
+    found = identify(fs_path) if head else None
+    if found is not None:
+        return InventoryEntry(display, found.kind, size, digest, "skipped",
+                              detail=f"{found.description}: not an artifact any parser reads")
+    kind = _plain_kind(head)
+    detail = {"empty": "empty file",
+              "binary": f"no parser recognizes this binary content (starts {head[:8].hex(' ')})",
+              "text": "no parser recognizes this text"}[kind]
+    return InventoryEntry(display, kind, size, digest, "skipped", detail=detail)
 
 
 class _Loader:
@@ -305,12 +324,7 @@ class _Loader:
             return
         src, score = sources.sniff(head, fs_path.name)
         if src is None:
-            kind = _plain_kind(head)
-            detail = {"empty": "empty file",
-                      "binary": f"no parser recognizes this binary content (starts {head[:8].hex(' ')})",
-                      "text": "no parser recognizes this text"}[kind]
-            self.inventory.append(InventoryEntry(display, kind, size, digest, "skipped",
-                                                 detail=detail))
+            self.inventory.append(_unrecognized(fs_path, display, head, size, digest))
             return
         self._parse(src, fs_path, display, size, digest, siblings)
 
@@ -516,7 +530,10 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
         loader.flush_small()
         merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
                   if loader.frames else table.rows_to_arrow([]))
+    # Structured fields (back-pressure resources, crash module, service name)
+    # for the few rows whose event has them, whatever export they came from.
+    merged = eventdata.enrich(merged)
     frame = table.arrow_to_frame(merged)
-    return Case(name or display_name(p.name), display_name(str(p)), loader.inventory, frame, loader.warnings, opts,
-                duration_s=time.monotonic() - started)
+    return Case(name or display_name(p.name), display_name(str(p)), loader.inventory, frame,
+                loader.warnings, opts, duration_s=time.monotonic() - started)
 

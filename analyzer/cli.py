@@ -1,8 +1,9 @@
 """The ``exchange-analyzer`` command: a thin layer over the library.
 
-Exit codes of ``analyze``: 0 when no finding is a problem, 1 when at least
-one is, 2 on usage errors or unreadable input. Errors become click
-exceptions here and only here; the library raises ordinary exceptions.
+Exit codes of ``analyze`` are the report's verdict (analyzer/report.py
+decides them): 0 no problem and a check decided, 1 a problem, 2 nothing
+readable (and usage errors), 3 no verdict. Errors become click exceptions
+here and only here; the library raises ordinary exceptions.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import click
 from . import __version__
 from .batch import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
+#: Usage errors share the "nothing readable" code: neither is a verdict.
 EXIT_USAGE = 2
 
 
@@ -83,11 +85,17 @@ def _write(output: Path | None, text: str) -> None:
         raise InputError(f"cannot write {output or 'standard output'}: {exc.strerror or exc}") from None
 
 
-load_flags = [
+#: How files are parsed: shared by every command that loads a case.
+parser_flags = [
     click.option("--evtx-backend", type=click.Choice(["rust", "python"]), default="rust",
                  show_default=True, help="evtx reader: rust = the evtx package, python = python-evtx."),
     click.option("--registry", "registry", type=click.Choice(["targeted", "full"]), default="targeted",
                  show_default=True, help="Load only the registry subtrees checks need, or everything."),
+]
+
+#: Parser flags plus where and how far archives are extracted (commands
+#: that load one case in this process).
+load_flags = parser_flags + [
     click.option("--work-dir", type=click.Path(file_okay=False), default=None,
                  help="Where archives are extracted (a private temp folder inside it; removed after)."),
     click.option("--max-depth", type=click.IntRange(min=0), default=None,
@@ -97,10 +105,16 @@ load_flags = [
 ]
 
 
-def with_load_flags(fn):
-    for opt in reversed(load_flags):
-        fn = opt(fn)
-    return fn
+def _with(flags):
+    def decorate(fn):
+        for opt in reversed(flags):
+            fn = opt(fn)
+        return fn
+    return decorate
+
+
+with_parser_flags = _with(parser_flags)
+with_load_flags = _with(load_flags)
 
 
 class InputError(click.ClickException):
@@ -118,12 +132,13 @@ def main() -> None:
     cab, nested) of event logs, registry hives or .reg exports, setup logs,
     rpcdump/PortQry, netstat and tasklist output, message tracking logs.
 
-    analyze exits 0 when no problem is found, 1 when one is, 2 on a usage
-    error or when the input cannot be read.
+    analyze exits 0 when no problem is found and a check could decide, 1
+    when a problem is found, 2 on a usage error or when nothing in the input
+    can be read, 3 when no check found evidence to decide on.
     """
 
 
-@main.command(short_help="Analyze a case; exit 1 when a problem is found.")
+@main.command(short_help="Analyze a case; exit 1 when a problem is found, 3 on no verdict.")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]),
               default="text", show_default=True,
@@ -141,18 +156,18 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
             max_depth: int | None, max_bytes: int | None) -> None:
     """Analyze a case and report findings.
 
-    Exit 0 when no finding is a problem, 1 when at least one is, 2 on a
-    usage error or when nothing in PATH could be read.
+    Exit 0 when no problem is found and at least one check could decide, 1
+    when a problem is found, 2 on a usage error or when nothing in PATH
+    could be read, 3 when no check found evidence to decide on (no verdict).
     """
-    from . import checks as registry
     from .render import render
+    from .report import UnknownCheckError, select_checks
     from .report import analyze as run
 
-    known = {c.id for c in registry.registered()}
-    unknown = [c for c in check_ids if c not in known]
-    if unknown:
-        raise click.UsageError(f"unknown check id(s): {', '.join(unknown)}; "
-                               f"known: {', '.join(sorted(known))}")
+    try:
+        select_checks(check_ids)  # before the (long) load
+    except UnknownCheckError as exc:
+        raise click.UsageError(str(exc)) from None
     out = _output_path(output)
     case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
                  progress=True)
@@ -164,10 +179,11 @@ def analyze(path: str, fmt: str, output: str | None, check_ids: tuple[str, ...],
                 click.echo(f"attachment: {written}", err=True)
         except OSError as exc:
             raise InputError(f"cannot write attachments to {attach_dir}: {exc.strerror or exc}") from None
-    if case.inventory and all(e.status in ("failed", "rejected") for e in case.inventory):
-        click.echo(f"error: nothing in {path} could be read (see the inventory)", err=True)
-        sys.exit(EXIT_USAGE)
-    sys.exit(report.exit_code)
+    verdict = report.verdict
+    if verdict.status in ("unreadable", "no_verdict"):
+        # A script reading only the exit code and stderr still learns why.
+        click.echo(f"exchange-analyzer: {verdict.summary}", err=True)
+    sys.exit(verdict.exit_code)
 
 
 @main.command(short_help="Parse a case into the event table (Parquet).")
@@ -199,13 +215,13 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
 @main.command("checks", short_help="List the diagnostic checks.")
 def list_checks() -> None:
     """List the diagnostic checks with their descriptions."""
-    from . import checks as registry
+    from . import checks
 
     def para(text: str) -> None:
         click.echo(click.wrap_text(" ".join(text.split()), 80, initial_indent="    ",
                                    subsequent_indent="    "))
 
-    for chk in registry.registered():
+    for chk in checks.registered():
         click.echo(click.wrap_text(f"{chk.id}: {chk.title}", 80, subsequent_indent="    "))
         for block in chk.description.strip().split("\n\n"):
             para(block)
@@ -229,10 +245,7 @@ def list_checks() -> None:
               default=DEFAULT_TIMEOUT_S, show_default=True, help="Per-case time limit, seconds.")
 @click.option("--memory-mb", type=click.IntRange(min=1), default=DEFAULT_MEMORY_MB,
               show_default=True, help="Per-case memory limit (address space), MiB.")
-@click.option("--evtx-backend", type=click.Choice(["rust", "python"]), default="rust",
-              show_default=True, help="evtx reader: rust = the evtx package, python = python-evtx.")
-@click.option("--registry", type=click.Choice(["targeted", "full"]), default="targeted",
-              show_default=True, help="Load only the registry subtrees checks need, or everything.")
+@with_parser_flags
 def batch(inputs: tuple[str, ...], store_dir: str, jobs: int | None, engine: str,
           scheduler: str | None, force: bool, timeout_s: float, memory_mb: int,
           evtx_backend: str, registry: str) -> None:
@@ -255,6 +268,8 @@ def batch(inputs: tuple[str, ...], store_dir: str, jobs: int | None, engine: str
         counts[r.status] = counts.get(r.status, 0) + 1
         if r.status == "failed":
             click.echo(f"failed: {r.source}: {r.reason}", err=True)
+        elif r.status == "done" and r.reason:
+            click.echo(f"warning: {r.source}: {r.reason}", err=True)
     click.echo(f"{len(results)} case(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                + f"; summary in {Path(store_dir) / 'summary.csv'}", err=True)
     sys.exit(1 if counts.get("failed") else 0)
@@ -336,14 +351,71 @@ def synth(kind: str, description: str, output: str) -> None:
     click.echo(f"{n} {'keys' if kind == 'hive' else 'events'} -> {output}", err=True)
 
 
+@main.command(short_help="Message tracking statistics of a case.")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--by", type=click.Choice(["server", "day", "hour", "sender", "recipient"]),
+              default="server", show_default=True,
+              help="One row per server, per server and day/hour (UTC), or per address.")
+@click.option("--start", default=None, metavar="TIME",
+              help="Count only events at or after TIME (ISO 8601; no zone = UTC).")
+@click.option("--end", default=None, metavar="TIME",
+              help="Count only events before TIME (ISO 8601; no zone = UTC).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@with_load_flags
+def stats(path: str, by: str, start: str | None, end: str | None, fmt: str, evtx_backend: str,
+          registry: str, work_dir: str | None, max_depth: int | None, max_bytes: int | None) -> None:
+    """Messages received, sent, delivered, failed and deferred, from the
+    message tracking logs in PATH (Exchange 2000/2003 and 2007/2010 alike):
+    the "Hub server stats" of Get-MessageTrackingLog | Measure-Object,
+    counted as distinct messages."""
+    import pandas as pd
+
+    from . import stats as tracking_stats
+
+    for label, value in (("--start", start), ("--end", end)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise click.BadParameter(f"not a time: {value!r}", param_hint=label) from None
+    case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
+                 progress=True)
+    frame = tracking_stats.message_stats(case.table, by=by, start=start, end=end)
+    if frame.empty:
+        click.echo(f"no message tracking events in {path}", err=True)
+    if "period" in frame:
+        frame["period"] = frame["period"].map(lambda t: t.isoformat())
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=1))
+    else:
+        click.echo(frame.to_string(index=False) if not frame.empty else "(no rows)")
+
+
+def _scenarios_of_checkout() -> Any:
+    """The ``scenarios`` package of the repository clone around the working
+    directory: sample descriptions are development data, not part of the
+    installed package, so make-samples works from a clone only."""
+    import importlib
+
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "scenarios" / "__init__.py").is_file() and (folder / "pyproject.toml").is_file():
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+            return importlib.import_module("scenarios")
+    raise InputError("make-samples runs inside a clone of the repository "
+                     "(no scenarios/ package found here or in a parent folder)")
+
+
 @main.command("make-samples", short_help="Regenerate the sample cases.")
 @click.argument("out_dir", type=click.Path(file_okay=False), default="samples")
 def make_samples(out_dir: str) -> None:
     """Regenerate the sample cases from their scenario descriptions into
     OUT_DIR (default: ./samples, relative to the working directory; its
     scenario folders are replaced)."""
-    from .scenarios import regenerate
-
+    regenerate = _scenarios_of_checkout().regenerate
     for p in regenerate(Path(out_dir)):
         click.echo(str(p))
 

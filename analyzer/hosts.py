@@ -1,4 +1,12 @@
-"""One name per machine.
+"""One name per machine, and only the machines of the case.
+
+A host is a machine whose artifacts are in the case: an event log's
+Computer, a hive's ComputerName, the server an rpcdump or PortQry output
+describes, the server that wrote a message tracking log. Names that only
+appear as peers (the remote SMTP host or MX a message was sent to, the
+server that connected in, the workstation named in a logon event) stay in
+the row's ``data`` and are never a row's ``host``; :func:`tracking_log_host`
+is that rule for message tracking, where both sides are columns of one line.
 
 The same server is ``EXCH01`` in a message tracking log and a hive's
 ComputerName, ``exch01.contoso.local`` in an event's Computer field and
@@ -8,7 +16,7 @@ machine with :func:`host_key`; reports show :func:`display_names`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -52,3 +60,18 @@ def display_names(hosts: Iterable[Any]) -> list[str]:
         if cur is None or (name.count("."), len(name), name) > (cur.count("."), len(cur), cur):
             best[key] = name
     return sorted(best.values(), key=str.upper)
+
+
+def tracking_log_host(entry: Mapping[str, Any]) -> str | None:
+    """The server that wrote a message tracking entry (the row's host), from
+    its raw fields ``server_hostname``/``client_hostname`` and its ``event``:
+    knowledge/tracking.yaml (``own_server``) says which side is the log's own
+    server for each 2007+ event; 2000/2003 entries (numeric ``event_id``)
+    always name it in Server-hostname (KB 246965). None when the entry does
+    not name it."""
+    from .knowledge import load
+
+    own = load("tracking")["own_server"]
+    event = entry.get("event")
+    side = own.get(event.upper()) if isinstance(event, str) and entry.get("event_id") is None else None
+    return entry.get(side or own["default"]) or None

@@ -12,7 +12,8 @@ description but no EventData: :func:`extract_fields` reads the fields of the
 Security logon-failure events (529, 681, 4625, 4776) back out of the text,
 under the same names the .evtx EventData uses (``TargetUserName``,
 ``LogonType``, ``Status`` ...), so a check reads one set of names whatever
-the source was. :func:`status_code` normalizes NTSTATUS codes printed in hex,
+the source was. (Fields of the transport, crash and service events are read
+for every source alike, after the table is built: :mod:`analyzer.eventdata`.) :func:`status_code` normalizes NTSTATUS codes printed in hex,
 unsigned decimal (681 prints 3221225572) or signed decimal.
 """
 from __future__ import annotations
@@ -30,8 +31,9 @@ META_KEYS = frozenset({"provider_guid", "EventSourceName", "binary", "UserData",
 _PLACEHOLDER = re.compile(r"%(\d+)")
 
 
-def _canonical(provider: str) -> str:
-    """Canonical provider name (knowledge/providers.yaml), lower-cased."""
+def canonical_provider(provider: str) -> str:
+    """Canonical provider name (knowledge/providers.yaml), lower-cased:
+    ``Microsoft-Windows-DistributedCOM`` -> ``dcom``."""
     from .query import provider_aliases  # late import: query imports pandas
     names = provider_aliases(provider)
     low = provider.lower()
@@ -45,7 +47,7 @@ def _canonical(provider: str) -> str:
 def _catalog() -> dict[tuple[str, int], dict[str, Any]]:
     out: dict[tuple[str, int], dict[str, Any]] = {}
     for entry in knowledge.load("events")["events"]:
-        out[(_canonical(entry["provider"]), int(entry["id"]))] = entry
+        out[(canonical_provider(entry["provider"]), int(entry["id"]))] = entry
     return out
 
 
@@ -54,7 +56,7 @@ def lookup(provider: str | None, event_id: int | None) -> dict[str, Any] | None:
     case-insensitively (``Microsoft-Windows-DistributedCOM`` finds ``DCOM``)."""
     if not provider or event_id is None:
         return None
-    return _catalog().get((_canonical(provider), int(event_id) & 0xFFFF))
+    return _catalog().get((canonical_provider(provider), int(event_id) & 0xFFFF))
 
 
 def insertion_strings(data: dict | list | None) -> list[str]:
@@ -219,7 +221,7 @@ def extract_fields(provider: str | None, event_id: int | None, message: str | No
     """
     if not message or event_id is None or not provider:
         return {}
-    if _canonical(provider) != "security":
+    if canonical_provider(provider) != "security":
         return {}
     eid = int(event_id) & 0xFFFF
     out: dict[str, str] = {}

@@ -1,9 +1,16 @@
 """Running the checks over a case and the report they produce.
 
 The report is the fixed JSON contract (``exchange-analyzer/report/v1``,
-shipped as analyzer/schemas/report-v1.json): case, inventory, findings. Text,
-Markdown and HTML are renderings of the same dictionary, so every output
-format says the same thing.
+shipped as analyzer/schemas/report-v1.json): case, inventory, findings, and
+the verdict every rendering leads with. Text, Markdown and HTML are
+renderings of the same dictionary, so every output format says the same
+thing.
+
+The verdict is the policy behind the command's exit code, decided here and
+only here (the CLI maps it): a problem (1); no problem and at least one check
+could decide (0); nothing in the case could be read (2, like a usage error:
+an empty upload must never read as healthy); files read but no check found
+evidence to decide on (3).
 """
 from __future__ import annotations
 
@@ -24,6 +31,29 @@ from .findings import SEVERITY_RANK, STATUSES, Finding, attachment_file_name
 
 SCHEMA_ID = "exchange-analyzer/report/v1"
 
+EXIT_OK, EXIT_PROBLEM, EXIT_UNREADABLE, EXIT_NO_VERDICT = 0, 1, 2, 3
+#: Inventory statuses of files whose content was read (fully or in part).
+READ_STATUSES = ("parsed", "partial")
+
+
+class UnknownCheckError(KeyError):
+    """A check id that no registered check has (a usage error)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown check"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the whole report says, in one line, and the exit code for it."""
+
+    status: str      # problem | ok | unreadable | no_verdict
+    exit_code: int
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "exit_code": self.exit_code, "summary": self.summary}
+
 
 @dataclass
 class Report:
@@ -37,17 +67,27 @@ class Report:
         return [f for f in self.findings if f.status == "problem"]
 
     @property
+    def verdict(self) -> Verdict:
+        """The report's verdict (see :func:`decide`)."""
+        return decide([e.to_dict() for e in self.case.inventory],
+                      [f.to_dict() for f in self.findings])
+
+    @property
     def exit_code(self) -> int:
-        """0 when no finding is a problem, 1 when at least one is."""
-        return 1 if self.problems else 0
+        """0 no problem and a check decided, 1 a problem, 2 nothing
+        readable, 3 no verdict (see :func:`decide`)."""
+        return self.verdict.exit_code
 
     def to_dict(self) -> dict[str, Any]:
+        inventory = [e.to_dict() for e in self.case.inventory]
+        findings = [f.to_dict() for f in ordered(self.findings)]
         return {
             "schema": SCHEMA_ID,
+            "verdict": decide(inventory, findings).to_dict(),
             "case": {"name": self.case.name, "source": self.case.source,
                      "analyzed_at": self.analyzed_at, "hosts": self.case.hosts},
-            "inventory": [e.to_dict() for e in self.case.inventory],
-            "findings": [f.to_dict() for f in ordered(self.findings)],
+            "inventory": inventory,
+            "findings": findings,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -87,6 +127,111 @@ def ordered(findings: list[Finding]) -> list[Finding]:
                                            SEVERITY_RANK[f.severity], f.check, f.host or ""))
 
 
+def decide(inventory: list[dict[str, Any]], findings: list[dict[str, Any]]) -> Verdict:
+    """The verdict of a report from its inventory and findings (contract
+    dictionaries, so a stored report is judged the same way).
+
+    In order: a problem finding is a problem (a check only says so on
+    evidence); a case where no file could be read is ``unreadable`` whatever
+    the checks said; a check that said ``ok`` decided; anything else
+    (inconclusive, not applicable, no finding) is no verdict. The summary
+    gives the file figures, so damage and skipped files are never silent.
+    """
+    files = f"{_n(len(inventory), 'file')} ({file_figures(inventory)})" if inventory else "0 files"
+    problems = [f for f in findings if f["status"] == "problem"]
+    if problems:
+        return Verdict("problem", EXIT_PROBLEM,
+                       f"Problem found: {_finding_list(problems, True)}; {files}")
+    if not any(e["status"] in READ_STATUSES and e.get("source") != "archive" for e in inventory):
+        text = (f"none of the {files} could be read by a parser" if inventory
+                else "the case holds no files")
+        return Verdict("unreadable", EXIT_UNREADABLE, f"Nothing readable: {text}")
+    decided = [f for f in findings if f["status"] == "ok"]
+    undecided = [f for f in findings if f["status"] == "inconclusive"]
+    if decided:
+        text = f"No problem found: {_n(len(decided), 'check')} decided ({_finding_list(decided)})"
+        if undecided:
+            text += f", {len(undecided)} inconclusive ({_finding_list(undecided)})"
+        return Verdict("ok", EXIT_OK, f"{text}; {files}")
+    if undecided:
+        return Verdict("no_verdict", EXIT_NO_VERDICT,
+                       f"No verdict: no check could decide ({len(undecided)} inconclusive: "
+                       f"{_finding_list(undecided)}); {files}")
+    return Verdict("no_verdict", EXIT_NO_VERDICT,
+                   f"No verdict: none of the {files} holds evidence a check can use")
+
+
+def report_verdict(report: dict[str, Any]) -> Verdict:
+    """The verdict a report dictionary carries, or the one its inventory and
+    findings give (a report written before the field existed)."""
+    v = report.get("verdict")
+    if isinstance(v, dict) and {"status", "exit_code", "summary"} <= set(v):
+        return Verdict(v["status"], v["exit_code"], v["summary"])
+    return decide(report["inventory"], report["findings"])
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _finding_list(findings: list[dict[str, Any]], with_cause: bool = False) -> str:
+    """``check on HOST`` items, the top cause with its verdict when asked."""
+    items = []
+    for f in findings:
+        item = f["check"] + (f" on {f['host']}" if f.get("host") else "")
+        live = [c for c in f.get("causes", []) if c["verdict"] != "ruled_out"]
+        if with_cause and live:
+            item += f" ({live[0]['id']}, {live[0]['verdict']})"
+        items.append(item)
+    return "; ".join(items)
+
+
+def file_figures(inventory: list[dict[str, Any]]) -> str:
+    """Inventory statuses with counts: ``80 parsed, 1 partial, 3 skipped``;
+    archives that were opened count apart (their members are the files
+    read), as ``archive``."""
+    counts: dict[str, int] = {}
+    for e in inventory:
+        status = e["status"]
+        if status in READ_STATUSES and e.get("source") == "archive":
+            status = "archive"
+        counts[status] = counts.get(status, 0) + 1
+    order = ("parsed", "partial", "archive", "skipped", "failed", "rejected")
+    parts = [_n(counts[s], s) if s == "archive" else f"{counts[s]} {s}" for s in order if counts.get(s)]
+    parts += [f"{n} {s}" for s, n in sorted(counts.items()) if s not in order]
+    return ", ".join(parts)
+
+
+def unread_files(inventory: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Files not (fully) read, grouped by status and reason, worst first:
+    ``{"status", "reason", "paths"}``. Silence is never health: a report
+    states these near its top."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for e in inventory:
+        if e["status"] in ("parsed",):
+            continue
+        reason = _reason(e)
+        groups.setdefault((e["status"], reason), []).append(e["path"])
+    rank = {"failed": 0, "partial": 1, "rejected": 2, "skipped": 3}
+    return [{"status": st, "reason": reason, "paths": paths}
+            for (st, reason), paths in sorted(groups.items(),
+                                              key=lambda kv: (rank.get(kv[0][0], 9), -len(kv[1]),
+                                                              kv[0][1]))]
+
+
+def _reason(entry: dict[str, Any]) -> str:
+    """The reason a file was not fully read: for a skipped file what it is,
+    without the per-file particulars in parentheses (so that 40 PDFs are one
+    line; the inventory keeps the full detail); for damage, the whole detail
+    with its figures."""
+    detail = (entry.get("detail") or "").strip()
+    if not detail:
+        return entry.get("kind") or "no detail"
+    if entry["status"] != "skipped":
+        return detail
+    return detail.split(" (", 1)[0].strip() or detail
+
+
 def findings_frame(report: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for f in report["findings"]:
@@ -109,13 +254,7 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
     ``inconclusive`` finding naming the error, so the engineer knows that
     diagnosis was not made.
     """
-    selected = checks.registered()
-    if check_ids:
-        known = {c.id for c in selected}
-        unknown = [c for c in check_ids if c not in known]
-        if unknown:
-            raise KeyError(f"unknown check id(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        selected = [c for c in selected if c.id in check_ids]
+    selected = select_checks(check_ids)
     out: list[Finding] = []
     for check in selected:
         try:
@@ -135,6 +274,20 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
                 references=list(check.references),
                 collect=["Report this error to the exchange-analyzer maintainers with the case inventory."]))
     return out
+
+
+def select_checks(check_ids: list[str] | tuple[str, ...] | None = None) -> list[checks.Check]:
+    """The registered checks, or the named ones; :class:`UnknownCheckError`
+    names the ids no check has (callers may validate before a long load)."""
+    selected = checks.registered()
+    if not check_ids:
+        return selected
+    known = {c.id for c in selected}
+    unknown = [c for c in check_ids if c not in known]
+    if unknown:
+        raise UnknownCheckError(f"unknown check id(s): {', '.join(unknown)}; "
+                                f"known: {', '.join(sorted(known))}")
+    return [c for c in selected if c.id in check_ids]
 
 
 def _no_silent_ok(f: Finding) -> Finding:

@@ -7,7 +7,7 @@ Not a test (tests never assert timings). Usage::
 What it does, in one run:
 
 1. Generates ``--cases`` case archives (>= 50) from the sample scenarios
-   (``analyzer.scenarios``), cycling through them. Each case gets extra noise
+   (``scenarios``), cycling through them. Each case gets extra noise
    that differs per case, so every archive has its own content hash (the
    batch would otherwise skip repeats as the same case): a System .evt and an
    Application .evtx of ordinary server chatter (seeded by the case number,
@@ -68,14 +68,14 @@ def _text_export(events) -> str:
 
 def generate(inbox: Path, n_cases: int, noise: int) -> list[str]:
     """Build ``n_cases`` zipped cases into ``inbox``; returns the scenario names used."""
-    from analyzer.scenarios import all_scenarios, build, zip_tree
-    from analyzer.scenarios import noise as N
+    from scenarios import all_scenarios, build, zip_tree
+    from scenarios import noise as N
     from analyzer.synth.evt import write_evt
     from analyzer.synth.evtx import write_evtx
 
     scenarios = all_scenarios()
     if not scenarios:
-        raise SystemExit("no scenarios in analyzer/scenarios yet")
+        raise SystemExit("no scenarios in scenarios/ yet")
     inbox.mkdir(parents=True, exist_ok=True)
     used = []
     with tempfile.TemporaryDirectory(prefix="exa-bench-build-") as tmp:

@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-NAMES = ["01-investigate-a-case.ipynb", "02-triage-a-batch.ipynb"]
+NAMES = ["01-investigate-a-case.ipynb", "02-triage-a-batch.ipynb", "03-message-tracking-statistics.ipynb"]
 CELL_TIMEOUT_S = 300
 
 
@@ -48,7 +48,7 @@ def test_notebook_is_committed_without_outputs(name: str) -> None:
         assert cell.get("execution_count") is None, f"{name}: execution_count not null"
 
 
-@pytest.mark.parametrize("name,cwd", [(NAMES[0], "notebooks"), (NAMES[1], "repo")])
+@pytest.mark.parametrize("name,cwd", [(NAMES[0], "notebooks"), (NAMES[1], "repo"), (NAMES[2], "notebooks")])
 def test_notebook_executes(name: str, cwd: str, tmp_path: Path) -> None:
     """Run every cell; any error fails the test with the cell's traceback.
 

@@ -46,9 +46,19 @@ def finding_html(finding: Any) -> str:
     return finding_dict_html(finding.to_dict())
 
 
+#: Verdict status -> the color of the finding status it stands for.
+VERDICT_COLOR = {"problem": COLOR["problem"], "ok": COLOR["ok"],
+                 "no_verdict": COLOR["inconclusive"], "unreadable": COLOR["inconclusive"]}
+
+
 def report_html(report: dict[str, Any], standalone: bool = False) -> str:
+    from ..report import report_verdict
+
     case = report["case"]
-    body = [f"<h3>exchange-analyzer: {escape(case['name'])}</h3>",
+    verdict = report_verdict(report)
+    body = [f"<p style='font-weight:bold;color:{VERDICT_COLOR.get(verdict.status, '#000')}'>"
+            f"{escape(verdict.summary)}</p>",
+            f"<h3>exchange-analyzer: {escape(case['name'])}</h3>",
             f"<p>Hosts: {escape(', '.join(case['hosts']) or '(none)')} · "
             f"{len(report['inventory'])} files</p>"]
     body += [finding_dict_html(f) for f in report["findings"]]

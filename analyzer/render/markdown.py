@@ -53,8 +53,11 @@ def _evidence(out: list[str], evidence: list[dict[str, Any]], indent: str = "") 
 
 
 def render_markdown(report: dict[str, Any]) -> str:
+    from ..report import report_verdict
+
     case = report["case"]
-    out = [f"# exchange-analyzer report: {_cell(case['name'])}", "",
+    out = [f"**{_cell(report_verdict(report).summary)}**", "",
+           f"# exchange-analyzer report: {_cell(case['name'])}", "",
            f"- Source: {code(case['source'])}",
            f"- Analyzed at: {case['analyzed_at']}",
            f"- Hosts: {_cell(', '.join(case['hosts'])) or '(none found)'}",

@@ -10,6 +10,7 @@ from . import inventory_counts, live_causes, ruled_out, status_counts, where
 MARK = {"problem": "PROBLEM", "inconclusive": "INCONCLUSIVE", "ok": "OK",
         "not_applicable": "N/A"}
 MAX_EVIDENCE = 6
+MAX_PATHS = 8
 
 
 #: Where a word too long for a line (a registry key, a path, a DN) may be
@@ -104,9 +105,28 @@ def _evidence(lines: list[str], evidence: list[dict[str, Any]], width: int, inde
         lines.append(f"{indent}  ... and {len(evidence) - MAX_EVIDENCE} more (see --format json)")
 
 
+def _unread(lines: list[str], report: dict[str, Any], width: int) -> None:
+    """Files not (fully) read, grouped by reason (analyzer.report.unread_files)."""
+    from ..report import unread_files
+
+    groups = unread_files(report["inventory"])
+    if groups:
+        lines.append("Files not fully read:")
+    for g in groups:
+        paths = g["paths"]
+        shown = ", ".join(paths[:MAX_PATHS]) + (
+            f", ... and {len(paths) - MAX_PATHS} more" if len(paths) > MAX_PATHS else "")
+        lines += _wrap(f"{g['status']}, {len(paths)} file{'s' * (len(paths) != 1)}: {g['reason']}",
+                       width, "      ", "  - ")
+        lines += _wrap(shown, width, "      ")
+
+
 def render_text(report: dict[str, Any], width: int = 80) -> str:
+    from ..report import report_verdict
+
     case = report["case"]
     lines: list[str] = []
+    lines += _wrap(report_verdict(report).summary, width, "  ", "")
     lines += _wrap(f"exchange-analyzer report: {case['name']}", width, "")
     hosts = ", ".join(case["hosts"]) or "(none found)"
     lines += _wrap(f"Hosts: {hosts}", width, "  ", "")
@@ -115,6 +135,7 @@ def render_text(report: dict[str, Any], width: int = 80) -> str:
     ic = inventory_counts(report)
     lines.append(f"Files: {len(report['inventory'])}" + (" (" + ", ".join(
         f"{n} {s}" for s, n in sorted(ic.items())) + ")" if ic else ""))
+    _unread(lines, report, width)
     lines.append("=" * min(width, 80))
     for f in report["findings"]:
         head = f"[{MARK[f['status']]}] {f['check']}"
@@ -154,12 +175,4 @@ def render_text(report: dict[str, Any], width: int = 80) -> str:
                 lines += _wrap(r, width, "      ", "    * ")
         if f["references"]:
             lines += _wrap("References: " + "; ".join(f["references"]), width, "    ", "  ")
-    bad = [e for e in report["inventory"] if e["status"] in ("failed", "partial", "rejected")]
-    if bad:
-        lines.append("")
-        lines.append("Files not fully read:")
-        for e in bad:
-            lines += _wrap(f"{e['status']}: {e['path']}", width, "      ", "  - ")
-            if e.get("detail"):
-                lines += _wrap(e["detail"], width, "      ")
     return "\n".join(line.rstrip() for line in lines) + "\n"

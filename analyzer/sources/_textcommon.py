@@ -100,14 +100,15 @@ class Line:
     last_unterminated: bool = False
 
 
-def read_lines(path: Path, keep_indent: bool = True) -> Iterator[Line]:
-    """Stream the file's lines (any encoding textio knows), cleaned of
-    scraping debris, flagging an unterminated last line.
+def read_lines(path: Path, keep_indent: bool = True, encoding: str | None = None) -> Iterator[Line]:
+    """Stream the file's lines (any encoding textio knows, or ``encoding``
+    when the caller knows better), cleaned of scraping debris, flagging an
+    unterminated last line.
 
     One line of look-ahead is kept so the last line can be flagged without
     reading the file twice.
     """
-    fh, encoding = textio.open_text(path)  # one open: head, tail and lines
+    fh, encoding = textio.open_text(path, encoding)  # one open: head, tail and lines
     with fh:
         terminated = _ends_with_newline(fh.buffer, encoding)
         prev: tuple[int, str] | None = None

@@ -200,6 +200,8 @@ def sniff_text(text: str) -> int:
         return 80
     rows = []
     for ln in lines[:10]:
+        if delim not in ln:
+            continue  # a continuation line of a multi-line description
         try:
             rows.append(_split(ln, delim))
         except csv.Error:

@@ -71,7 +71,7 @@ _MAX_DESC_LINES = 60
 _EVENT_N = re.compile(r"^\s*Event\[(\d+)\]\s*:?\s*$")
 _NOT_FOUND = re.compile(
     r"The description for Event ID \(\s*(\d+)\s*\) in Source \(\s*(.*?)\s*\) (?:could not|cannot) be found"
-    r".*?(?:insertion string\(s\)|included with the event)\s*:\s*(.*)", re.S | re.I)
+    r".*?(?:insertion string\(s\)|included with the event|is part of the event)\s*:\s*(.*)", re.S | re.I)
 
 
 @cache

@@ -27,7 +27,10 @@ Three variants:
   several entries run together on one line. The console shows the admin's
   local time, so these rows carry ``ts_source`` "local".
 
-Event names for numeric Event-IDs come from KB Q173364 / 246959 / 821905.
+Field names and the names of numeric Event-IDs (KB Q173364 / 246959 /
+821905) are knowledge (``knowledge/tracking.yaml``): a 2003 row and a 2007
+row carry the same ``data`` keys (``sender``, ``recipients``,
+``total_bytes``, ``event``/``event_2007``, ...), see docs/schema.md.
 """
 from __future__ import annotations
 
@@ -37,35 +40,11 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from .. import knowledge
+from ..hosts import tracking_log_host
 from . import register
 from ._textcommon import head_lines, read_lines
 from .base import ParseContext, Source
-
-#: Numeric tracking Event-IDs (Exchange 5.5 / 2000 / 2003) -> KB names.
-EVENT_NAMES: dict[int, str] = {
-    0: "Message transfer in", 1: "Probe transfer in", 2: "Report transfer in",
-    4: "Message submission", 5: "Probe submission", 6: "Probe transfer out",
-    7: "Message transfer out", 8: "Report transfer out", 9: "Message delivered",
-    10: "Report delivered", 18: "StartAssocByMTSUser", 23: "ReleaseAssocByMTSUser",
-    26: "Distribution list expansion", 28: "Message redirected", 29: "Message rerouted",
-    31: "Downgrading", 33: "Report absorption", 34: "Report generation",
-    43: "Unroutable report discarded", 50: "Gateway deleted message",
-    51: "Gateway deleted probe", 52: "Gateway deleted report", 1000: "Local delivery",
-    1001: "Backbone transfer in", 1002: "Backbone transfer out", 1003: "Gateway transfer out",
-    1004: "Gateway transfer in", 1005: "Gateway report transfer in",
-    1006: "Gateway report transfer out", 1007: "Gateway report generation",
-    1010: "SMTP queued outbound", 1011: "SMTP transferred outbound",
-    1012: "SMTP received inbound", 1013: "SMTP transferred inbound",
-    1014: "SMTP message rerouted", 1015: "SMTP report transferred in",
-    1016: "SMTP report transferred out", 1017: "SMTP report generated",
-    1018: "SMTP report absorbed", 1019: "SMTP submitted message to AQ",
-    1027: "SMTP submitted message from store", 1028: "SMTP delivered to local store",
-    # Local-delivery trail of KB 828938 (Exchange 2003 tracking history wording;
-    # ids as listed in the public Exchange 2003 message-tracking event table).
-    1023: "SMTP: Message Delivered Locally",
-    1036: "SMTP: Message Queued for Local Delivery",
-    1037: "SMTP: Message Scheduled to Retry Local Delivery",
-}
 
 #: KB 246965 column order of the 2000/2003 log, used when no header is present.
 LEGACY_COLUMNS = ["Date", "Time", "Client-IP", "Client-hostname", "Partner-name",
@@ -87,6 +66,54 @@ _TO = re.compile(r"\s+(?:to|from)\s+(?P<addr>\S+@\S+?)\.?$", re.I)
 
 def _snake(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def event_name(event_id: int) -> str:
+    """The KB name of a numeric (5.5/2000/2003) tracking Event-ID."""
+    return knowledge.load("tracking")["event_names"].get(event_id, f"event {event_id}")
+
+
+def _event(value: str) -> dict[str, Any]:
+    """``event``, ``event_id`` and ``event_2007`` of an Event-ID column:
+    2007+ logs name the event (``RECEIVE``: ``event_id`` stays None, which
+    is how a check tells the generations apart), 2000/2003 number it."""
+    v = value.strip()
+    if v.lstrip("-").isdecimal():
+        n = int(v)
+        return {"event": event_name(n), "event_id": n,
+                "event_2007": knowledge.load("tracking")["event_2007"].get(n)}
+    return {"event": v or None, "event_id": None, "event_2007": v.upper() or None}
+
+
+def _fields(rec: dict[str, str], blank: tuple[str, ...] = ("",)) -> dict[str, Any]:
+    """One log line's columns as ``data``: the names, lists and numbers of
+    ``knowledge/tracking.yaml``; values in ``blank`` (2003 logs write ``-``)
+    are left out."""
+    k = knowledge.load("tracking")
+    data: dict[str, Any] = {}
+    event: dict[str, Any] = {"event": None, "event_id": None, "event_2007": None}
+    for col, raw in rec.items():
+        low = col.strip().lower()
+        value = raw.strip()
+        if low in k["drop"] or value in blank:
+            continue
+        if low == "event-id":
+            event = _event(value)
+            continue
+        key = k["rename"].get(low) or _snake(col)
+        if key in k["lists"]:
+            data[key] = [x.strip() for x in value.split(";") if x.strip() and x.strip() not in blank]
+        elif key in k["ints"]:
+            data[key] = int(value) if value.lstrip("-").isdecimal() else value
+        else:
+            data[key] = value
+    data.update(event)
+    data.setdefault("recipients", [])
+    data.setdefault("sender", None)
+    data.setdefault("message_id", None)
+    data["server"] = tracking_log_host(data)
+    data["client"] = data.get("client_hostname") or data.get("client_ip")
+    return data
 
 
 def _legacy_ts(d: str, t: str) -> datetime | None:
@@ -242,24 +269,7 @@ class TrackingLogSource(Source):
         if ts is None:
             ctx.warn(f"bad date-time {rec.get('date-time', '')[:30]!r}", f"line={no}")
             status = "partial"
-        data: dict[str, Any] = {_snake(k): v for k, v in rec.items() if v != ""}
-
-        def multi(key: str) -> list[str]:
-            return [x for x in rec.get(key, "").split(";") if x]
-
-        data.update({
-            "message_id": rec.get("message-id") or None,
-            "sender": rec.get("sender-address") or None,
-            "recipients": multi("recipient-address"),
-            "recipient_status": multi("recipient-status"),
-            "event": rec.get("event-id") or None,
-            "event_id": None,
-            "server": rec.get("server-hostname") or None,
-            "client": rec.get("client-hostname") or rec.get("client-ip") or None,
-            "source": rec.get("source") or None,
-        })
-        if rec.get("message-subject"):
-            data["subject"] = rec["message-subject"]
+        data = _fields(rec)
         return self._row(ts, "utc", data, no, status)
 
     # -- 2000/2003 TAB ------------------------------------------------------
@@ -283,21 +293,7 @@ class TrackingLogSource(Source):
             # an unterminated last line that is also short: cut while written
             ctx.warn("truncated last line", f"line={no}")
             status = "partial"
-        ev = g("Event-ID")
-        event_id = int(ev) if ev.lstrip("-").isdecimal() else None
-        data: dict[str, Any] = {_snake(k): v for k, v in rec.items() if v}
-        data.update({
-            "message_id": g("MSGID") or None,
-            "sender": g("Sender-Address") or None,
-            "recipients": [g("Recipient-address")] if g("Recipient-address") else [],
-            "event": EVENT_NAMES.get(event_id, f"event {ev}") if event_id is not None else None,
-            "event_id": event_id,
-            "server": g("Server-hostname") or None,
-            "client": g("Client-hostname") or g("Client-IP") or None,
-            "partner": g("Partner-name") or None,
-        })
-        if g("Message-Subject"):
-            data["subject"] = g("Message-Subject")
+        data = _fields(rec, blank=("", "-"))
         return self._row(ts, "utc", data, no, status)
 
     # -- 5.5 ----------------------------------------------------------------
@@ -312,12 +308,12 @@ class TrackingLogSource(Source):
             except ValueError:
                 continue
         event_id = int(f[1].strip())
+        event = _event(str(event_id))
         recips = [x for x in r["recipients"] if x]
         if len(f) > 13 and f[13].strip():
             recips.insert(0, f[13].strip())
         count = f[12].strip() if len(f) > 12 else ""
-        data = {"message_id": f[0].strip() or None, "event_id": event_id,
-                "event": EVENT_NAMES.get(event_id, f"event {event_id}"),
+        data = {"message_id": f[0].strip() or None, **event,
                 "sender": f[6].strip() if len(f) > 6 and f[6].strip() else None,
                 "recipients": recips, "server": None, "client": None,
                 "gateway": f[3].strip() if len(f) > 3 and f[3].strip() else None,
@@ -345,6 +341,9 @@ class TrackingLogSource(Source):
         recips = ";".join(data.get("recipients") or [])
         msg = " ".join(x for x in (data.get("event") or "", data.get("sender") or "",
                                    f"-> {recips}" if recips else "", data.get("message_id") or "") if x)
-        return {"kind": "tracking_entry", "ts": ts, "ts_source": ts_source, "host": data.get("server"),
+        # The row's host is the server that wrote the log, never the peer it
+        # sent to (analyzer/hosts.py).
+        return {"kind": "tracking_entry", "ts": ts, "ts_source": ts_source,
+                "host": data.get("server"),
                 "level": "information", "message": msg, "data": data, "locator": f"line={no}",
                 "parse_status": status}

@@ -571,8 +571,8 @@ def test_vbs_test_lines_are_numbered():
 
 
 # ------------------------------------------------------ scenarios end to end
-from analyzer.scenarios import build as build_scenario  # noqa: E402
-from analyzer.scenarios.mom9986 import SCENARIOS  # noqa: E402
+from scenarios import build as build_scenario  # noqa: E402
+from scenarios.mom9986 import SCENARIOS  # noqa: E402
 
 
 def _load_scenario(name: str, tmp_path):

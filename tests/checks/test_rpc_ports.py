@@ -10,8 +10,8 @@ import pytest
 from analyzer import checks
 from analyzer.case import Case, load_case
 from analyzer.checks.rpc_ports import is_symptom
-from analyzer.scenarios import build
-from analyzer.scenarios import rpc_ports as scen
+from scenarios import build
+from scenarios import rpc_ports as scen
 from analyzer.sources import Options
 from analyzer.table import row_data, rows_to_frame, validate
 

@@ -474,12 +474,12 @@ def test_text_report_fits_80_columns(tmp_path):
 # --- end to end: scenarios -------------------------------------------------------
 
 def _scenarios():
-    from analyzer.scenarios import smtp_mailbox
+    from scenarios import smtp_mailbox
     return smtp_mailbox.SCENARIOS
 
 
 def _load_scenario(scenario, tmp_path):
-    from analyzer.scenarios import build
+    from scenarios import build
     target = build(scenario, tmp_path)
     case = load_case(target / "case")
     validate(case.table)
@@ -547,8 +547,8 @@ def test_ldif_wrong_homemdb_end_to_end(tmp_path):
 def test_ldif_wrong_homemdb_with_text_export(tmp_path):
     """The same AD export next to a text export: does not depend on the
     binary event log sources."""
-    from analyzer.scenarios import build, smtp_mailbox as sm
-    from analyzer.scenarios import write_text
+    from scenarios import build, smtp_mailbox as sm
+    from scenarios import write_text
     target = build(_scenario("smtp-mailbox-stuck-text-export"), tmp_path)
     wrong = f"CN=Mailbox Store 2 (EXCH01),CN=Second Storage Group,CN=InformationStore,{sm.SERVER_DN}"
     write_text(target / "case" / "ad" / "smtp.ldf", sm._ldif_export(home_mdb=wrong))
@@ -598,7 +598,7 @@ KB_TRAIL = """2003-9-12 22:53:18 SMTP: Message Delivered Locally to recipient@co
 def test_kb_text_exports_and_pasted_tracking_history(tmp_path):
     """The article's own event blocks (0x80040158) and its Message Tracking
     Center history (no message id), as two pasted text files."""
-    from analyzer.scenarios import write_text
+    from scenarios import write_text
     write_text(tmp_path / "events.txt", KB_EVENTS)
     write_text(tmp_path / "tracking history.txt", KB_TRAIL)
     case = load_case(tmp_path)
@@ -623,7 +623,7 @@ def test_to_evtx_reads_back_with_rust_evtx(tmp_path):
     evtx = pytest.importorskip("evtx")
     import json
 
-    from analyzer.scenarios import noise
+    from scenarios import noise
     from analyzer.synth.evtx import write_evtx
     specs = [noise.EventSpec("MSExchangeTransport", 326, "error", T0, "Application", HOST, [DN, "0x80040148"]),
              noise.EventSpec("DCOM", 10016, "error", T0, "System", HOST, ["a", "b"],

@@ -30,6 +30,14 @@ OWNERS = {
     "eventtext/not_netstat.txt": "netstat",
     "eventtext/not_rpcdump.txt": "rpcdump",
     "eventtext/not_setup_progress.log": "setuplog",
+    "eventdata/kb_blocks.txt": "eventtext",
+    "eventdata/saveas2003.csv": "eventcsv",
+    "eventdata/saveas2003.txt": "eventcsv",
+    "eventdata/copy_details.txt": "eventtext",
+    "eventdata/wevtutil_text.txt": "eventtext",
+    "eventdata/wevtutil_qe.xml": "eventxml",
+    "eventdata/getwinevent.csv": "eventcsv",
+    "eventdata/vista_saveas.csv": "eventcsv",
     "reg/exmpls_v5_utf16.reg": "regfile",
     "reg/kb_regedit4_junk.reg": "regfile",
     "reg/system_select2.reg": "regfile",
@@ -37,7 +45,7 @@ OWNERS = {
 
 
 def test_every_fixture_is_listed():
-    on_disk = {p.relative_to(FIXTURES).as_posix() for d in ("eventtext", "reg")
+    on_disk = {p.relative_to(FIXTURES).as_posix() for d in ("eventtext", "eventdata", "reg")
                for p in (FIXTURES / d).iterdir() if p.suffix != ".md"}
     assert on_disk == set(OWNERS)
 

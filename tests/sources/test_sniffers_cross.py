@@ -1,5 +1,5 @@
-"""Every text sniffer of issue 5 against every fixture of issue 5: a file of
-one format must be claimed by its own source and by no other of them."""
+"""Every text sniffer against every text fixture: a file of one format must
+be claimed by its own source and by no other of them."""
 from __future__ import annotations
 
 import pytest
@@ -13,6 +13,8 @@ OWNER = {
     "rpcdump_": "rpcdump", "impacket_": "impacket-rpcdump", "portqry_": "portqry",
     "netstat_": "netstat", "tasklist_": "tasklist", "setup_progress_": "setuplog",
     "setup55": "setuplog", "exsetup_": "exsetuplog", "tracking_": "tracking", "msgtrk_": "tracking",
+    "smtplog_": "smtplog", "ipconfig_": "ipconfig", "nslookup_": "nslookup", "hosts_": "hostsfile",
+    "diskfree_": "diskfree", "ps_": "powershell", "edgetransport_": "transport-config",
 }
 MINE = sorted(set(OWNER.values()))
 FILES = sorted(p.name for p in FIXTURES.iterdir())
@@ -46,6 +48,7 @@ def test_owner_wins_among_all_registered_sources(name):
 def test_name_alone_is_not_evidence(src):
     s = sources.get(src)
     for fname in ("rpcdump.txt", "netstat.txt", "tasklist.txt", "Exchange Server Setup Progress.log",
-                  "ExchangeSetup.log", "20030912.log", "MSGTRK2016040500-1.LOG"):
+                  "ExchangeSetup.log", "20030912.log", "MSGTRK2016040500-1.LOG", "hosts",
+                  "ipconfig-all.txt", "nslookup.txt", "diskfree-C.txt", "RECV2009060310-1.LOG"):
         assert s.sniff(b"hello world\r\nnothing here\r\n", fname) < 20
         assert s.sniff(b"", fname) < 20
