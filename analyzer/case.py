@@ -202,6 +202,8 @@ class _Loader:
                  progress: Callable[[str], None] | None) -> None:
         self.options = options
         self.budget = archive.Budget(limits)
+        #: per-file parse budgets; its timer runs while the case loads
+        self.guard = filebudget.Guard(limits.file_seconds, limits.file_memory_bytes)
         self.work = work
         self.inventory: list[InventoryEntry] = []
         self.frames: list[pa.Table] = []
@@ -214,6 +216,17 @@ class _Loader:
         #: The engineer's --work-dir, when given (pruned from a case walk).
         self.work_root: str | os.PathLike[str] | None = None
         self._n = 0
+
+    def add_input(self, real: Path, given: Path) -> None:
+        """The case as given: a folder, or one file (an archive, an artifact)."""
+        if real.is_dir():
+            self.add_tree(real, "", 0)
+            return
+        try:
+            folder = _FolderFiles(real.parent, sorted(os.listdir(real.parent)))
+        except OSError:
+            folder = None
+        self.add_file(real, display_name(given.name), 0, folder)
 
     def _subdir(self) -> Path:
         self._n += 1
@@ -463,7 +476,7 @@ class _Loader:
         over: str | None = None
         try:
             with textio.line_policy(lim.max_line_chars, long_line), \
-                    filebudget.guard(lim.file_seconds, lim.file_memory_bytes) as check:
+                    self.guard.file() as check:
                 error = self._collect(src, ctx, display, batches, check)
         except filebudget.BudgetExceeded as exc:
             over = str(exc)
@@ -519,14 +532,8 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
     with archive.work_directory(work_root) as work:
         loader = _Loader(opts, limits or archive.Limits(), work, progress)
         loader.work_root = work_root
-        if real.is_dir():
-            loader.add_tree(real, "", 0)
-        else:
-            try:
-                folder = _FolderFiles(real.parent, sorted(os.listdir(real.parent)))
-            except OSError:
-                folder = None
-            loader.add_file(real, display_name(p.name), 0, folder)
+        with loader.guard:
+            loader.add_input(real, p)
         loader.flush_small()
         merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
                   if loader.frames else table.rows_to_arrow([]))

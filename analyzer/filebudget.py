@@ -7,7 +7,8 @@ budget, :class:`BudgetExceeded` is raised *inside* the parse, the case marks
 that file ``failed`` with the figure, and goes on with the next file.
 
 Enforcement: on the main thread of a POSIX process an interval timer
-(``SIGALRM``, every :data:`TICK` seconds) checks the budget, so a parser
+(``SIGALRM``, every :data:`TICK` seconds, one per case: :class:`Guard`)
+checks the budget of the file being parsed, so a parser
 busy in a long loop that never yields a row is interrupted too (a single
 long C call is interrupted when it returns). Elsewhere (a notebook's worker
 thread) the budget is checked between the chunks a parser yields.
@@ -42,46 +43,67 @@ def rss_bytes() -> int | None:
         return None
 
 
-@contextmanager
-def guard(seconds: float, memory_bytes: int) -> Iterator[Callable[[], None]]:
-    """Enforce the budget while the block runs; yields ``check()`` for the
-    caller to call between chunks (it raises :class:`BudgetExceeded`)."""
-    start = time.monotonic()
-    base = rss_bytes()
-    state = {"active": True, "rss_at": 0.0}
+class Guard:
+    """The budgets of one case's files: one interval timer for the whole
+    case (installed on entering, removed on leaving), and :meth:`file`
+    around each parse, so a folder of 50,000 small files does not pay a
+    timer set-up per file."""
 
-    def check() -> None:
-        if not state["active"]:
+    def __init__(self, seconds: float, memory_bytes: int) -> None:
+        self.seconds, self.memory_bytes = seconds, memory_bytes
+        self._start: float | None = None
+        self._base: int | None = None
+        self._rss_at = 0.0
+        self._timer = False
+        self._previous = None
+
+    def __enter__(self) -> Guard:
+        self._timer = (hasattr(signal, "setitimer")
+                       and threading.current_thread() is threading.main_thread()
+                       # another timer running (an outer guard, a test
+                       # harness): leave it alone, check between chunks only
+                       and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+        if self._timer:
+            self._previous = signal.signal(signal.SIGALRM, lambda _s, _f: self.check())
+            # restart interrupted system calls: a C library reading the file
+            # (libregf, the evtx reader) must not see EINTR as an I/O error
+            signal.siginterrupt(signal.SIGALRM, False)
+            signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._start = None
+        if self._timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+            self._timer = False
+
+    @contextmanager
+    def file(self) -> Iterator[Callable[[], None]]:
+        """The budget of one file's parse; yields ``check()`` for the caller
+        to call between chunks (it raises :class:`BudgetExceeded`)."""
+        self._base = rss_bytes()
+        self._rss_at = 0.0
+        self._start = time.monotonic()
+        try:
+            yield self.check
+        finally:
+            self._start = None
+
+    def check(self) -> None:
+        start = self._start
+        if start is None:
             return
         elapsed = time.monotonic() - start
-        if elapsed > seconds:
-            state["active"] = False
-            raise BudgetExceeded(f"parse time limit of {seconds:g} s exceeded "
+        if elapsed > self.seconds:
+            self._start = None
+            raise BudgetExceeded(f"parse time limit of {self.seconds:g} s exceeded "
                                  f"({elapsed:.1f} s)")
-        if base is None or elapsed - state["rss_at"] < TICK:
+        if self._base is None or elapsed - self._rss_at < TICK:
             return  # resident memory is read at most once per tick
-        state["rss_at"] = elapsed
+        self._rss_at = elapsed
         now = rss_bytes()
-        if now is not None and now - base > memory_bytes:
-            state["active"] = False
-            raise BudgetExceeded(f"memory limit of {memory_bytes >> 20} MiB per file exceeded "
-                                 f"(resident memory grew by {(now - base) >> 20} MiB)")
-
-    use_timer = (hasattr(signal, "setitimer")
-                 and threading.current_thread() is threading.main_thread())
-    previous = None
-    if use_timer:
-        # Another timer already running (an outer guard, a test harness):
-        # leave it alone and check between chunks only.
-        if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
-            use_timer = False
-    if use_timer:
-        previous = signal.signal(signal.SIGALRM, lambda _s, _f: check())
-        signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
-    try:
-        yield check
-    finally:
-        state["active"] = False
-        if use_timer:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        if now is not None and now - self._base > self.memory_bytes:
+            self._start = None
+            raise BudgetExceeded(f"memory limit of {self.memory_bytes >> 20} MiB per file "
+                                 f"exceeded (resident memory grew by {(now - self._base) >> 20} MiB)")
