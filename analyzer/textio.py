@@ -222,6 +222,13 @@ def iter_lines(path: str | Path, encoding: str | None = None) -> Iterator[tuple[
             yield no, line.rstrip("\r\n")
 
 
+def read_text(path: str | Path, encoding: str | None = None) -> str:
+    """Whole file as text (for small files only: exports of a few MB)."""
+    fh, _ = open_text(path, encoding)
+    with fh:
+        return fh.read()
+
+
 #: Characters that must not reach a terminal or a report as they are: C0/C1
 #: controls (ESC sequences can retitle or rewrite a terminal) and the Unicode
 #: bidirectional overrides (they can make a file name read backwards).
