@@ -139,6 +139,8 @@ def shape3(d: Path):
 
 
 def shape4(d: Path):
+    """netstat.txt, and deep.txt below 22 folders of 200 characters (beyond
+    PATH_MAX: only reachable relative to an open folder)."""
     (d / "netstat.txt").write_bytes(NETSTAT)
     fd = os.open(d, os.O_RDONLY)
     for _ in range(22):
@@ -263,28 +265,35 @@ def shape14(d: Path):
     return code, [os.fsdecode(os.fsencode(str(case))), str(d / "store")]
 
 
+def hanging_batch_script(case: Path, store: Path, pidfile: Path) -> str:
+    """Python code that batches ``case`` with a source that hangs on a file
+    starting ``HANG`` (it writes its worker's pid to ``pidfile`` first): the
+    parent to kill in shape 15 and in tests/test_hostile.py."""
+    return textwrap.dedent(f"""
+        import os, time
+        from analyzer.sources import Source, _REGISTRY
+        class Hang(Source):
+            name = kind = "test-hang"
+            def sniff(self, head, name):
+                return 99 if head.startswith(b"HANG") else 0
+            def parse(self, ctx):
+                open({str(pidfile)!r}, "w").write(str(os.getpid()))
+                while True:
+                    time.sleep(1)
+                yield from ()
+        _REGISTRY["test-hang"] = Hang()
+        from analyzer.batch import BatchOptions, run_batch
+        run_batch([{str(case)!r}], {str(store)!r}, BatchOptions(timeout_s=3600))
+    """)
+
+
 def shape15(d: Path):
     (d / "case").mkdir()
     (d / "case" / "x.bin").write_bytes(b"HANG")
     pidfile = d / "worker.pid"
     code = f"""
         import json, os, signal, subprocess, sys, textwrap, time
-        inner = textwrap.dedent('''
-            import os, time
-            from analyzer.sources import Source, _REGISTRY
-            class Hang(Source):
-                name = kind = "bench-hang"
-                def sniff(self, head, name):
-                    return 99 if head.startswith(b"HANG") else 0
-                def parse(self, ctx):
-                    open({str(pidfile)!r}, "w").write(str(os.getpid()))
-                    while True:
-                        time.sleep(1)
-                    yield from ()
-            _REGISTRY["bench-hang"] = Hang()
-            from analyzer.batch import run_batch, BatchOptions
-            run_batch([{str(d / "case")!r}], {str(d / "store")!r}, BatchOptions(timeout_s=3600))
-        ''')
+        inner = {hanging_batch_script(d / "case", d / "store", pidfile)!r}
         parent = subprocess.Popen([sys.executable, "-c", inner])
         while not os.path.exists({str(pidfile)!r}) or not open({str(pidfile)!r}).read():
             time.sleep(0.1)

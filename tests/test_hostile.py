@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import archive, render
+from analyzer import render
 from analyzer.archive import Limits
 from analyzer.case import load_case
 from analyzer.report import analyze
@@ -143,18 +143,7 @@ def test_safe_open_refuses_fifo_device_and_links_out_of_the_case(tmp_path: Path)
 def test_case_path_longer_than_path_max_is_an_inventory_entry(tmp_path: Path) -> None:
     root = tmp_path / "case"
     root.mkdir()
-    (root / "netstat.txt").write_bytes(NETSTAT)
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        for _ in range(22):  # 22 x 201 characters: beyond PATH_MAX (4096)
-            os.mkdir("d" * 200, dir_fd=fd)
-            nfd = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        with open(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "wb") as fh:
-            fh.write(NETSTAT)
-    finally:
-        os.close(fd)
+    _benchmark().shape4(root)  # netstat.txt, and deep.txt below 22 x 201 characters
     case = bounded(lambda: load_case(root))
     inv = _inv(case)
     assert inv["netstat.txt"].status == "parsed"
@@ -440,6 +429,17 @@ def test_batch_case_with_a_non_utf8_name(tmp_path: Path) -> None:
     assert results[0].name == "caf\\xe9"
 
 
+def _benchmark():
+    """benchmarks/hostile_shapes.py as a module (shared shape builders)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hostile_shapes",
+                                                  REPO / "benchmarks" / "hostile_shapes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
 def _state(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -451,24 +451,9 @@ def test_batch_worker_dies_with_a_killed_parent(tmp_path: Path) -> None:
     pidfile = tmp_path / "worker.pid"
     (tmp_path / "case").mkdir()
     (tmp_path / "case" / "x.bin").write_bytes(b"HANG")
-    script = f"""
-        import os, time
-        from analyzer.sources import Source, _REGISTRY
-        class Hang(Source):
-            name = kind = "test-hang"
-            def sniff(self, head, name):
-                return 99 if head.startswith(b"HANG") else 0
-            def parse(self, ctx):
-                open({str(pidfile)!r}, "w").write(str(os.getpid()))
-                while True:
-                    time.sleep(1)
-                yield from ()
-        _REGISTRY["test-hang"] = Hang()
-        from analyzer.batch import BatchOptions, run_batch
-        run_batch([{str(tmp_path / "case")!r}], {str(tmp_path / "store")!r}, BatchOptions(timeout_s=600))
-    """
+    script = _benchmark().hanging_batch_script(tmp_path / "case", tmp_path / "store", pidfile)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

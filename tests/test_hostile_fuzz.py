@@ -75,11 +75,6 @@ def _check(case_dir: Path) -> None:
         assert now - _START_RSS < RSS_HEADROOM, f"resident memory grew by {(now - _START_RSS) >> 20} MiB"
 
 
-def _fresh(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("fuzz")
-    return d
-
-
 # --- generators ----------------------------------------------------------------
 
 _hostile_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
@@ -216,37 +211,33 @@ except Exception:  # noqa: BLE001 - writers' options changed: the family is skip
 
 # --- properties ------------------------------------------------------------------
 
+def _load(tmp_path_factory, name: str, raw: bytes) -> None:
+    """The generated file alone in a fresh case folder, loaded and checked."""
+    d = tmp_path_factory.mktemp("fuzz")
+    (d / name).write_bytes(raw)
+    _check(d)
+
+
 @FUZZ
 @given(text_export())
 def test_fuzz_text_exports(tmp_path_factory, example) -> None:
-    name, raw = example
-    d = _fresh(tmp_path_factory)
-    (d / name).write_bytes(raw)
-    _check(d)
+    _load(tmp_path_factory, *example)
 
 
 @FUZZ
 @given(event_xml())
 def test_fuzz_event_xml(tmp_path_factory, raw) -> None:
-    d = _fresh(tmp_path_factory)
-    (d / "export.xml").write_bytes(raw)
-    _check(d)
+    _load(tmp_path_factory, "export.xml", raw)
 
 
 @FUZZ
 @given(archive_file())
 def test_fuzz_archives(tmp_path_factory, example) -> None:
-    name, raw = example
-    d = _fresh(tmp_path_factory)
-    (d / name).write_bytes(raw)
-    _check(d)
+    _load(tmp_path_factory, *example)
 
 
 @pytest.mark.skipif(not _BINARY, reason="synth writers unavailable")
 @FUZZ
 @given(binary_log())
 def test_fuzz_binary_logs_and_hives(tmp_path_factory, example) -> None:
-    name, raw = example
-    d = _fresh(tmp_path_factory)
-    (d / name).write_bytes(raw)
-    _check(d)
+    _load(tmp_path_factory, *example)
