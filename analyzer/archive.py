@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import bz2
 import gzip
+import hashlib
 import io
 import lzma
 import mmap
@@ -44,7 +45,8 @@ CHUNK = 1 << 20
 
 @dataclass
 class Limits:
-    """Extraction limits; defaults suit a support case of a few GB at most.
+    """Case limits (extraction and per-file parse budgets); defaults suit a
+    support case of a few GB at most.
 
     Every limit must be a positive number; that is checked on construction
     and on assignment (``limits.max_depth = 0`` raises ValueError).
@@ -57,6 +59,13 @@ class Limits:
     #: Members smaller than this are exempt from the ratio limit (a 1 KB
     #: file of spaces compresses 100x and is harmless).
     ratio_min_bytes: int = 1 << 20
+    #: Per-file parse budget: wall time, and growth of resident memory; a
+    #: file over either is ``failed`` with the figure and the case goes on.
+    file_seconds: float = 600.0
+    file_memory_bytes: int = 1 << 30
+    #: Longest text line handed to a parser (characters); longer lines are
+    #: skipped with a warning naming the line and offset.
+    max_line_chars: int = 16 << 20
 
     def __setattr__(self, name: str, value) -> None:
         if name in _LIMIT_FIELDS:
@@ -67,7 +76,8 @@ class Limits:
         super().__setattr__(name, value)
 
 
-_LIMIT_FIELDS = ("max_total_bytes", "max_entries", "max_ratio", "max_depth", "ratio_min_bytes")
+_LIMIT_FIELDS = ("max_total_bytes", "max_entries", "max_ratio", "max_depth", "ratio_min_bytes",
+                 "file_seconds", "file_memory_bytes", "max_line_chars")
 
 
 @dataclass
@@ -91,6 +101,9 @@ class Member:
     reason: str | None = None
     size: int | None = None        # declared uncompressed size (written size if extracted)
     fs_path: Path | None = None
+    #: Extracted: the normalized name to show, when the name on disk had to
+    #: be shortened (a component longer than the file system allows).
+    shown: str | None = None
 
 
 @dataclass
@@ -161,6 +174,13 @@ def detect_archive(head: bytes) -> str | None:
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: Longest file name component (bytes) Linux file systems accept.
+NAME_MAX = 255
+#: Longest component Windows writes (UTF-16 units); a member name that
+#: Windows could have produced is accepted however many bytes it takes.
+WIN_NAME_MAX = 255
+
+
 
 
 def safe_member_name(name: str) -> tuple[str | None, str | None]:
@@ -179,7 +199,33 @@ def safe_member_name(name: str) -> tuple[str | None, str | None]:
         return None, "path traversal ('..')"
     if not parts:
         return None, "empty member name"
+    longest = max(parts, key=len)
+    if len(longest) > WIN_NAME_MAX:
+        return None, (f"a name component of {len(longest)} characters (Windows allows "
+                      f"{WIN_NAME_MAX})")
     return "/".join(parts), None
+
+
+def disk_name(rel: str) -> str:
+    """``rel`` with every component that is too long for the file system
+    (Windows allows 255 UTF-16 units, i.e. up to 765 UTF-8 bytes) shortened
+    to a unique name that keeps its start and extension; the member keeps
+    its real name for display (:attr:`Member.shown`)."""
+    parts = rel.split("/")
+    if all(len(os.fsencode(p)) <= NAME_MAX for p in parts):
+        return rel
+    out = []
+    for p in parts:
+        raw = os.fsencode(p)
+        if len(raw) <= NAME_MAX:
+            out.append(p)
+            continue
+        stem, dot, ext = p.rpartition(".")
+        ext = f".{ext}" if dot and 0 < len(ext.encode()) <= 16 else ""
+        tag = "~" + hashlib.sha256(raw).hexdigest()[:12]
+        head = os.fsencode(p[: len(p) - len(ext)])[: NAME_MAX - len(tag) - len(ext.encode())]
+        out.append(head.decode("utf-8", "ignore") + tag + ext)
+    return "/".join(out)
 
 
 def _describe(exc: BaseException, *hide: Path) -> str:
@@ -281,7 +327,8 @@ def _pre_checks(rel: str | None, reason: str | None, size: int | None,
 def _extract_stream(ex: Extraction, name: str, size: int | None,
                     compressed: int | Callable[[], int] | None,
                     opener, dest: Path, budget: Budget, keep_partial: bool = False) -> None:
-    rel, reason = safe_member_name(name)
+    shown, reason = safe_member_name(name)
+    rel = disk_name(shown) if shown else None
     reason = _pre_checks(rel, reason, size,
                          None if callable(compressed) else compressed, budget)
     if not reason:
@@ -308,7 +355,8 @@ def _extract_stream(ex: Extraction, name: str, size: int | None,
             ex.error = (f"{what} compressed stream after {exc.written} bytes "
                         f"({_describe(exc, dest.parent)})")
             budget.entries_used += 1
-            ex.members.append(Member(rel, "extracted", None, exc.written, target))
+            ex.members.append(Member(rel, "extracted", f"{what}: only the first {exc.written} "
+                                     "bytes could be read", exc.written, target, shown))
             return
         ex.release(rel)
         ex.members.append(Member(name, "rejected",
@@ -320,11 +368,18 @@ def _extract_stream(ex: Extraction, name: str, size: int | None,
                                  f"cannot extract: {_describe(exc, dest.parent)}", size))
         return
     budget.entries_used += 1
-    ex.members.append(Member(rel, "extracted", None, written, target))
+    ex.members.append(Member(rel, "extracted", None, written, target, shown))
 
 
 def _zip(path: Path, dest: Path, budget: Budget, ex: Extraction) -> None:
-    with zipfile.ZipFile(path) as zf:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        # No (readable) central directory: an upload cut short. The local
+        # headers still describe every member written before the cut.
+        _zip_local(path, dest, budget, ex, str(exc))
+        return
+    with zf:
         for info in zf.infolist():
             if info.is_dir():
                 continue
@@ -338,6 +393,159 @@ def _zip(path: Path, dest: Path, budget: Budget, ex: Extraction) -> None:
                 continue
             _extract_stream(ex, info.filename, info.file_size, info.compress_size,
                             lambda info=info: zf.open(info), dest, budget)
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_ZIP_METHODS = {0: "stored", 8: "deflate", 12: "bzip2", 14: "lzma"}
+
+
+class _LocalMember(io.RawIOBase):
+    """The data of one zip member read from its local header onwards:
+    stored or inflated, its CRC checked at the end. Input that ends before
+    the member does raises EOFError after the last byte that could be
+    produced (the caller keeps that prefix as a truncated member)."""
+
+    def __init__(self, fh: IO[bytes], start: int, csize: int | None, method: int,
+                 crc: int | None, end_of_file: int) -> None:
+        self.fh, self.pos, self.method, self.crc = fh, start, method, crc
+        self.stop = end_of_file if csize is None else min(start + csize, end_of_file)
+        self.cut = csize is not None and start + csize > end_of_file
+        self.start = start
+        self.value = 0
+        self.done = False
+        self.dec = (zlib.decompressobj(-15) if method == 8 else bz2.BZ2Decompressor()
+                    if method == 12 else None)
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def consumed(self) -> int:
+        """Compressed bytes used so far (ratio checks; the next header)."""
+        if self.dec is not None and self.dec.eof:
+            return self.pos - self.start - len(self.dec.unused_data)
+        return self.pos - self.start
+
+    def _raw(self, n: int) -> bytes:
+        self.fh.seek(self.pos)
+        data = self.fh.read(min(n, self.stop - self.pos))
+        self.pos += len(data)
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        n = CHUNK if n is None or n < 0 else n
+        while not self.done:
+            if self.dec is None:
+                out = self._raw(n)
+            elif self.dec.eof:
+                out = b""
+            else:
+                raw = self._raw(min(n, 1 << 16))
+                out = self.dec.decompress(raw) if raw else b""
+                if not raw and not self.dec.eof:
+                    raise EOFError(f"compressed data ends at offset {self.pos} (file cut)")
+            if out:
+                self.value = zlib.crc32(out, self.value)
+                return out
+            if self.dec is None or self.dec.eof or self.pos >= self.stop:
+                self._finish()
+        return b""
+
+    def _finish(self) -> None:
+        self.done = True
+        if self.cut:
+            raise EOFError(f"member data ends at offset {self.pos} (file cut)")
+        if self.dec is not None and not self.dec.eof:
+            raise EOFError(f"compressed data ends at offset {self.pos} (file cut)")
+        if self.crc is not None and self.value != self.crc:
+            raise zipfile.BadZipFile(f"CRC mismatch (0x{self.value:08x}, header says 0x{self.crc:08x})")
+
+
+def _local_header(fh: IO[bytes], off: int, size: int) -> tuple | None:
+    """(name, flags, method, compressed size or None, crc or None, data
+    offset) of the local header at ``off``, or None when there is none.
+    Size and CRC are None when a data descriptor follows the data (flag
+    bit 3) and the header leaves them zero."""
+    if off + _LOCAL.size > size:
+        return None
+    fh.seek(off)
+    (sig, _ver, flags, method, _t, _d, crc, csize, _usize, nlen,
+     xlen) = _LOCAL.unpack(fh.read(_LOCAL.size))
+    if sig != b"PK\x03\x04":
+        return None
+    name_raw = fh.read(nlen)
+    extra = fh.read(xlen)
+    name = name_raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    if csize == 0xFFFFFFFF:  # zip64: sizes in extra field 0x0001
+        i = 0
+        while i + 4 <= len(extra):
+            tag, ln = struct.unpack_from("<HH", extra, i)
+            if tag == 1 and ln >= 16:
+                _u, csize = struct.unpack_from("<QQ", extra, i + 4)
+            i += 4 + ln
+    descriptor = bool(flags & 0x8)
+    return (name, flags, method, None if descriptor and not csize else csize,
+            None if descriptor and not crc else crc, off + _LOCAL.size + nlen + xlen)
+
+
+def _zip_local(path: Path, dest: Path, budget: Budget, ex: Extraction, why: str) -> None:
+    """Members of a zip without a central directory, from the local headers.
+
+    Members complete before the cut are extracted (CRC checked); the one the
+    cut runs through keeps the prefix that could be read and is reported as
+    truncated; a member whose end cannot be found stops the walk.
+    """
+    size = path.stat().st_size
+    notes = [f"no central directory ({why}); members read from their local headers"]
+    off: int | None = 0
+    with open(path, "rb") as fh:
+        while off is not None:
+            item = _local_header(fh, off, size)
+            if item is None:
+                break
+            nxt = _zip_local_member(fh, size, ex, dest, budget, item)
+            off = nxt if nxt is not None and nxt > off else None
+    if ex.error:
+        notes.append(ex.error)
+    ex.error = "; ".join(notes)
+
+
+def _zip_local_member(fh: IO[bytes], size: int, ex: Extraction, dest: Path, budget: Budget,
+                      item: tuple) -> int | None:
+    """Extract one member found by its local header; where the next header
+    is, or None when that cannot be known."""
+    name, flags, method, csize, crc, data = item
+    if name.endswith("/"):
+        return data + (csize or 0)
+    reason = None
+    if flags & 0x1:
+        reason = "encrypted member (password needed)"
+    elif method not in _ZIP_METHODS or method == 14:
+        reason = f"compression method {method} not supported without a central directory"
+    elif csize is None and method == 0:
+        reason = "stored member with a data descriptor: its length is unknown without a central directory"
+    if reason:
+        ex.members.append(Member(name, "rejected", reason, None))
+        return None if csize is None else data + csize
+    readers: list[_LocalMember] = []
+
+    @contextmanager
+    def opener():
+        r = _LocalMember(fh, data, csize, method, crc, size)
+        readers.append(r)
+        yield r
+
+    _extract_stream(ex, name, None, lambda: readers[-1].consumed if readers else 0,
+                    opener, dest, budget, keep_partial=True)
+    if not readers:  # rejected before reading (name, limits): skip its data
+        return None if csize is None else data + csize
+    if readers[-1].cut or not readers[-1].done:
+        return None
+    end = data + readers[-1].consumed
+    if flags & 0x8:  # data descriptor: optional signature, crc, sizes
+        fh.seek(end)
+        end += 16 if fh.read(4) == b"PK\x07\x08" else 12
+    return end
 
 
 class _CountingReader(io.RawIOBase):

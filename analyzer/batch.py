@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .case import display_name
 from .archive import detect_archive
 from .store import Store, content_hash
 from .textio import read_head
@@ -118,8 +119,37 @@ def merge_warnings(path: Path, hosts: list[str]) -> list[str]:
 
 
 def case_name(path: Path) -> str:
+    """The case's name as shown and stored: bytes that are not UTF-8
+    become ``\\xNN`` (the identity is the content hash, never this name)."""
     from .case import upload_name
-    return upload_name(path)
+    return display_name(upload_name(path))
+
+
+def case_source(path: str | os.PathLike[str]) -> str:
+    """The case's path as shown and stored (undecodable bytes as ``\\xNN``)."""
+    return display_name(os.fspath(path))
+
+
+#: Environment variable naming the batch process to a child interpreter.
+_PARENT_ENV = "EXA_BATCH_PARENT"
+#: prctl(2) option: the signal this process gets when its parent ends.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker end when the batch process that started it ends,
+    however it ends (a SIGKILLed parent runs no cleanup, and a worker stuck
+    in a hostile case would otherwise run, orphaned, forever). Linux:
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; if the parent is already gone
+    (it died before the call) the worker exits at once."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's timeouts still hold
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 #: The memory limit in force in this worker process (MiB), for the reason text.
@@ -140,7 +170,7 @@ def process_case(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any
     started = time.monotonic()
     p = Path(path)
     store = Store(Path(store_dir))
-    base = {"case": case_id, "name": case_name(p), "source": str(p)}
+    base = {"case": case_id, "name": case_name(p), "source": case_source(p)}
     try:
         case = load_case(p, name=case_name(p), **load_kw)
         report = analyze(case)
@@ -186,7 +216,8 @@ def _set_memory_limit(memory_mb: int | None) -> None:
 
 
 def _child(path: str, store_dir: str, case_id: str, load_kw: dict[str, Any],
-           memory_mb: int | None, conn) -> None:
+           memory_mb: int | None, conn, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     _set_memory_limit(memory_mb)
     try:
         conn.send(process_case(path, store_dir, case_id, load_kw))
@@ -226,7 +257,8 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
             work = _case_work_root(cid)
             proc = ctx.Process(target=_child, args=(str(path), str(store.root), cid,
                                                     {**opts.load, "work_root": str(work)},
-                                                    opts.memory_mb, child), daemon=True)
+                                                    opts.memory_mb, child, os.getpid()),
+                               daemon=True)
             proc.start()
             child.close()
             running[proc] = (path, cid, parent, time.monotonic())
@@ -260,7 +292,7 @@ def _run_local(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
                 del running[proc]
                 shutil.rmtree(works.pop(proc), ignore_errors=True)
                 store.discard_staging(cid)  # it may have died mid-write
-                meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
+                meta = {"case": cid, "name": case_name(path), "source": case_source(path), "status": "failed",
                         "reason": f"time limit of {opts.timeout_s:g} s exceeded",
                         "duration_s": round(elapsed, 3)}
                 store.write_failure(cid, meta)
@@ -294,9 +326,11 @@ def _run_in_child(path: str, store_dir: str, case_id: str, load_kw: dict[str, An
     started = time.monotonic()
     cmd = [sys.executable, "-m", "analyzer.batch", path, store_dir, case_id,
            json.dumps(load_kw), str(memory_mb or 0)]
-    base = {"case": case_id, "name": case_name(Path(path)), "source": path, "status": "failed"}
+    base = {"case": case_id, "name": case_name(Path(path)), "source": case_source(path),
+            "status": "failed"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                              env={**os.environ, _PARENT_ENV: str(os.getpid())})
     except subprocess.TimeoutExpired:
         Store(Path(store_dir)).discard_staging(case_id)
         meta = dict(base, reason=f"time limit of {timeout_s:g} s exceeded",
@@ -331,7 +365,7 @@ def _result(path: Path, cid: str, meta: dict[str, Any] | None, elapsed: float,
     if meta is None:
         store.discard_staging(cid)
         reason = _death_reason(exitcode)
-        meta = {"case": cid, "name": case_name(path), "source": str(path), "status": "failed",
+        meta = {"case": cid, "name": case_name(path), "source": case_source(path), "status": "failed",
                 "reason": reason, "duration_s": round(elapsed, 3)}
         store.write_failure(cid, meta)
     return CaseResult(cid, meta["name"], meta["source"], meta["status"], meta.get("reason"),
@@ -360,7 +394,7 @@ def _run_dask(todo: list[tuple[Path, str]], store: Store, opts: BatchOptions,
             try:
                 meta = fut.result()
             except Exception as exc:  # noqa: BLE001 - worker death, cancellation
-                meta = {"case": cid, "name": case_name(path), "source": str(path),
+                meta = {"case": cid, "name": case_name(path), "source": case_source(path),
                         "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
                         "duration_s": 0.0}
                 store.write_failure(cid, meta)
@@ -387,10 +421,16 @@ def run_batch(inputs: Iterable[str | os.PathLike[str]], store_dir: str | os.Path
     todo: list[tuple[Path, str]] = []
     seen: set[str] = set()
     for path in cases:
-        cid = content_hash(path)
+        try:
+            cid = content_hash(path)
+        except OSError as exc:  # one unreadable case must not stop the batch
+            results.append(CaseResult(f"unreadable-{len(results)}", case_name(path),
+                                      case_source(path), "failed",
+                                      f"cannot read the case: {exc.strerror or exc}"))
+            continue
         if cid in seen or (not opts.force and store.is_done(cid)):
             meta = store.meta(cid) or {}
-            results.append(CaseResult(cid, case_name(path), str(path), "skipped",
+            results.append(CaseResult(cid, case_name(path), case_source(path), "skipped",
                                       "already in the store" if cid not in seen else "duplicate input",
                                       meta.get("duration_s", 0.0)))
             seen.add(cid)
@@ -423,6 +463,7 @@ def _main(argv: list[str]) -> None:
     import json
 
     path, store_dir, case_id, load_json, memory_mb = argv
+    die_with_parent(int(os.environ.get(_PARENT_ENV) or os.getppid()))
     _set_memory_limit(int(memory_mb) or None)
     print(json.dumps(process_case(path, store_dir, case_id, json.loads(load_json))))
 

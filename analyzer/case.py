@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,13 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import archive, eventdata, sources, table, textio
+from . import archive, eventdata, filebudget, safeio, sources, table, textio
 from .sources import Options, ParseContext, Source, Warning_
 
 ROW_BATCH = 50_000
+#: Rows of small files are pooled and converted to Arrow this many at a time.
+SMALL_ROWS = 10_000
+_COLUMNS = frozenset(table.COLUMNS)
 
 
 @dataclass
@@ -113,12 +117,16 @@ class Case:
         return self._registry
 
 
-def _sha256(path: Path) -> str:
+def _sha256_and_head(path: Path) -> tuple[int, str, bytes]:
+    """(size, sha256, first bytes for sniffing) in one pass over the file."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with safeio.open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(textio.HEAD_BYTES)
+        h.update(head)
         while buf := fh.read(archive.CHUNK):
             h.update(buf)
-    return h.hexdigest()
+    return size, h.hexdigest(), head
 
 
 def display_name(name: str) -> str:
@@ -131,6 +139,45 @@ def display_name(name: str) -> str:
     except UnicodeEncodeError:
         name = os.fsencode(name).decode("utf-8", "backslashreplace")
     return textio.escape_controls(name)
+
+
+class _FolderFiles:
+    """The regular files of one folder, listed only if a parser asks
+    (a hive looking for its .LOG1): 50,000 netstat files in one folder must
+    not cost 50,000 sibling lists."""
+
+    def __init__(self, here: Path, names: list[str]) -> None:
+        self.here, self.names = here, names
+        self._regular: tuple[Path, ...] | None = None
+
+    def regular(self) -> tuple[Path, ...]:
+        if self._regular is None:
+            self._regular = safeio.regular_files([self.here / n for n in self.names])
+        return self._regular
+
+
+class _Siblings(Sequence):
+    """A file's siblings (regular files only, itself excluded), computed on
+    first use; what :attr:`ParseContext.siblings` holds."""
+
+    def __init__(self, folder: _FolderFiles | None, exclude: Path) -> None:
+        self._folder, self._exclude = folder, exclude
+        self._items: tuple[Path, ...] | None = None
+
+    def _get(self) -> tuple[Path, ...]:
+        if self._items is None:
+            self._items = (tuple(p for p in self._folder.regular() if p != self._exclude)
+                           if self._folder is not None else ())
+        return self._items
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._get())
 
 
 def _plain_kind(head: bytes) -> str:
@@ -161,14 +208,31 @@ class _Loader:
                  progress: Callable[[str], None] | None) -> None:
         self.options = options
         self.budget = archive.Budget(limits)
+        #: per-file parse budgets; its timer runs while the case loads
+        self.guard = filebudget.Guard(limits.file_seconds, limits.file_memory_bytes)
         self.work = work
         self.inventory: list[InventoryEntry] = []
         self.frames: list[pa.Table] = []
+        self._small: list[tuple[str, list[dict]]] = []
+        self._small_rows = 0
+        #: extracted members needing a note or their real name, by disk path
+        self._members: dict[str, archive.Member] = {}
         self.warnings: list[Warning_] = []
         self.progress = progress
         #: The engineer's --work-dir, when given (pruned from a case walk).
         self.work_root: str | os.PathLike[str] | None = None
         self._n = 0
+
+    def add_input(self, real: Path, given: Path) -> None:
+        """The case as given: a folder, or one file (an archive, an artifact)."""
+        if real.is_dir():
+            self.add_tree(real, "", 0)
+            return
+        try:
+            folder = _FolderFiles(real.parent, sorted(os.listdir(real.parent)))
+        except OSError:
+            folder = None
+        self.add_file(real, display_name(given.name), 0, folder)
 
     def _subdir(self) -> Path:
         self._n += 1
@@ -194,23 +258,50 @@ class _Loader:
                 detail=f"cannot list folder: {exc.strerror or exc}"))
 
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlistable):
-            dirnames.sort()
             here = Path(dirpath)
-            for d in list(dirnames):
-                resolved = (here / d).resolve()
-                if resolved in prune or prune & set(resolved.parents):
-                    dirnames.remove(d)
-            names = sorted(filenames)
-            # Symlinked directories are not followed; list them as skipped.
-            for d in list(dirnames):
-                if (here / d).is_symlink():
-                    dirnames.remove(d)
-                    names.append(d)
-            siblings = tuple(here / n for n in sorted(filenames))
-            for fname in sorted(names):
+            try:
+                names = self._prune_dirs(here, dirnames, filenames, prune)
+            except OSError as exc:  # ENAMETOOLONG, ELOOP below a very deep tree
+                unlistable(exc)
+                dirnames.clear()
+                continue
+            # Siblings (a hive's .LOG1, a SYSTEM hive beside SOFTWARE): the
+            # regular files of this folder, looked up once per folder.
+            siblings = _FolderFiles(here, sorted(filenames))
+            for fname in names:
                 fs_path = here / fname
                 rel = fs_path.relative_to(root).as_posix()
+                member = self._members.pop(str(fs_path), None) if self._members else None
+                if member is not None and member.shown:
+                    rel = member.shown
+                at = len(self.inventory)
                 self.add_file(fs_path, self._display(prefix, rel), depth, siblings)
+                if member is not None and member.reason and at < len(self.inventory):
+                    self._mark_truncated(self.inventory[at], member.reason)
+
+    @staticmethod
+    def _mark_truncated(entry: InventoryEntry, reason: str) -> None:
+        """An archive member cut short: what was read of it is partial."""
+        if entry.status == "parsed":
+            entry.status = "partial"
+        entry.detail = "; ".join(x for x in (f"archive member {reason}", entry.detail) if x)
+
+    @staticmethod
+    def _prune_dirs(here: Path, dirnames: list[str], filenames: list[str],
+                    prune: set[Path]) -> list[str]:
+        """Sort the walk, drop the work directory, and turn symlinked
+        directories into names listed (as skipped links) with the files."""
+        dirnames.sort()
+        for d in list(dirnames):
+            resolved = (here / d).resolve()
+            if resolved in prune or prune & set(resolved.parents):
+                dirnames.remove(d)
+        names = sorted(filenames)
+        for d in list(dirnames):
+            if (here / d).is_symlink():
+                dirnames.remove(d)
+                names.append(d)
+        return sorted(names)
 
     @staticmethod
     def _display(prefix: str, rel: str) -> str:
@@ -218,23 +309,32 @@ class _Loader:
         return archive.display_join(prefix, name) if prefix else name
 
     def add_file(self, fs_path: Path, display: str, depth: int,
-                 siblings: tuple[Path, ...] = ()) -> None:
-        if fs_path.is_symlink():
+                 siblings: _FolderFiles | None = None) -> None:
+        """Inventory one file; only a regular file is ever opened, and a
+        path the system refuses (too long, a link loop, no permission) is an
+        entry of its own with the reason."""
+        try:
+            mode = os.lstat(fs_path).st_mode
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
+                                                 detail=f"cannot read: {reason}"))
+            return
+        if stat.S_ISLNK(mode):
             self.inventory.append(InventoryEntry(display, "symlink", 0, None, "skipped",
                                                  detail="symbolic link not followed"))
             return
-        if not fs_path.is_file():
-            self.inventory.append(InventoryEntry(display, "special", 0, None, "skipped",
-                                                 detail="not a regular file"))
+        if not stat.S_ISREG(mode):
+            self.inventory.append(InventoryEntry(
+                display, "special", 0, None, "skipped",
+                detail=f"not a regular file ({safeio.describe_mode(mode)})"))
             return
         if self.progress:
             self.progress(display)
-        size = fs_path.stat().st_size
         try:
-            digest = _sha256(fs_path)
-            head = textio.read_head(fs_path)
+            size, digest, head = _sha256_and_head(fs_path)
         except OSError as exc:
-            self.inventory.append(InventoryEntry(display, None, size, None, "failed",
+            self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
                                                  detail=f"cannot read: {exc.strerror or exc}"))
             return
         akind = archive.detect_archive(head)
@@ -260,9 +360,14 @@ class _Loader:
         extracted = [m for m in ex.members if m.status == "extracted"]
         rejected = [m for m in ex.members if m.status != "extracted"]
         status = "parsed"
-        parts = [f"{ex.kind} archive: {len(extracted)} member(s) extracted"]
+        cut = [m for m in extracted if m.reason]
+        parts = [f"{ex.kind} archive: {len(extracted)} member(s) extracted "
+                 f"of {len(ex.members)} listed"]
         if rejected:
             parts.append(f"{len(rejected)} rejected")
+            status = "partial"
+        if cut:
+            parts.append(f"{len(cut)} truncated")
             status = "partial"
         if ex.error:
             parts.append(f"error: {ex.error}")
@@ -273,54 +378,129 @@ class _Loader:
             self.inventory.append(InventoryEntry(
                 self._display(display, m.name.replace("\\", "/")), None, m.size or 0,
                 None, "rejected", detail=m.reason))
+        # Members whose name on disk differs from their real name (a
+        # component too long for the file system) or that were cut short.
+        for m in extracted:
+            if m.reason or (m.shown and m.shown != m.name):
+                self._members[str(dest / m.name)] = m
         # Parse extracted members in name order, directory by directory, so
         # siblings (hive + .LOG1) are on disk together.
         self.add_tree(dest, display, depth + 1)
 
-    def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str,
-               siblings: tuple[Path, ...]) -> None:
-        ctx = ParseContext(path=display, fs_path=fs_path, options=self.options,
-                           siblings=tuple(s for s in siblings if s != fs_path),
-                           work_dir=self._subdir())
-        batches: list[pa.Table] = []
+    @staticmethod
+    def _collect(src: Source, ctx: ParseContext, display: str, out: list[pa.Table | list[dict]],
+                 check: Callable[[], None]) -> str | None:
+        """Run the parser, appending its output to ``out`` in order: Arrow
+        tables from fast paths, lists of row dicts otherwise (turned into
+        Arrow by the loader, many small files together). The parser error
+        (``Type: message``), or None."""
         pending: list[dict] = []
-        error: str | None = None
         try:
             for chunk in src.parse(ctx):
-                if isinstance(chunk, pa.Table):
-                    batches.append(table.conform_arrow(chunk))
-                elif isinstance(chunk, pd.DataFrame):
-                    batches.append(table.conform_arrow(
-                        pa.Table.from_pandas(chunk, preserve_index=False)))
+                check()
+                if isinstance(chunk, (pa.Table, pd.DataFrame)):
+                    if pending:
+                        out.append(pending)
+                        pending = []
+                    if isinstance(chunk, pd.DataFrame):
+                        chunk = pa.Table.from_pandas(chunk, preserve_index=False)
+                    out.append(table.conform_arrow(chunk))
                 else:
                     row = dict(chunk)
                     row.setdefault("source", src.name)
                     row.setdefault("path", display)
+                    if not _COLUMNS.issuperset(row):
+                        raise KeyError(f"unknown table column(s): {sorted(set(row) - _COLUMNS)}")
                     pending.append(row)
                     if len(pending) >= ROW_BATCH:
-                        batches.append(table.rows_to_arrow(pending))
+                        out.append(table.rows_to_arrow(pending))
                         pending = []
-            if pending:
-                batches.append(table.rows_to_arrow(pending))
         except MemoryError as exc:
             # Out of memory is the case's budget, not one bad file: let the
             # caller (e.g. a batch worker under a memory limit) see it.
             raise MemoryError(f"while parsing {display}") from exc
+        except filebudget.BudgetExceeded:
+            raise
         except Exception as exc:  # noqa: BLE001 - bad input must never stop the case
-            error = f"{type(exc).__name__}: {exc}"
+            return f"{type(exc).__name__}: {exc}"
+        finally:
             if pending:
-                try:
-                    batches.append(table.rows_to_arrow(pending))
-                except Exception:  # noqa: BLE001
-                    pass
-        rows = sum(b.num_rows for b in batches)
-        self.frames.extend(batches)
+                out.append(pending)
+        return None
+
+    def _keep(self, display: str, out: list[pa.Table | list[dict]]) -> int:
+        """Keep a file's output; rows of small files are pooled and turned
+        into one Arrow table per :data:`SMALL_ROWS` rows, so that 50,000
+        small files cost their rows, not a table (and its conversion) each.
+        Returns the file's row count."""
+        n = 0
+        for item in out:
+            if isinstance(item, pa.Table):
+                self.flush_small()  # keep the rows in file order
+                self.frames.append(item)
+                n += item.num_rows
+            else:
+                self._small.append((display, item))
+                self._small_rows += len(item)
+                n += len(item)
+        if self._small_rows >= SMALL_ROWS:
+            self.flush_small()
+        return n
+
+    def flush_small(self) -> None:
+        """Turn the pooled rows into one Arrow table (file by file if one
+        file's rows cannot be converted: that file's rows are dropped with
+        a warning naming it, the others kept)."""
+        if not self._small:
+            return
+        groups, self._small, self._small_rows = self._small, [], 0
+        try:
+            self.frames.append(table.rows_to_arrow([r for _d, rows in groups for r in rows]))
+            return
+        except Exception:  # noqa: BLE001 - find the file, keep the others
+            pass
+        for display, rows in groups:
+            try:
+                self.frames.append(table.rows_to_arrow(rows))
+            except Exception as exc:  # noqa: BLE001
+                self.warnings.append(Warning_(display, None, f"{len(rows)} row(s) dropped: "
+                                              f"{type(exc).__name__}: {exc}"))
+
+    def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str,
+               siblings: _FolderFiles | None) -> None:
+        ctx = ParseContext(path=display, fs_path=fs_path, options=self.options,
+                           siblings=_Siblings(siblings, fs_path),  # type: ignore[arg-type]
+                           work_dir=self._subdir())
+        lim = self.budget.limits
+
+        def long_line(no: int, offset: int, length: int) -> None:
+            ctx.warn(textio.long_line_message(no, offset, length, lim.max_line_chars),
+                     f"line={no}")
+
+        batches: list[pa.Table | list[dict]] = []
+        error: str | None = None
+        over: str | None = None
+        try:
+            with textio.line_policy(lim.max_line_chars, long_line), \
+                    self.guard.file() as check:
+                error = self._collect(src, ctx, display, batches, check)
+        except filebudget.BudgetExceeded as exc:
+            over = str(exc)
+        if over:
+            # Over budget: what it produced is dropped (it may be what blew
+            # the budget) and the file is failed with the figure.
+            batches.clear()
+            error = over
+        rows = self._keep(display, batches)
         self.warnings.extend(ctx.warnings)
         detail_parts = list(ctx.notes)
-        if error:
+        if over:
+            detail_parts.append(over)
+            self.warnings.append(Warning_(display, None, over))
+        elif error:
             detail_parts.append(f"parser error: {error}")
             self.warnings.append(Warning_(display, None, f"parser error: {error}"))
-        status = _status(rows, error, ctx, src.kind, detail_parts)
+        status = "failed" if over else _status(rows, error, ctx, src.kind, detail_parts)
         if ctx.warnings:
             detail_parts.append(f"{len(ctx.warnings)} warning(s)")
         self.inventory.append(InventoryEntry(
@@ -386,20 +566,15 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
     with archive.work_directory(work_root) as work:
         loader = _Loader(opts, limits or archive.Limits(), work, progress)
         loader.work_root = work_root
-        if real.is_dir():
-            loader.add_tree(real, "", 0)
-        else:
-            try:
-                siblings = tuple(x for x in real.parent.iterdir() if x.is_file())
-            except OSError:
-                siblings = ()
-            loader.add_file(real, display_name(p.name), 0, siblings)
+        with loader.guard:
+            loader.add_input(real, p)
+        loader.flush_small()
         merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
                   if loader.frames else table.rows_to_arrow([]))
     # Structured fields (back-pressure resources, crash module, service name)
     # for the few rows whose event has them, whatever export they came from.
     merged = eventdata.enrich(merged)
     frame = table.arrow_to_frame(merged)
-    return Case(name or upload_name(p), str(p), loader.inventory, frame, loader.warnings, opts,
-                duration_s=time.monotonic() - started)
+    return Case(name or display_name(upload_name(p)), display_name(str(p)), loader.inventory, frame,
+                loader.warnings, opts, duration_s=time.monotonic() - started)
 

@@ -46,7 +46,9 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     if p.is_dir():
         for f in sorted(x for x in p.rglob("*") if x.is_file() and not x.is_symlink()):
-            h.update(f.relative_to(p).as_posix().encode("utf-8") + b"\0")
+            # the name's bytes: a name that is not UTF-8 (a latin-1 tar, a
+            # share mounted without utf8) has no UTF-8 encoding
+            h.update(os.fsencode(f.relative_to(p).as_posix()) + b"\0")
             h.update(_file_sha(f).encode("ascii") + b"\n")
     else:
         h.update(_file_sha(p).encode("ascii"))

@@ -181,8 +181,10 @@ def test_corrupt_archive_is_reported_not_raised(tmp_path: Path) -> None:
     good = _zip(tmp_path / "g.zip", {"a.txt": b"a" * 1000})
     (case / "broken.zip").write_bytes(good.read_bytes()[:60])
     c = load_case(case)
-    (entry,) = c.inventory
+    entry = c.inventory[0]
     assert entry.status in ("failed", "partial") and entry.detail
+    # the member stored before the cut is recovered from its local header
+    assert [(e.path, e.size) for e in c.inventory[1:]] == [("broken.zip!a.txt", 1000)]
 
 
 # ---------------------------------------------------------------------------

@@ -15,12 +15,13 @@ must agree exactly on it.
 """
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .. import knowledge, textio
 
@@ -55,22 +56,30 @@ def clean_scraped(line: str, keep_indent: bool = True) -> str:
 def head_lines(head: bytes, limit: int = SNIFF_LINES, keep_indent: bool = True) -> list[str]:
     """Decoded, cleaned lines of a sniffing head (the last, possibly cut,
     line is dropped when the head is a full 64 KiB)."""
+    return list(_head_lines(head, limit, keep_indent))
+
+
+@functools.lru_cache(maxsize=8)
+def _head_lines(head: bytes, limit: int, keep_indent: bool) -> tuple[str, ...]:
+    # cached: every text sniffer asks for the same head's lines
     text = textio.decode_head(head)
     lines = text.splitlines()
     if len(head) >= textio.HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]
-    return [clean_scraped(ln, keep_indent) for ln in lines[:limit]]
+    return tuple(clean_scraped(ln, keep_indent) for ln in lines[:limit])
 
 
-def _ends_with_newline(path: Path, encoding: str) -> bool:
+def _ends_with_newline(raw: IO[bytes], encoding: str) -> bool:
+    """Whether the open binary file ends with an end-of-line (its position
+    is restored: call before anything was read through a text wrapper)."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            if size == 0:
-                return True
-            fh.seek(max(0, size - 2))
-            tail = fh.read()
+        pos = raw.tell()
+        size = raw.seek(0, 2)
+        if size == 0:
+            return True
+        raw.seek(max(0, size - 2))
+        tail = raw.read()
+        raw.seek(pos)
     except OSError:
         return True
     if encoding.startswith("utf-16-le"):
@@ -99,15 +108,17 @@ def read_lines(path: Path, keep_indent: bool = True, encoding: str | None = None
     One line of look-ahead is kept so the last line can be flagged without
     reading the file twice.
     """
-    encoding = encoding or textio.detect_encoding(textio.read_head(path))
-    terminated = _ends_with_newline(path, encoding)
-    prev: tuple[int, str] | None = None
-    for no, raw in textio.iter_lines(path, encoding):
+    fh, encoding = textio.open_text(path, encoding)  # one open: head, tail and lines
+    with fh:
+        terminated = _ends_with_newline(fh.buffer, encoding)
+        prev: tuple[int, str] | None = None
+        for no, line in textio.capped_lines(fh):
+            raw = line.rstrip("\r\n")
+            if prev is not None:
+                yield Line(prev[0], prev[1], clean_scraped(prev[1], keep_indent))
+            prev = (no, raw)
         if prev is not None:
-            yield Line(prev[0], prev[1], clean_scraped(prev[1], keep_indent))
-        prev = (no, raw)
-    if prev is not None:
-        yield Line(prev[0], prev[1], clean_scraped(prev[1], keep_indent), not terminated)
+            yield Line(prev[0], prev[1], clean_scraped(prev[1], keep_indent), not terminated)
 
 
 def count_matches(lines: list[str], *patterns: re.Pattern[str]) -> int:

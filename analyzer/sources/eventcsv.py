@@ -145,10 +145,12 @@ def _legacy_records(lines: Iterable[str], ctx: ParseContext) -> Iterator[tuple[i
     may hold newlines; an unquoted line that does not start a record (no
     leading date, too few fields) continues the previous description."""
     cur_no: int | None = None
-    cur_raw = ""
+    cur_parts: list[str] = []  # the record's physical lines (joined once)
+    open_quote = False  # an odd number of quotes so far: inside a quoted field
     cont: list[str] = []
 
     def done() -> tuple[int, list[str]]:
+        cur_raw = "\n".join(cur_parts)
         rows = list(csv.reader(io.StringIO(cur_raw), delimiter=_delim_of(cur_raw)))
         row = rows[0] if rows else []
         for extra in rows[1:]:
@@ -159,8 +161,9 @@ def _legacy_records(lines: Iterable[str], ctx: ParseContext) -> Iterator[tuple[i
 
     for no, raw in enumerate(lines, 1):
         text = raw.rstrip("\r\n")
-        if cur_no is not None and not cont and cur_raw.count('"') % 2 == 1:
-            cur_raw += "\n" + text  # inside an open quoted field
+        if cur_no is not None and not cont and open_quote:
+            cur_parts.append(text)  # inside an open quoted field
+            open_quote ^= text.count('"') % 2 == 1
             continue
         try:
             row = _split(text, _delim_of(text))
@@ -169,7 +172,8 @@ def _legacy_records(lines: Iterable[str], ctx: ParseContext) -> Iterator[tuple[i
         if _legacy_record(row):
             if cur_no is not None:
                 yield done()
-            cur_no, cur_raw, cont = no, text, []
+            cur_no, cur_parts, cont = no, [text], []
+            open_quote = text.count('"') % 2 == 1
         elif cur_no is not None and text.strip():
             cont.append(text.strip())
         elif text.strip():
@@ -223,14 +227,17 @@ class EventCsvSource(Source):
     def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
         fh, _enc = textio.open_text(ctx.fs_path)
         with fh:
-            first = fh.readline()
+            # Lines are capped (Limits.max_line_chars): csv.reader would
+            # otherwise hold a 1 GB one-line file as one string.
+            lines = textio.capped_text(fh)
+            first = next(lines, "")
             line_no = 1
             if first.lstrip("\ufeff").startswith("#TYPE"):
                 ctx.note(f"PowerShell export ({first.strip()[6:]})")
-                first = fh.readline()
+                first = next(lines, "")
                 line_no = 2
             while first and not first.strip():
-                first = fh.readline()
+                first = next(lines, "")
                 line_no += 1
             if not first:
                 ctx.warn("no rows", None)
@@ -238,9 +245,9 @@ class EventCsvSource(Source):
             delim = _delimiter([first])
             head = _split(first.rstrip("\r\n"), delim)
             if _is_header(head):
-                yield from self._with_header(ctx, fh, head, delim, line_no)
+                yield from self._with_header(ctx, lines, head, delim, line_no)
             else:
-                yield from self._legacy(ctx, fh, first, delim)
+                yield from self._legacy(ctx, lines, first, delim)
 
     def _with_header(self, ctx: ParseContext, fh: Any, head: list[str], delim: str,
                      header_line: int) -> Iterator[dict[str, Any]]:

@@ -227,10 +227,38 @@ def parse_fragment(text: str) -> list[etree._Element]:
 
 
 _EVENT_START = re.compile(r"<Event[\s>/]")
+_TAG_LEN = 7  # len("<Event ") : a match is decided by this many characters
+
+
+class _Segment:
+    """The text of one event (or of what precedes the first), as pieces;
+    pieces are dropped once it grows past the cap (only its size is kept)."""
+
+    __slots__ = ("n", "line", "cap", "parts", "size")
+
+    def __init__(self, n: int, line: int, cap: int) -> None:
+        self.n, self.line, self.cap = n, line, cap
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, piece: str, line: int) -> int:
+        """Append ``piece`` (which starts at ``line``); the line after it."""
+        self.size += len(piece)
+        if self.size <= self.cap:
+            self.parts.append(piece)
+        elif self.parts:
+            self.parts = []
+        return line + piece.count("\n")
 #: Wrapper text that is not junk: declaration, <Events>, </Events>, comments.
 _WRAPPER = re.compile(r"<\?xml[^>]*\?>|</?Events[^>]*>|<!--.*?-->|\ufeff", re.S)
 
-_XML_START = re.compile(r"^\ufeff?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<(?:Events|Event)[\s>]", re.S)
+#: A document type declaration, with its internal subset (entity
+#: definitions: the "billion laughs" lives there). Never processed: each
+#: event is parsed on its own, without it, and entities stay unexpanded.
+_DOCTYPE = re.compile(r"<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.S)
+_XML_START = re.compile(r"^\ufeff?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"
+                        r"(?:<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>\s*)?(?:<!--.*?-->\s*)*"
+                        r"<(?:Events|Event)[\s>]", re.S)
 
 
 @register
@@ -253,35 +281,61 @@ class EventXmlSource(Source):
         """Split the text at ``<Event`` start tags and parse each event on its
         own (recover mode): a damaged event or junk between events costs that
         event at most, never the rest of the file (libxml2's recovery on one
-        whole document was seen to drop everything after a stray ``<``)."""
+        whole document was seen to drop everything after a stray ``<``).
+
+        The text is scanned once, chunk by chunk: each chunk is searched for
+        start tags (with a few characters of overlap for a tag cut between
+        chunks) and appended to the current segment's list of pieces, so one
+        huge ``<Event>`` costs linear time. A segment longer than the line
+        cap (``Limits.max_line_chars``; real events are a few KB) is not kept:
+        it costs a warning with its line, and the next event is read.
+        """
+        cap = textio.current_line_policy().max_chars
         fh, _enc = textio.open_text(ctx.fs_path)
+        seg = _Segment(0, 1, cap)  # text before the first event
+        carry = ""
+        line = 1  # line number at the start of carry
         n = 0
-        line = 1  # line number of buf[0]
-        buf = ""
         with fh:
             while True:
                 chunk = fh.read(_FEED)
-                buf += chunk
-                starts = [m.start() for m in _EVENT_START.finditer(buf)]
-                # Every complete segment: from one start to the next start.
-                # At EOF the last segment is complete too.
-                cut = len(buf) if not chunk else (starts[-1] if starts else max(0, len(buf) - 16))
-                bounds = [s for s in starts if s < cut] + [cut]
-                if bounds[0] > 0:
-                    self._junk(ctx, buf[:bounds[0]], line)
-                for a, b in zip(bounds, bounds[1:]):
-                    seg = buf[a:b]
-                    seg_line = line + buf.count("\n", 0, a)
+                text = carry + chunk
+                limit = len(text) if not chunk else max(0, len(text) - _TAG_LEN)
+                pos = 0
+                for m in _EVENT_START.finditer(text):
+                    if m.start() >= limit:
+                        break
+                    line = seg.add(text[pos:m.start()], line)
+                    yield from self._close(ctx, seg)
                     n += 1
-                    yield from self._segment(ctx, seg, n, seg_line)
-                line += buf.count("\n", 0, cut)
-                buf = buf[cut:]
+                    seg = _Segment(n, line, cap)
+                    pos = m.start()
+                line = seg.add(text[pos:limit], line)
+                carry = text[limit:]
                 if not chunk:
                     break
+        yield from self._close(ctx, seg)
         if n == 0:
             ctx.warn("no <Event> element found", None)
 
+    def _close(self, ctx: ParseContext, seg: _Segment) -> Iterator[dict[str, Any]]:
+        """The rows of a finished segment (or the warning it costs)."""
+        if seg.size > seg.cap:
+            what = f"<Event> number {seg.n}" if seg.n else "text before the first <Event>"
+            ctx.warn(f"{what} is {seg.size} characters long (limit {seg.cap}); skipped",
+                     f"event={seg.n};line={seg.line}" if seg.n else f"line={seg.line}")
+            return
+        text = "".join(seg.parts)
+        if seg.n == 0:
+            self._junk(ctx, text, seg.line)
+        else:
+            yield from self._segment(ctx, text, seg.n, seg.line)
+
     def _junk(self, ctx: ParseContext, text: str, line: int) -> None:
+        if "<!" in text and _DOCTYPE.search(text):
+            ctx.warn("document type declaration (DTD) ignored: entities it defines are "
+                     "not expanded", f"line={line}", partial=False)
+            text = _DOCTYPE.sub("", text)
         rest = _WRAPPER.sub("", text).strip()
         if rest:
             ctx.warn(f"text outside any <Event> ignored: {rest[:60]!r}", f"line={line}")

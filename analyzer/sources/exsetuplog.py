@@ -88,6 +88,7 @@ class ExchangeSetupLogSource(Source):
         in_run = False
         last_msg = ""
         cur: dict[str, Any] | None = None
+        more: list[str] = []  # un-prefixed lines folded into cur
         n = 0
         for ln in read_lines(ctx.fs_path):
             text = ln.text
@@ -96,15 +97,20 @@ class ExchangeSetupLogSource(Source):
                 if not text.strip():
                     continue
                 if cur is not None:
-                    cur["message"] += "\n" + text.rstrip()
-                    self._codes(cur["message"], cur["data"])
+                    # Folded lines are collected and joined once when the
+                    # record ends; only the new line is searched for codes
+                    # (codes never span lines), so a record followed by
+                    # 40,000 un-prefixed lines costs linear time.
+                    more.append(text.rstrip())
+                    self._codes(more[-1], cur["data"])
                     continue
                 # un-prefixed line before any record: the run banner
                 cur = self._row(None, text.strip(), None, run if in_run else run + 1, ln.no, None)
                 continue
             if cur is not None:
-                yield cur
+                yield self._joined(cur, more)
                 n += 1
+            more = []
             msg = m["msg"].rstrip()
             depth = int(m["depth"])
             if _RULER.match(msg):
@@ -123,10 +129,16 @@ class ExchangeSetupLogSource(Source):
                 ctx.warn("truncated last line", f"line={ln.no}")
                 cur["parse_status"] = "partial"
         if cur is not None:
-            yield cur
+            yield self._joined(cur, more)
             n += 1
         if n == 0:
             ctx.warn("no ExchangeSetup.log lines found", None)
+
+    @staticmethod
+    def _joined(cur: dict[str, Any], more: list[str]) -> dict[str, Any]:
+        if more:
+            cur["message"] = "\n".join([cur["message"], *more])
+        return cur
 
     @staticmethod
     def _ts(ctx: ParseContext, m: re.Match[str], order: str, no: int) -> datetime | None:

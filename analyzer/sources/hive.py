@@ -45,6 +45,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .. import safeio
 from ..registry import decode_value, key_locator, segment_match
 from ..table import conform_arrow
 from . import register
@@ -364,9 +365,12 @@ def replay_logs(primary: bytes, logs: list[LogInfo]) -> ReplayResult:
 
 
 def find_logs(hive: Path, siblings: tuple[Path, ...]) -> list[Path]:
-    """``<hive>.LOG``, ``.LOG1``, ``.LOG2`` beside the hive, any case."""
+    """``<hive>.LOG``, ``.LOG1``, ``.LOG2`` beside the hive, any case;
+    regular files only (a FIFO or a link to a device named like a log
+    would block or never end: see analyzer/safeio.py)."""
     want = {f"{hive.name}.log".lower(), f"{hive.name}.log1".lower(), f"{hive.name}.log2".lower()}
-    return sorted((p for p in siblings if p.name.lower() in want), key=lambda p: p.name.lower())
+    return sorted((p for p in siblings if p.name.lower() in want and safeio.is_regular(p)),
+                  key=lambda p: p.name.lower())
 
 
 # ---------------------------------------------------------------------------
@@ -845,7 +849,7 @@ def sibling_system_host(siblings: tuple[Path, ...]) -> str | None:
     found: set[str] = set()
     for sib in siblings:
         try:
-            with open(sib, "rb") as fh:
+            with safeio.open_regular(sib) as fh:
                 if fh.read(4) != b"regf":
                     continue
             hive = RegistryHive(str(sib))

@@ -74,17 +74,17 @@ def _logical_lines(path: Any) -> Iterator[tuple[int, str]]:
     """Unfold RFC 2849 continuation lines: yields (first line number, text).
 
     Blank lines are yielded as ``""`` (they end a record)."""
-    cur: str | None = None
+    cur: list[str] | None = None  # pieces, joined once (a long folded value stays linear)
     cur_no = 0
     for no, line in textio.iter_lines(path):
-        if line.startswith(" ") and cur is not None and cur != "":
-            cur += line[1:]
+        if line.startswith(" ") and cur:
+            cur.append(line[1:])
             continue
         if cur is not None:
-            yield cur_no, cur
-        cur, cur_no = (line if line.strip() else ""), no
+            yield cur_no, "".join(cur)
+        cur, cur_no = ([line] if line.strip() else []), no
     if cur is not None:
-        yield cur_no, cur
+        yield cur_no, "".join(cur)
 
 
 @register

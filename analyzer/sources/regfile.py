@@ -42,6 +42,26 @@ _ROOT_RE = re.compile(r"^\[-?(HKEY_(LOCAL_MACHINE|USERS|CURRENT_USER|CLASSES_ROO
                       r"PERFORMANCE_DATA|DYN_DATA)|HK(LM|CU|CR|U|CC))(\\|\])", re.I)
 _HEX_RE = re.compile(r"^hex(?:\(([0-9a-fA-F]{1,8})\))?:", re.I)
 _PAIR_START = re.compile(r'\s*(@|")')
+_HEX_BODY = re.compile(r"[0-9a-fA-F,\s]*")
+
+
+def _hex_bytes(body: str) -> bytes | None:
+    """Bytes of a ``hex:`` payload (``00,1f,...``; one-digit bytes and
+    blank separators tolerated), or None when a group has more than two
+    digits. The regular shape is decoded in one step (a multi-megabyte
+    value must not become a list of millions of strings)."""
+    flat = "".join(body.split()).rstrip(",")  # only hex digits and commas remain
+    if (len(flat) % 3 in (0, 2) and flat.count(",") == len(flat) // 3
+            and flat[2::3].count(",") == len(flat) // 3
+            and not re.search(r"[0-9a-fA-F]\s+[0-9a-fA-F]", body)):
+        # every third character a comma, nothing else a comma: "xx,xx,...,xx"
+        # (checked without a regex repetition: sre keeps a backtracking
+        # mark per repetition, hundreds of MB for a multi-megabyte value)
+        return bytes.fromhex(flat.replace(",", ""))
+    hexes = [h for h in re.split(r"[,\s]+", body) if h]
+    if any(len(h) > 2 for h in hexes):
+        return None
+    return bytes(int(h, 16) for h in hexes)
 
 
 def _strip_quote_prefix(line: str) -> str:
@@ -135,7 +155,10 @@ class RegFileSource(Source):
         seen_header = False
         current: dict[str, Any] | None = None
         pending_key: tuple[int, str] | None = None  # an unterminated [key
-        cont: tuple[int, str] | None = None  # a value line ending with "\"
+        # A value line ending with "\": its first line and its pieces so far
+        # (joined once at the end: re-copying the string per line made a
+        # long hex value quadratic).
+        cont: tuple[int, list[str]] | None = None
 
         def handle_value_line(no: int, text: str) -> None:
             nonlocal current
@@ -147,13 +170,13 @@ class RegFileSource(Source):
         for no, raw in iter_lines(ctx.fs_path):
             line = _strip_quote_prefix(raw)
             if cont is not None:
-                start_no, acc = cont
-                piece = line
-                if piece.endswith("\\"):
-                    cont = (start_no, acc + piece[:-1].strip())
+                start_no, parts = cont
+                if line.endswith("\\"):
+                    parts.append(line[:-1].strip())
                     continue
                 cont = None
-                handle_value_line(start_no, acc + piece)
+                parts.append(line)
+                handle_value_line(start_no, "".join(parts))
                 continue
             if pending_key is not None:
                 start_no, acc = pending_key
@@ -188,13 +211,13 @@ class RegFileSource(Source):
                 continue
             if line.startswith('"') or line.startswith("@"):
                 if line.endswith("\\") and _HEX_RE.search(line.split("=", 1)[-1].strip() if "=" in line else ""):
-                    cont = (no, line[:-1].strip())
+                    cont = (no, [line[:-1].strip()])
                     continue
                 handle_value_line(no, line)
                 continue
             ctx.warn(f"unrecognized line: {line[:80]!r}", f"line={no}")
         if cont is not None:
-            handle_value_line(*cont)
+            handle_value_line(cont[0], "".join(cont[1]))
         if pending_key is not None:
             ctx.warn(f"unterminated key line at end of file: {pending_key[1][:80]!r}", f"line={pending_key[0]}")
         if not seen_header:
@@ -296,14 +319,12 @@ class RegFileSource(Source):
         m = _HEX_RE.match(rest)
         if m:
             code = int(m.group(1), 16) if m.group(1) else TYPE_CODES["REG_BINARY"]
-            body = re.match(r"[0-9a-fA-F,\s]*", rest[m.end():]).group(0)  # type: ignore[union-attr]
-            hexes = [h for h in re.split(r"[,\s]+", body) if h]
+            body = _HEX_BODY.match(rest, m.end()).group(0)  # type: ignore[union-attr]
             after = rest[m.end() + len(body):].strip()
-            if any(len(h) > 2 for h in hexes) or (after and after[0] not in '";'):
+            if after and after[0] not in '";':
                 return None
-            try:
-                raw = bytes(int(h, 16) for h in hexes)
-            except ValueError:
+            raw = _hex_bytes(body)
+            if raw is None:
                 return None
             return "set", (code, raw, None), m.end() + len(body.rstrip())
         return None
