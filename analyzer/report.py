@@ -92,7 +92,17 @@ class Report:
             "inventory": inventory,
             "findings": findings,
             **run_metadata(self),
+            **self._statistics(),
         }
+
+    def _statistics(self) -> dict[str, Any]:
+        """The message tracking statistics (analyzer/stats.py) when the case
+        holds tracking logs: the HTML page charts them."""
+        from .stats import summary
+
+        if not hasattr(self, "_stats_cache"):
+            self._stats_cache = summary(self.case.table)
+        return {"statistics": self._stats_cache} if self._stats_cache else {}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)

@@ -141,3 +141,17 @@ def test_cli_stats_on_a_2007_and_a_2003_sample() -> None:
     res = CliRunner().invoke(main, ["stats", str(REPO / "samples/transport-busy-hub-healthy/case"),
                                     "--start", "yesterday-ish"])
     assert res.exit_code == 2
+
+
+def test_report_carries_statistics_and_the_page_charts_them() -> None:
+    from analyzer import analyze, load_case
+    from analyzer.report import validate_report
+
+    report = analyze(load_case(REPO / "samples/transport-busy-hub-healthy/case"))
+    d = report.to_dict()
+    validate_report(d)
+    assert d["statistics"]["by_server"][0]["received"] == 400
+    from analyzer.render import render
+    assert "statistic" in render(d, "html").lower()
+    no_tracking = analyze(load_case(REPO / "samples/windows-server-no-exchange/case")).to_dict()
+    assert "statistics" not in no_tracking
