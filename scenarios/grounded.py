@@ -312,12 +312,14 @@ SCENARIOS = [
     Scenario("exchange2007-hub-healthy",
              "A healthy Exchange 2007 SP1 Hub Transport (HUB01, Windows Server 2008) with no MOM or "
              "Operations Manager agent: hives, .evtx logs and a message tracking log naming Internet "
-             "mail servers. The Exchange 2000/2003 checks do not apply; the tracking peers are not hosts.",
-             build=build_exchange2007_hub, expected=_na("HUB01"), hosts=("HUB01",), exit_code=3),
+             "mail servers. The Exchange 2000/2003 checks do not apply, back pressure is ok from a complete log; the tracking peers are not hosts.",
+             build=build_exchange2007_hub, hosts=("HUB01",), exit_code=0,
+             expected=_na("HUB01") + (Expect("transport-back-pressure", "ok", None, host="HUB01"),)),
     Scenario("exchange2010-mailbox-healthy",
              "A healthy Exchange 2010 SP1 Mailbox server (MBX01, Windows Server 2008 R2) with no MOM: "
-             "hives and .evtx logs. The Exchange 2000/2003 checks do not apply.",
-             build=build_exchange2010_mailbox, expected=_na("MBX01"), hosts=("MBX01",), exit_code=3),
+             "hives and .evtx logs. The Exchange 2000/2003 checks do not apply; no store crash in a complete log.",
+             build=build_exchange2010_mailbox, hosts=("MBX01",), exit_code=0,
+             expected=_na("MBX01") + (Expect("store-crash", "ok", None, host="MBX01"),)),
     Scenario("windows-server-no-exchange",
              "A Windows Server 2008 R2 file server (FS02) without Exchange: hives and .evtx logs. No "
              "check applies, so the case has no verdict.",
