@@ -323,7 +323,7 @@ SCENARIOS = [
     Scenario("windows-server-no-exchange",
              "A Windows Server 2008 R2 file server (FS02) without Exchange: hives and .evtx logs. No "
              "check applies, so the case has no verdict.",
-             build=build_file_server, expected=_na("FS02"), hosts=("FS02",), exit_code=3, pending=_PENDING),
+             build=build_file_server, expected=_na("FS02"), hosts=("FS02",), exit_code=3),
     Scenario("two-servers-one-broken",
              "Two Exchange 2003 servers in one upload, a folder each: EXCH01's static store port is "
              "held by the Backup Exec agent (KB 926210), EXCH02's static ports are each held by its own "

@@ -76,9 +76,9 @@ class RpcPortConflict(ToolkitCheck):
             return [lacking]
         servers = find_servers(case.table)
         if not servers:
-            from ..toolkit import not_applicable
+            from ..toolkit import not_applicable, only_host
             return self.within_world(case, [not_applicable(
-                self, None, "No Exchange RPC endpoints, no Exchange service registry keys, no Exchange "
+                self, only_host(case), "No Exchange RPC endpoints, no Exchange service registry keys, no Exchange "
                 "processes and no KB 926210 logon-failure symptoms in the case.")])
         attach_logs(case.table, servers)
         return self.within_world(case, [self.judge_server(s) for s in servers])

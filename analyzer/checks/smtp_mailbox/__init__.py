@@ -38,7 +38,7 @@ from typing import Any
 from ...findings import Finding
 from ...query import host_keys, select
 from .. import register
-from ..toolkit import FindingParts, Host, ToolkitCheck, World, build_finding, not_applicable
+from ..toolkit import FindingParts, Host, ToolkitCheck, World, build_finding, not_applicable, only_host
 from . import report
 from .causes import WITHOUT_326, causes
 from .facts import gather
@@ -84,7 +84,7 @@ class SmtpMailboxStuck(ToolkitCheck):
         parts = self._relevant(df)
         if all(p.empty for p in parts):
             return self.within_world(case, [not_applicable(
-                self, None, "No Exchange transport evidence in the case (no MSExchangeTransport or "
+                self, only_host(case), "No Exchange transport evidence in the case (no MSExchangeTransport or "
                 "MSExchangeIS 1194 events, no message tracking logs).")])
         keys = sorted({k for p in parts for k in host_keys(p).dropna()})
         ldap = select(df, kind="ldap_entry")

@@ -15,13 +15,13 @@ CONTRIBUTING.md ("Add a check") walks through a new check.
 from ...registry import KeySpec
 from .causes import (Absence, CauseTable, Verdict, as_evidence, confirmed, dedupe, likely,
                      possible, ruled_out)
-from .check import ToolkitCheck
+from .check import ToolkitCheck, only_host
 from .finding import (FindingParts, build_finding, merged_remediation, not_applicable, supported,
                       unique)
 from .host import Host, clean, records
 from .world import Applicability, World
 
 __all__ = ["Absence", "Applicability", "CauseTable", "FindingParts", "Host", "KeySpec",
-           "ToolkitCheck", "Verdict", "World", "as_evidence", "build_finding", "clean",
+           "ToolkitCheck", "Verdict", "only_host", "World", "as_evidence", "build_finding", "clean",
            "confirmed", "dedupe", "likely", "merged_remediation", "not_applicable", "possible",
            "records", "ruled_out", "supported", "unique"]

@@ -81,7 +81,7 @@ class ToolkitCheck(Check):
         :attr:`needs` (nothing this check reads), else None."""
         kinds = set(case.table["kind"].dropna().astype(str).unique()) if len(case.table) else set()
         if self.needs and not kinds & set(self.needs):
-            return not_applicable(self, None, "The case holds no rows of the kinds this check reads "
+            return not_applicable(self, only_host(case), "The case holds no rows of the kinds this check reads "
                                   f"({', '.join(self.needs)}).")
         return None
 
@@ -91,7 +91,7 @@ class ToolkitCheck(Check):
             return [lacking]
         subjects = self.subjects(case)
         if subjects is not None and not subjects:
-            return [not_applicable(self, None, self.nothing_here())]
+            return [not_applicable(self, only_host(case), self.nothing_here())]
         findings = []
         for part in case.per_host(subjects):
             host = Host(case, part)
@@ -140,3 +140,10 @@ def at_most_inconclusive(finding: Finding, applies: Applicability) -> None:
     if changed:
         finding.summary += (f" (The case does not show which Exchange this server runs "
                             f"({applies.reason}); the verdict stays open.)")
+
+
+def only_host(case: Any) -> str | None:
+    """The case's machine when it holds exactly one: a case-level finding is
+    then about that host; with several (or none) it stays case-wide."""
+    hosts = list(getattr(case, "hosts", []) or [])
+    return hosts[0] if len(hosts) == 1 else None
