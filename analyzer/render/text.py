@@ -201,15 +201,15 @@ def summary_table(report: dict[str, Any], width: int = 80) -> list[str]:
     wraps under its column when it does not fit)."""
     rows = [(f["host"] or "(case)", f["check"], MARK[f["status"]], _top(f)) for f in report["findings"]]
     head = ("HOST", "CHECK", "STATUS", "TOP CAUSE")
-    w0 = min(max([_cols(r[0]) for r in rows] + [4]), 24)
-    w1 = min(max([_cols(r[1]) for r in rows] + [5]), 22)
+    w0 = min(max([_cols(r[0]) for r in rows] + [4]), 20)
+    w1 = min(max([_cols(r[1]) for r in rows] + [5]), 24)  # the longest check id
     w2 = max([len(r[2]) for r in rows] + [6])
     lead = w0 + w1 + w2 + 6
     lines = []
     for r in [head, *rows]:
         cells = (f"{_clip_cols(r[0], w0):<{w0}}  {_clip_cols(r[1], w1):<{w1}}  {r[2]:<{w2}}  ")
         cells = cells.ljust(lead - (_cols(cells) - len(cells)))
-        lines += _wrap(r[3], max(width, lead + 20), " " * lead, cells)
+        lines += _wrap(r[3], max(width, lead + 18), " " * lead, cells)
     return lines
 
 

@@ -308,7 +308,7 @@ def test_not_applicable_without_exchange_world():
             listener(1032, 488), proc("lsass.exe", 488, ["NTDS", "SamSs"]),
             sec(529, ["a", "b", "2", "User32", "N", "b"], host="DC01")]
     f = _one(CHECK.run(_case(rows)))
-    assert f.status == "not_applicable" and f.host is None and not f.causes
+    assert f.status == "not_applicable" and f.host == "DC01" and not f.causes  # the only machine
 
 
 # ---------------------------------------------------------------------------
