@@ -158,9 +158,12 @@ class TableSink:
         self._parts.append(path)
         self.rows += seg.rows
         if self._parquet is not None:
-            reader = pa.ipc.open_stream(pa.memory_map(str(path)))
-            for batch in reader:
-                self._parquet.write_batch(batch)
+            # Read, not mapped: a mapped segment read whole stays resident
+            # until unmapped (a 1 GB log's 1.5 GB), one read batch is freed
+            # as soon as it is written.
+            with pa.OSFile(str(path)) as fh:
+                for batch in pa.ipc.open_stream(fh):
+                    self._parquet.write_batch(batch)
         return seg.rows
 
     def _release(self, nbytes: int) -> None:
