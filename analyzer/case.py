@@ -61,11 +61,13 @@ class Case:
 
     def __init__(self, name: str, source: str, inventory: list[InventoryEntry],
                  table_: pd.DataFrame, warnings: list[Warning_], options: Options,
-                 duration_s: float = 0.0) -> None:
+                 duration_s: float = 0.0, arrow: pa.Table | None = None) -> None:
         self.name = name
         self.source = source
         self.inventory = inventory
         self.table = table_
+        #: The same table as Arrow (the frame's columns are its arrays).
+        self.arrow = arrow
         self.warnings = warnings
         self.options = options
         self.duration_s = duration_s
@@ -108,6 +110,28 @@ class Case:
         for where rows without a host go)."""
         from .query import split_by_host
         return split_by_host(self.table, among)
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run SQL (DuckDB) over the case: ``events`` is the table, scanned
+        in place (filters and the columns named are pushed into the scan,
+        so a query over a memory-mapped million-row table reads what it
+        asks for), ``inventory`` one row per file."""
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            events = self.arrow if self.arrow is not None else table.to_arrow(self.table)
+            con.register("events", events)
+            inv = self.inventory_frame()
+            inv["warnings"] = inv["warnings"].map("\n".join)
+            con.register("inventory", inv)
+            rel = con.sql(query)
+            if rel is None:  # a statement without a result
+                return pd.DataFrame()
+            res = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+            return res.to_pandas(types_mapper=pd.ArrowDtype)
+        finally:
+            con.close()
 
     @property
     def registry(self):  # -> analyzer.registry.RegistryView
@@ -595,5 +619,5 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
             sink.close()
     frame = table.arrow_to_frame(merged)
     return Case(name or display_name(upload_name(p)), display_name(str(p)), loader.inventory, frame,
-                loader.warnings, opts, duration_s=time.monotonic() - started)
+                loader.warnings, opts, duration_s=time.monotonic() - started, arrow=merged)
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from . import knowledge
 from .hosts import display_names, host_key, is_ip
-from .table import filter_rows, map_values, of_kind, row_data, search_text
+from .table import distinct, filter_rows, map_values, of_kind, row_data, search_text
 
 
 def provider_aliases(name: str) -> set[str]:
@@ -215,10 +215,23 @@ class HostRows:
         return self.where(map_values(self.table["kind"], wanted.__contains__, bool))
 
 
+def host_codes(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Every row's machine as a small integer (-1: the row names none) and
+    the host keys the integers stand for. Host names are compared once per
+    distinct spelling; a million-row table's masks are then integer compares."""
+    index: dict[str, int] = {}
+
+    def code(h: Any) -> int:
+        k = None if h is None else host_key(h)
+        return -1 if k is None else index.setdefault(k, len(index))
+
+    return map_values(df["host"], code, np.int32), list(index)
+
+
 def host_keys(df: pd.DataFrame) -> pd.Series:
     """The comparable host key of every row (None where the row names no host)."""
-    return pd.Series(map_values(df["host"], lambda h: None if h is None else host_key(h)),
-                     index=df.index, dtype=object)
+    codes, keys = host_codes(df)
+    return pd.Series(np.array(keys + [None], dtype=object)[codes], index=df.index, dtype=object)
 
 
 def _system_names(df: pd.DataFrame) -> set[str]:
@@ -245,24 +258,24 @@ def split_by_host(df: pd.DataFrame, among: Iterable[str] | None = None) -> list[
     hive names; otherwise to every one of them, marked ``shared``. With no
     judged machine the whole table is one host-less group.
     """
-    keys = host_keys(df)
-    distinct = set(keys.dropna().unique())
-    named = sorted(k for k in distinct if not is_ip(k))
-    subjects = sorted(set(among)) if among is not None else (named or sorted(distinct))
+    codes, keys = host_codes(df)
+    present = {keys[c] for c in np.unique(codes) if c >= 0}
+    named = sorted(k for k in present if not is_ip(k))
+    subjects = sorted(set(among)) if among is not None else (named or sorted(present))
     # A name that is only an IP address (``rpcdump /s 10.0.0.5``) is no
     # machine of its own when machines are named: such rows are host-less.
-    ip_only = [k for k in keys.dropna().unique() if is_ip(k) and k not in subjects]
-    hostless = keys.isna().to_numpy() | keys.isin(ip_only).to_numpy()
+    ip_only = [i for i, k in enumerate(keys) if is_ip(k) and k not in subjects]
+    hostless = (codes < 0) | np.isin(codes, ip_only)
     if not subjects:
         return [HostRows(None, None, df)]
     owner: str | None = subjects[0] if len(subjects) == 1 else None
     if owner is None:
         claimed = [s for s in subjects if s in _system_names(df)]
         owner = claimed[0] if len(claimed) == 1 else None
-    spellings = {h: host_key(h) for h in df["host"].dropna().unique()}
+    spellings = {h: host_key(h) for h in distinct(df["host"])}
     out = []
     for k in subjects:
-        own = (keys == k).to_numpy(dtype=bool)
+        own = codes == keys.index(k) if k in keys else np.zeros(len(df), dtype=bool)
         mine = own | hostless if owner is None or owner == k else own
         names = [h for h, hk in spellings.items() if hk == k]
         name = display_names(names)[0] if names else k

@@ -17,7 +17,9 @@ Design choices (see README "The event table"):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -216,18 +218,37 @@ def search_text(df: pd.DataFrame, column: str, pattern: str, within: np.ndarray 
     if not len(df):
         return hit
     rows = np.ones(len(df), dtype=bool) if within is None else np.asarray(within, dtype=bool)
-    kernel = pc.match_substring if literal else pc.match_substring_regex
+    if literal and not any(c.isalpha() for c in pattern):
+        # Nothing to fold: RE2 on a plain literal scans with memchr, several
+        # times faster than any case-insensitive search (measured 0.7 s
+        # against 1.3-4 s over 500 MB of 4625 EventData).
+        pattern, literal = re.escape(pattern), False
+        search = partial(pc.match_substring_regex, pattern=pattern)
+    else:
+        search = partial(pc.match_substring if literal else pc.match_substring_regex,
+                         pattern=pattern, ignore_case=True)
     start = 0
     for chunk in df[column].array.__arrow_array__().chunks:
         end = start + len(chunk)
         sel = rows[start:end]
         if sel.any():
             text = chunk if sel.all() else chunk.filter(pa.array(sel))
-            found = kernel(text, pattern, ignore_case=True).fill_null(False) \
+            found = search(text).fill_null(False) \
                 .to_numpy(zero_copy_only=False).astype(bool)
             hit[start + np.flatnonzero(sel)[found]] = True
         start = end
     return hit
+
+
+def distinct(col: pd.Series) -> list[Any]:
+    """The distinct non-null values of a column, through Arrow (a dictionary
+    column's unique indices, not a million Python strings)."""
+    if not isinstance(col.dtype, pd.ArrowDtype):
+        return list(col.dropna().unique())
+    found = pc.unique(col.array.__arrow_array__())
+    if pa.types.is_dictionary(found.type):
+        found = pc.unique(found.dictionary_decode())
+    return [v for v in found.to_pylist() if v is not None]
 
 
 def of_kind(df: pd.DataFrame, *kinds: str) -> pd.DataFrame:
