@@ -200,8 +200,10 @@ def map_values(col: pd.Series, fn: Any, dtype: Any = object) -> np.ndarray:
         dictionary = chunk.dictionary.to_pylist()
         mapped = np.empty(len(dictionary) + 1, dtype=dtype)
         mapped[:] = [fn(d) for d in dictionary] + [fn(None)]
-        idx = chunk.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
-        parts.append(mapped[idx.astype(np.int64)])
+        idx = chunk.indices
+        if idx.null_count:
+            idx = idx.fill_null(len(dictionary))
+        parts.append(mapped[idx.to_numpy(zero_copy_only=False)])
     return np.concatenate(parts) if parts else np.array([], dtype=dtype)
 
 

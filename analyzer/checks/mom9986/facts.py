@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...query import map_values, provider_aliases
+from ...table import filter_rows, search_text
 from ..toolkit import Host, records
 from .paths import exe_path, path_in
 
@@ -136,20 +138,15 @@ class Facts:
 
 
 # ---------------------------------------------------------------- the survey
-def _text(df: pd.DataFrame) -> pd.Series:
-    return (df["message"].astype("string").fillna("") + " "
-            + df["data"].astype("string").fillna("")).str.lower()
-
-
 def _marked(df: pd.DataFrame, cand: pd.Series, markers: list[str]) -> pd.Series:
-    out = pd.Series(False, index=df.index)
-    if cand.any():
-        text = _text(df[cand.to_numpy()])
-        hit = pd.Series(False, index=text.index)
-        for m in markers:
-            hit |= text.str.contains(m.lower(), regex=False).fillna(False)
-        out.loc[hit.index] = hit.astype(bool)
-    return out
+    """The candidate rows whose message or data names one of ``markers``
+    (searched in those rows only, chunk by chunk)."""
+    rows = cand.to_numpy(dtype=bool)
+    hit = np.zeros(len(df), dtype=bool)
+    for m in markers:
+        for column in ("message", "data"):
+            hit |= search_text(df, column, m.lower(), rows & ~hit, literal=True)
+    return pd.Series(hit, index=df.index)
 
 
 def script_events(df: pd.DataFrame, kb: dict) -> pd.Series:
@@ -159,11 +156,12 @@ def script_events(df: pd.DataFrame, kb: dict) -> pd.Series:
     Operations Manager 2007, the agent's "Health Service Script" events whose
     parameters name the Exchange Management Pack's scripts. Another named
     source's 10000 is not ours (the provider decides what an id means)."""
-    is_event = (df["kind"].astype("string") == "event").fillna(False).astype(bool)
-    prov = df["provider"].astype("string").str.lower().fillna("")
+    is_event = pd.Series(map_values(df["kind"], lambda k: k == "event", bool), index=df.index)
+    prov = pd.Series(map_values(df["provider"], lambda p: (p or "").lower()), index=df.index)
     out = is_event & prov.isin(provider_aliases(kb["mom_provider"]))
-    chan = df["channel"].astype("string").str.lower().fillna("").isin(
-        {c.lower() for c in kb["mom_channels"].values()})
+    mom_chans = {c.lower() for c in kb["mom_channels"].values()}
+    chan = pd.Series(map_values(df["channel"], lambda c: (c or "").lower() in mom_chans, bool),
+                     index=df.index)
     generic = is_event & chan & ~out & prov.isin({p.lower() for p in kb["mom_generic_providers"]})
     out |= _marked(df, generic, kb["mom_text_markers"] + [kb["mom_provider"]])
     hss = is_event & prov.isin(provider_aliases(kb["opsmgr"]["script_provider"]))
@@ -189,15 +187,16 @@ def exchange_rows(df: pd.DataFrame, kb: dict, mom: pd.Series) -> tuple[pd.Series
     management servers that are not)."""
     if df.empty:
         return mom, mom
-    kind = df["kind"].astype("string").fillna("")
-    prov = df["provider"].astype("string").str.lower().fillna("")
-    chan = df["channel"].astype("string").str.lower().fillna("")
+    kind = pd.Series(map_values(df["kind"], lambda k: k or ""), index=df.index)
+    prov = pd.Series(map_values(df["provider"], lambda p: (p or "").lower()), index=df.index)
+    chan = pd.Series(map_values(df["channel"], lambda c: (c or "").lower()), index=df.index)
     mask = mom | ((kind == "event") & prov.str.startswith("msexchange")) | kind.isin(
         ["setup_line", "setup_process"])
     isreg = kind.isin(["registry_key", "registry_value"])
     if isreg.any():
         from ...registry import normalize_key
-        keys = df.loc[isreg, "key"].astype("string").fillna("").map(lambda k: normalize_key(k).lower())
+        regs = filter_rows(df, isreg.to_numpy(dtype=bool))
+        keys = regs["key"].astype("string").fillna("").map(lambda k: normalize_key(k).lower())
         reg = kb["registry"]
         prefixes = [reg["exmpls"], reg["exchange_setup"], *reg["mom_agent_keys"]]
         prefixes += [f"{reg['clsid_root']}\\{h['clsid']}" for h in kb["helpers"].values()]
