@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import re
+import struct
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -161,6 +164,33 @@ def _synth(name: str, folder: Path) -> Path:
     raise KeyError(name)
 
 
+#: Mutants: one aligned 32-bit field near a cell or bin signature set to a
+#: hostile value (a count, length or offset a reader trusts), seeded.
+MUTANTS = [f"mutant-synth-{k}" for k in range(30)] + [f"mutant-ntuser-{k}" for k in range(12)]
+_MAGICS = (b"nk", b"vk", b"lh", b"lf", b"li", b"ri", b"db", b"hbin")
+_HOSTILE = (0, 1, 2, 0x7FFFFFFF, 0x80000000, 0x80000004, 0xFFFFFFFF, 0xFFFFFFF8, 0x10000, 0x1000, 0x20)
+
+
+def _mutant(name: str, folder: Path) -> Path:
+    k = int(name.rsplit("-", 1)[1])
+    if name.startswith("mutant-synth"):
+        raw = synth.hive_bytes({**_SYSTEM, **_deep()}, timestamps=TIMES, root_name="SYSTEM")
+    else:
+        src = CORPUS / "hives" / "regipy-NTUSER.DAT"
+        if not src.exists():
+            pytest.skip("corpus file absent: hives/regipy-NTUSER.DAT")
+        raw = src.read_bytes()
+    rnd = random.Random(f"{name}")
+    spots = [m.start() for mag in _MAGICS for m in re.finditer(re.escape(mag), raw[4096:])]
+    buf = bytearray(raw)
+    for _ in range(1 + k % 3):
+        pos = 4096 + rnd.choice(spots) + 2 + 4 * rnd.randrange(12)
+        val = (pos - 4096) & ~7 if rnd.random() < 0.2 else rnd.choice(_HOSTILE)
+        if pos + 4 <= len(buf):
+            struct.pack_into("<I", buf, pos, val)
+    return _put(folder, "SYSTEM" if "synth" in name else "NTUSER.DAT", bytes(buf))
+
+
 SYNTH_HIVES = ["synth-SYSTEM", "synth-SYSTEM-v1.3-latin1", "synth-SOFTWARE-with-SYSTEM",
                "synth-NTUSER-wide", "synth-unknown-deep", "synth-dirty-no-logs", "synth-SYSTEM-truncated"]
 
@@ -189,7 +219,7 @@ def _digest(values: list[Any]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def summarize(path: Path, mode: str, work: Path) -> dict[str, Any]:
+def summarize(path: Path, mode: str, work: Path, sample: bool = True) -> dict[str, Any]:
     """Everything the hive source produces for one file, compactly."""
     ctx = ParseContext(path=path.name, fs_path=path, options=Options(registry=mode),
                        siblings=tuple(sorted(p for p in path.parent.iterdir() if p != path)),
@@ -199,7 +229,7 @@ def summarize(path: Path, mode: str, work: Path) -> dict[str, Any]:
     table = pa.concat_tables(tabs) if tabs else ARROW_SCHEMA.empty_table()
     cols = {name: _column_values(table, name) for name in table.column_names}
     n = table.num_rows
-    picks = sorted({i for i in (0, 1, 2, n // 3, n // 2, n - 1) if 0 <= i < n})
+    picks = sorted({i for i in (0, 1, 2, n // 3, n // 2, n - 1) if 0 <= i < n}) if sample else []
     return {
         "rows": n,
         "columns": {name: _digest(vals) for name, vals in cols.items()},
@@ -212,6 +242,8 @@ def summarize(path: Path, mode: str, work: Path) -> dict[str, Any]:
 
 
 def _hive_path(name: str, tmp: Path) -> Path:
+    if name in MUTANTS:
+        return _mutant(name, tmp / "in" / name)
     if name in SYNTH_HIVES:
         return _synth(name, tmp / "in" / name)
     rel = dict(CORPUS_HIVES)[name]
@@ -221,7 +253,7 @@ def _hive_path(name: str, tmp: Path) -> Path:
 
 
 def _all_cases() -> list[str]:
-    return [n for n, _ in CORPUS_HIVES] + SYNTH_HIVES
+    return [n for n, _ in CORPUS_HIVES] + SYNTH_HIVES + MUTANTS
 
 
 # ---------------------------------------------------------------------------
@@ -235,12 +267,12 @@ def goldens() -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", _all_cases())
 def test_hive_rows_are_unchanged(name: str, goldens: dict[str, Any], tmp_path: Path) -> None:
-    if name in dict(CORPUS_HIVES) and not CORPUS.is_dir():
+    if (name in dict(CORPUS_HIVES) or name.startswith("mutant-ntuser")) and not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present (real Windows sample files)")
     path = _hive_path(name, tmp_path)
     for mode in MODES:
         want = goldens[f"{name}|{mode}"]
-        got = summarize(path, mode, tmp_path / f"work-{mode}")
+        got = summarize(path, mode, tmp_path / f"work-{mode}", sample=name not in MUTANTS)
         assert got["rows"] == want["rows"], (mode, got["rows"], want["rows"])
         differ = [c for c in want["columns"] if got["columns"].get(c) != want["columns"][c]]
         assert not differ, (mode, "columns differ", differ,
@@ -282,7 +314,8 @@ def regenerate(cases: list[str] | None = None) -> None:
         for name in cases or _all_cases():
             path = _hive_path(name, Path(tmp))
             for mode in MODES:
-                out[f"{name}|{mode}"] = summarize(path, mode, Path(tmp) / f"work-{name}-{mode}")
+                out[f"{name}|{mode}"] = summarize(path, mode, Path(tmp) / f"work-{name}-{mode}",
+                                                  sample=name not in MUTANTS)
                 print(f"{name} {mode}: {out[f'{name}|{mode}']['rows']} rows")
     GOLDEN.parent.mkdir(parents=True, exist_ok=True)
     GOLDEN.write_text(json.dumps(out, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
