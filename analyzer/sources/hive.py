@@ -36,6 +36,9 @@ documented by M. Suhanov and libyal):
 """
 from __future__ import annotations
 
+import json
+import mmap
+import os
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -43,24 +46,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import safeio
-from ..registry import decode_value, key_locator, segment_match
+from ..registry import decode_value, segment_match, type_name
 from ..table import conform_arrow
 from . import register
 from .base import ParseContext, Source
+from .hivecells import BASE, CellNode, Hive
+from .hivecells import Failed as _Failed
 
 try:  # optional fast walker for --registry full
     import pyregf  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the environment
     pyregf = None
 
-BASE = 4096  # hive bins start after the base block
 FILETIME_EPOCH = 116444736000000000  # 1970-01-01 in 100 ns ticks since 1601
 #: Key timestamps outside this window are damage, not history (ts = None).
 TS_MIN, TS_MAX = FILETIME_EPOCH + 10 * 365 * 86400 * 10**7, FILETIME_EPOCH + 130 * 365 * 86400 * 10**7
-BIG_DATA_SEGMENT = 16344
 MAX_DEPTH = 512
 MAX_WARNINGS = 100
 #: Hive types without declared subtrees are loaded whole in targeted mode up
@@ -374,132 +379,7 @@ def find_logs(hive: Path, siblings: tuple[Path, ...]) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------
-# Readers: one node interface over regipy and libregf
-
-
-class _Failed:
-    """A subkey that could not be read (its index and the error)."""
-
-    def __init__(self, index: int, error: BaseException) -> None:
-        self.index, self.error = index, error
-
-
-def _value_data(buf: bytes, dsize: int, doff: int, minor: int) -> bytes:
-    if dsize & 0x80000000:  # data inline in the offset field
-        n = dsize & 0x7FFFFFFF
-        if n > 4:
-            raise ValueError(f"inline data size {n} > 4")
-        return struct.pack("<I", doff)[:n]
-    if dsize == 0:
-        return b""
-    cell = BASE + doff
-    if doff == 0xFFFFFFFF or cell + 4 > len(buf):
-        raise ValueError(f"value data offset 0x{doff:x} outside the hive")
-    start = cell + 4
-    if dsize > BIG_DATA_SEGMENT and minor >= 4 and buf[start:start + 2] == b"db":
-        nseg, seglist = struct.unpack_from("<HI", buf, start + 2)
-        out = bytearray()
-        remaining = dsize
-        so = BASE + seglist + 4
-        for s in range(nseg):
-            if remaining <= 0:
-                break
-            (seg,) = struct.unpack_from("<I", buf, so + 4 * s)
-            sc = BASE + seg + 4
-            piece = buf[sc:sc + min(BIG_DATA_SEGMENT, remaining)]
-            if not piece:
-                raise ValueError(f"big-data segment at 0x{seg:x} outside the hive")
-            out += piece
-            remaining -= len(piece)
-        if remaining > 0:
-            raise ValueError(f"big data truncated ({dsize - remaining} of {dsize} bytes)")
-        return bytes(out)
-    if start + dsize > len(buf):
-        raise ValueError(f"value data at 0x{doff:x} runs past the end of the hive")
-    return bytes(buf[start:start + dsize])
-
-
-def _subkey_offsets(buf: bytes, list_off: int, depth: int = 0) -> Iterator[int | BaseException]:
-    """Key-cell offsets of a subkey list (lf/lh/li, or an ri index of them)."""
-    o = BASE + list_off + 4
-    if o + 4 > len(buf):
-        yield ValueError(f"subkey list offset 0x{list_off:x} outside the hive")
-        return
-    sig = bytes(buf[o:o + 2])
-    (n,) = struct.unpack_from("<H", buf, o + 2)
-    width = {b"lf": 8, b"lh": 8, b"li": 4, b"ri": 4}.get(sig)
-    if width is None or (sig == b"ri" and depth):
-        yield ValueError(f"bad subkey list signature {sig!r} at offset 0x{list_off:x}")
-        return
-    if o + 4 + width * n > len(buf):
-        yield ValueError(f"subkey list at offset 0x{list_off:x} runs past the end of the hive")
-        return
-    for i in range(n):
-        (off,) = struct.unpack_from("<I", buf, o + 4 + width * i)
-        if sig == b"ri":
-            yield from _subkey_offsets(buf, off, depth + 1)
-        else:
-            yield off
-
-
-class RegipyNode:
-    """A key parsed by regipy's NKRecord. Subkey lists and value cells are
-    read here (bounded, signature-checked, one failure at a time): regipy's
-    own iterators either stop at the first bad cell or read to the end of
-    the file."""
-
-    def __init__(self, nk: Any, buf: bytes, minor: int, stream: Any, offset: int | None) -> None:
-        self.nk, self.buf, self.minor, self.stream = nk, buf, minor, stream
-        self.name: str = nk.name
-        self.ts: int = nk.header.last_modified
-        self.nsubkeys: int = nk.header.subkey_count
-        self.nvalues: int = nk.header.values_count
-        self.ident = ("r", offset)
-
-    def values(self) -> Iterator[tuple[str, int, bytes] | BaseException]:
-        buf = self.buf
-        lst = BASE + self.nk.header.values_list_offset + 4
-        if self.nvalues and lst + 4 * self.nvalues > len(buf):
-            yield ValueError(f"value list at offset 0x{self.nk.header.values_list_offset:x} outside the hive")
-            return
-        for j in range(self.nvalues):
-            try:
-                (vrel,) = struct.unpack_from("<I", buf, lst + 4 * j)
-                o = BASE + vrel + 4
-                if buf[o:o + 2] != b"vk":
-                    raise ValueError(f"no value cell (vk) at offset 0x{vrel:x}")
-                nlen, dsize, doff, dtype, flags = struct.unpack_from("<HIIIH", buf, o + 2)
-                raw_name = buf[o + 20:o + 20 + nlen]
-                name = raw_name.decode("latin-1") if flags & 1 else raw_name.decode("utf-16-le", errors="replace")
-                yield name, dtype, _value_data(buf, dsize, doff, self.minor)
-            except Exception as exc:  # noqa: BLE001 - one bad value, not the key
-                yield exc
-
-    def subkeys(self) -> Iterator[RegipyNode | _Failed]:
-        if not self.nsubkeys:
-            return
-        from regipy.registry import Cell, NKRecord
-        for i, off in enumerate(_subkey_offsets(self.buf, self.nk.header.subkeys_list_offset)):
-            if isinstance(off, BaseException):
-                yield _Failed(i, off)
-                continue
-            cell = BASE + off + 4
-            if self.buf[cell:cell + 2] != b"nk":
-                yield _Failed(i, ValueError(f"no key cell (nk) at offset 0x{off:x}"))
-                continue
-            try:
-                nk = NKRecord(Cell(cell_type="nk", offset=cell + 2, size=0), self.stream)
-            except Exception as exc:  # noqa: BLE001
-                yield _Failed(i, exc)
-                continue
-            yield RegipyNode(nk, self.buf, self.minor, self.stream, off)
-
-    def subkey(self, name: str) -> RegipyNode | None:
-        low = name.lower()
-        for sk in self.subkeys():
-            if not isinstance(sk, _Failed) and sk.name.lower() == low:
-                return sk
-        return None
+# Readers: one node interface over our cell reader (hivecells) and libregf
 
 
 class PyregfNode:
@@ -521,6 +401,22 @@ class PyregfNode:
             except Exception as exc:  # noqa: BLE001
                 yield exc
 
+    def read_values(self, names: list[str], codes: list[int], texts: list[str],
+                    extras: list[str | None]) -> list[BaseException]:
+        """Same contract as :meth:`CellNode.read_values`."""
+        errors = []
+        for item in self.values():
+            if isinstance(item, BaseException):
+                errors.append(item)
+                continue
+            name, code, raw = item
+            _, text, extra = decode_value(code, raw)
+            names.append(name)
+            codes.append(code)
+            texts.append(text)
+            extras.append(_json(extra) if extra else None)
+        return errors
+
     def subkeys(self) -> Iterator[PyregfNode | _Failed]:
         for i in range(self.nsubkeys):
             try:
@@ -536,11 +432,10 @@ class PyregfNode:
         return PyregfNode(k) if k is not None else None
 
 
-def open_regipy(path: Path, buf: bytes) -> RegipyNode:
-    from regipy.registry import RegistryHive
-    hive = RegistryHive(str(path))
+def open_cells(buf: Any) -> CellNode:
+    """The root key of a hive buffer, read by :mod:`.hivecells`."""
     bb = parse_base_block(buf)
-    return RegipyNode(hive.root, buf, bb.minor if bb else 5, hive._stream, None)
+    return Hive(buf, bb.minor if bb else 5).root()
 
 
 def open_pyregf(path: Path) -> tuple[Any, PyregfNode] | None:
@@ -639,45 +534,72 @@ def mount_point(hive_type: str, base_name: str, display_path: str) -> str:
 
 
 class _Rows:
-    """Column lists for registry rows, turned into Arrow batches (a dict per
-    row costs more than the walk itself on a full SYSTEM hive)."""
-
-    COLS = ("ts", "kind", "key", "value_name", "value_type", "value", "data", "locator", "parse_status")
+    """Registry rows of one batch, kept as columns: per key (path, time,
+    status, counts) and per value (name, type code, text, extra data). The
+    table is assembled in Arrow (a Python object per row and per cell costs
+    more than reading the hive): a key's row comes first, then its values."""
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
-        self.c: dict[str, list[Any]] = {c: [] for c in self.COLS}
+        self.kpath: list[str] = []
+        self.kts: list[int | None] = []
+        self.kstatus: list[str] = []
+        self.kdata: list[str] = []
+        self.knv: list[int] = []  # values read per key
+        self.vname: list[str] = []
+        self.vcode: list[int] = []
+        self.vtext: list[str] = []
+        self.vextra: list[str | None] = []
 
     def __len__(self) -> int:
-        return len(self.c["kind"])
+        return len(self.kpath) + len(self.vname)
 
-    def add(self, ts: int | None, kind: str, key: str, vname: str | None, vtype: str | None,
-            value: str | None, data: str | None, status: str) -> None:
-        c = self.c
-        c["ts"].append(ts)
-        c["kind"].append(kind)
-        c["key"].append(key)
-        c["value_name"].append(vname)
-        c["value_type"].append(vtype)
-        c["value"].append(value)
-        c["data"].append(data)
-        c["locator"].append(key_locator(key, vname))
-        c["parse_status"].append(status)
+    def add_key(self, path: str, ts: int | None, status: str, data: str, nvalues: int) -> None:
+        """A key whose ``nvalues`` values were appended to the value columns."""
+        self.kpath.append(path)
+        self.kts.append(ts)
+        self.kstatus.append(status)
+        self.kdata.append(data)
+        self.knv.append(nvalues)
 
     def table(self, source: str, path: str, host: str | None) -> pa.Table:
-        n = len(self)
-        ts = pa.array(self.c["ts"], type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+        nk, nv = len(self.kpath), len(self.vname)
+        n = nk + nv
+        knv = np.asarray(self.knv, dtype=np.int64)
+        kidx = pa.array(np.repeat(np.arange(nk, dtype=np.int64), knv + 1))  # row -> its key
+        is_key = np.zeros(n, dtype=bool)
+        is_key[np.arange(nk, dtype=np.int64) + np.cumsum(knv) - knv] = True
+        vpos = np.full(n, nv, dtype=np.int64)  # row -> its value (nv: the key row's null)
+        vpos[~is_key] = np.arange(nv, dtype=np.int64)
+        vidx = pa.array(vpos)
+        names = pa.array(self.vname, pa.string())
+        shown = pc.if_else(pc.equal(names, ""), "(Default)", names)
+        suffix = pa.concat_arrays([pc.binary_join_element_wise("; value=", shown, ""),
+                                   pa.array([""], pa.string())]).take(vidx)
+        key = pa.array(self.kpath, pa.string()).take(kidx)
+        ts = pa.array(self.kts, pa.int64()).take(kidx)
+        codes = np.asarray(self.vcode, dtype=np.int64)
+        uniq, inv = np.unique(codes, return_inverse=True)
+        tnames = pa.array([type_name(int(c)) for c in uniq] + [None], pa.string())
+        data_pos = np.where(is_key, nv + np.repeat(np.arange(nk, dtype=np.int64), knv + 1), vpos)
         cols: dict[str, Any] = {
-            "ts": ts,
-            "ts_source": pa.array(["utc" if t is not None else None for t in self.c["ts"]], pa.string()),
-            "host": pa.array([host] * n, pa.string()),
-            "source": pa.array([source] * n, pa.string()),
-            "path": pa.array([path] * n, pa.string()),
+            "ts": ts.cast(pa.timestamp("us", tz="UTC")),
+            "ts_source": pc.if_else(ts.is_valid(), "utc", pa.scalar(None, pa.string())),
+            "host": pa.nulls(n, pa.string()) if host is None else pa.repeat(pa.scalar(host, pa.string()), n),
+            "source": pa.repeat(pa.scalar(source, pa.string()), n),
+            "path": pa.repeat(pa.scalar(path, pa.string()), n),
+            "kind": pa.DictionaryArray.from_arrays(pa.array(np.where(is_key, 0, 1).astype(np.int8)),
+                                                   ["registry_key", "registry_value"]),
+            "key": key,
+            "value_name": pa.concat_arrays([names, pa.array([None], pa.string())]).take(vidx),
+            "value_type": tnames.take(pa.array(np.append(inv.reshape(-1), len(uniq))[vpos])),
+            "value": pa.array(self.vtext + [None], pa.string()).take(vidx),
+            "data": pa.array(self.vextra + self.kdata, pa.string()).take(pa.array(data_pos)),
+            "locator": pc.binary_join_element_wise("key=", key, suffix, ""),
+            "parse_status": pa.array(self.kstatus, pa.string()).take(kidx),
         }
-        for name in self.COLS[1:]:
-            cols[name] = pa.array(self.c[name], pa.string())
         return conform_arrow(pa.table(cols))
 
 
@@ -688,7 +610,6 @@ def _ts_us(ft: int) -> int | None:
 
 
 def _json(obj: dict[str, Any]) -> str:
-    import json
     return json.dumps(obj, ensure_ascii=False)
 
 
@@ -720,62 +641,60 @@ class _Walker:
     def full_key(self, rel: list[str]) -> str:
         return "\\".join([self.mount, *rel]) if rel else self.mount
 
-    def emit(self, node: Any, rel: list[str]) -> str:
-        key = self.full_key(rel)
+    def emit(self, node: Any, key: str) -> None:
+        """The key's row and its values' rows (once per key path)."""
         low = key.lower()
         if low in self.done:
-            return key
+            return
         self.done.add(low)
+        rows = self.rows
+        before = len(rows.vname)
+        errors = node.read_values(rows.vname, rows.vcode, rows.vtext, rows.vextra)
         status = self.status
-        vals: list[tuple[str, int, bytes]] = []
-        for item in node.values():
-            if isinstance(item, BaseException):
-                self.warn(f"value unreadable: {item}", key)
-                status = "partial"
-            else:
-                vals.append(item)
-        self.rows.add(_ts_us(node.ts), "registry_key", key, None, None, None,
-                      _json({"subkeys": node.nsubkeys, "values": node.nvalues}), status)
+        for exc in errors:
+            self.warn(f"value unreadable: {exc}", key)
+            status = "partial"
+        nval = len(rows.vname) - before
+        rows.add_key(key, _ts_us(node.ts), status,
+                     f'{{"subkeys": {node.nsubkeys}, "values": {node.nvalues}}}', nval)
         self.keys += 1
-        ts = _ts_us(node.ts)
-        for name, code, raw in vals:
-            tname, text, extra = decode_value(code, raw)
-            self.rows.add(ts, "registry_value", key, name, tname, text,
-                          _json(extra) if extra else None, status)
-            self.values += 1
-        return key
+        self.values += nval
 
-    def walk(self, node: Any, rel: list[str], depth: int = 0) -> Iterator[pa.Table]:
-        """The key and its whole subtree (iterative per level: deep hives
-        must not hit Python's recursion limit)."""
-        stack: list[tuple[Any, list[str]]] = [(node, rel)]
+    def walk(self, node: Any, rel: list[str]) -> Iterator[pa.Table]:
+        """The key and its whole subtree, depth first in list order
+        (iterative: deep hives must not hit Python's recursion limit). Key
+        paths are built from the parent's; segment lists only for the
+        libregf fallback, which navigates by them."""
+        fallback = self.fallback
+        stack: list[tuple[Any, str, int, list[str] | None]] = [
+            (node, self.full_key(rel), len(rel), rel if fallback else None)]
+        visited, rows = self.visited, self.rows
         while stack:
-            node, rel = stack.pop()
-            if node.ident in self.visited:
-                self.warn("subkey cycle (a key listed as its own descendant); not followed",
-                          self.full_key(rel))
+            node, key, depth, rel = stack.pop()
+            if node.ident in visited:
+                self.warn("subkey cycle (a key listed as its own descendant); not followed", key)
                 continue
-            self.visited.add(node.ident)
-            key = self.emit(node, rel)
-            if len(rel) >= MAX_DEPTH:
+            visited.add(node.ident)
+            self.emit(node, key)
+            if depth >= MAX_DEPTH:
                 self.warn(f"deeper than {MAX_DEPTH} levels; not followed", key)
                 continue
             children = []
             failed = False
             for sk in node.subkeys():
                 if isinstance(sk, _Failed):
-                    alt = self.fallback(rel, sk.index) if self.fallback else None
+                    alt = fallback(rel, sk.index) if fallback else None
                     if alt is not None:
-                        children.append((alt, [*rel, alt.name]))
+                        children.append((alt, f"{key}\\{alt.name}", depth + 1, [*rel, alt.name]))
                         continue
                     self.warn(f"subkey #{sk.index} unreadable: {str(sk.error).split('. ')[0]}", key)
                     failed = True
                     continue
-                children.append((sk, [*rel, sk.name]))
+                children.append((sk, f"{key}\\{sk.name}", depth + 1, None if rel is None else [*rel, sk.name]))
             if not failed and len(children) < node.nsubkeys:
                 self.warn(f"only {len(children)} of {node.nsubkeys} subkeys listed", key)
             stack.extend(reversed(children))
-            if len(self.rows) >= self.BATCH:
+            if len(rows) >= self.BATCH:
                 yield self.flush()
 
     def flush(self) -> pa.Table:
@@ -868,6 +787,53 @@ def sibling_system_host(siblings: tuple[Path, ...]) -> str | None:
 # Sources
 
 
+def map_file(path: Path) -> Any:
+    """The file's bytes as a read-only memory map (pages are read as the
+    walk touches them and can be dropped again: a hive of a few hundred MB
+    is never copied into the process); ``b""`` for an empty file. Regular
+    files only (analyzer/safeio.py)."""
+    with safeio.open_regular(path) as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _unmap(buf: Any) -> None:
+    if isinstance(buf, mmap.mmap):
+        buf.close()
+
+
+def _recover(ctx: ParseContext, path: Path, primary: Any, logs: list[Path]) -> Path | None:
+    """Replay the transaction logs onto a copy of the dirty hive in the work
+    directory; the copy's path, or None (with a warning) when no log applies."""
+    infos, maps = [], []
+    try:
+        for lp in logs:
+            try:
+                maps.append(map_file(lp))
+                infos.append(classify_log(lp.name, maps[-1]))
+            except OSError as exc:
+                ctx.warn(f"cannot read transaction log {lp.name}: {exc}")
+        res = replay_logs(primary, infos)
+    finally:
+        for m in maps:
+            _unmap(m)
+    if res.data is None:
+        ctx.warn("hive is dirty and its transaction logs could not be applied ("
+                 + "; ".join(res.messages) + "); recent changes may be missing", "offset=0x4")
+        return None
+    work = Path(ctx.work_dir) if ctx.work_dir else path.parent
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / f"{path.name}.recovered"
+    out.write_bytes(res.data)
+    ctx.note(f"recovered from transaction logs ({', '.join(res.applied)}: "
+             f"{res.fmt} format, {res.entries} entr{'y' if res.entries == 1 else 'ies'}, "
+             f"{res.pages} page(s))")
+    for m in res.messages:
+        ctx.note(m)
+    return out
+
+
 def _sniff_regf(head: bytes) -> tuple[bool, int | None, bytes]:
     if len(head) < 4 or head[:4] != b"regf":
         return False, None, b""
@@ -894,52 +860,44 @@ class HiveSource(Source):
     def parse(self, ctx: ParseContext) -> Iterator[pa.Table]:
         path = Path(ctx.fs_path)
         try:
-            primary = path.read_bytes()
+            primary = map_file(path)
         except OSError as exc:
             ctx.warn(f"cannot read: {exc}")
             return
+        try:
+            yield from self._parse(ctx, path, primary)
+        finally:
+            _unmap(primary)
+
+    def _parse(self, ctx: ParseContext, path: Path, primary: Any) -> Iterator[pa.Table]:
         bb = parse_base_block(primary)
         if bb is None or not bb.signature_ok:
             ctx.warn("not a registry hive (no regf base block)", "offset=0x0")
             return
-        read_path, status = path, "ok"
+        read_path, status, buf = path, "ok", primary
         logs = find_logs(path, ctx.siblings)
         if not bb.checksum_ok:
             ctx.warn("base block checksum mismatch", "offset=0x1fc", partial=False)
-        if bb.dirty:
-            if logs:
-                infos = []
-                for lp in logs:
-                    try:
-                        infos.append(classify_log(lp.name, lp.read_bytes()))
-                    except OSError as exc:
-                        ctx.warn(f"cannot read transaction log {lp.name}: {exc}")
-                res = replay_logs(primary, infos)
-                if res.data is not None:
-                    work = Path(ctx.work_dir) if ctx.work_dir else path.parent
-                    work.mkdir(parents=True, exist_ok=True)
-                    read_path = work / f"{path.name}.recovered"
-                    read_path.write_bytes(bytes(res.data))
-                    primary = bytes(res.data)
-                    status = "recovered"
-                    ctx.note(f"recovered from transaction logs ({', '.join(res.applied)}: "
-                             f"{res.fmt} format, {res.entries} entr{'y' if res.entries == 1 else 'ies'}, "
-                             f"{res.pages} page(s))")
-                    for m in res.messages:
-                        ctx.note(m)
-                else:
-                    ctx.warn("hive is dirty and its transaction logs could not be applied ("
-                             + "; ".join(res.messages) + "); recent changes may be missing",
-                             "offset=0x4")
-            else:
-                ctx.warn(f"hive is dirty (sequence numbers {bb.seq1} != {bb.seq2}) and no "
-                         ".LOG1/.LOG2 were supplied; recent changes may be missing; "
-                         "collect the hive together with its .LOG1 and .LOG2 files",
-                         "offset=0x4", partial=False)
+        if bb.dirty and logs:
+            read_path = _recover(ctx, path, primary, logs) or path
+            if read_path is not path:
+                status = "recovered"
+                buf = map_file(read_path)
+        elif bb.dirty:
+            ctx.warn(f"hive is dirty (sequence numbers {bb.seq1} != {bb.seq2}) and no "
+                     ".LOG1/.LOG2 were supplied; recent changes may be missing; "
+                     "collect the hive together with its .LOG1 and .LOG2 files",
+                     "offset=0x4", partial=False)
         elif logs:
             ctx.note("hive is clean; transaction logs not needed")
+        try:
+            yield from self._read(ctx, read_path, buf, bb, status)
+        finally:
+            if buf is not primary:
+                _unmap(buf)
 
-        buf = primary
+    def _read(self, ctx: ParseContext, read_path: Path, buf: Any, bb: BaseBlock,
+              status: str) -> Iterator[pa.Table]:
         for msg, loc in check_structure(buf, parse_base_block(buf) or bb):
             ctx.warn(msg, loc)
         pyf = None
@@ -947,14 +905,13 @@ class HiveSource(Source):
         reg_root: Any = None
         errors = []
         try:
-            reg_root = open_regipy(read_path, buf)
+            reg_root = open_cells(buf)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"regipy: {type(exc).__name__}: {exc}")
         full = ctx.options.registry == "full"
-        # Our regipy-based walker (own subkey-list and value-cell reading) is
-        # as fast as libregf on a full walk (benchmarks/registry_full_load.py)
-        # and keeps more of a damaged hive; libregf is the fallback when
-        # regipy cannot even parse the root key.
+        # Our cell reader (hivecells) walks faster than libregf's binding
+        # (benchmarks/registry_full_load.py) and keeps more of a damaged
+        # hive; libregf is the fallback when the root key cannot be parsed.
         if reg_root is None:
             try:
                 opened = open_pyregf(read_path)
@@ -968,7 +925,7 @@ class HiveSource(Source):
             ctx.warn("root key unreadable: " + "; ".join(errors), f"offset=0x{BASE + bb.root_offset:x}")
             return
         try:
-            yield from self._rows(ctx, root, reg_root, bb, full, status, len(primary))
+            yield from self._rows(ctx, root, reg_root, bb, full, status, len(buf))
         finally:
             if pyf is not None:
                 pyf.close()
@@ -1000,9 +957,7 @@ class HiveSource(Source):
                 ctx.note(f"host {host} from the SYSTEM hive beside it")
 
         def fallback(rel: list[str], index: int) -> Any:
-            """libregf could not read a subkey: take it from regipy."""
-            if reg_root is None or reg_root is root:
-                return None
+            """libregf could not read a subkey: take it from our cell reader."""
             node = reg_root
             for seg in rel:
                 node = node.subkey(seg)
@@ -1013,7 +968,8 @@ class HiveSource(Source):
                     return None if isinstance(sk, _Failed) else sk
             return None
 
-        walker = _Walker(ctx, mount, status, fallback)
+        mixed = reg_root is not None and reg_root is not root  # libregf walks, cells fill in
+        walker = _Walker(ctx, mount, status, fallback if mixed else None)
         walker.host = host
         declared = _declared_paths().get(htype) or []
         if full or (not declared and size <= SMALL_HIVE):
@@ -1023,7 +979,7 @@ class HiveSource(Source):
         elif not declared:
             ctx.note(f"no declared subtrees for a {htype} hive of {size} bytes; root key only "
                      "(use registry=full to load everything)")
-            walker.emit(root, [])
+            walker.emit(root, walker.mount)
         else:
             found = 0
             nav = reg_root or root
@@ -1036,7 +992,7 @@ class HiveSource(Source):
                     if subtree:
                         yield from walker.walk(node, rel)
                     else:
-                        walker.emit(node, rel)
+                        walker.emit(node, walker.full_key(rel))
                 found += hit
             ctx.note(f"targeted load: {found} of {len(declared)} declared subtrees present")
             if not found:
@@ -1070,10 +1026,14 @@ class HiveLogSource(Source):
         hive_name = re.sub(r"\.log[12]?$", "", path.name, flags=re.I)
         hive = next((s for s in ctx.siblings if s.name.lower() == hive_name.lower()), None)
         try:
-            info = classify_log(path.name, path.read_bytes())
+            data = map_file(path)
         except OSError as exc:
             ctx.warn(f"cannot read: {exc}")
             return
+        try:
+            info = classify_log(path.name, data)
+        finally:
+            _unmap(data)
         what = f"{info.fmt} format" if info.fmt else f"not usable: {info.reason}"
         if hive is not None:
             ctx.note(f"transaction log of {hive.name} ({what})")

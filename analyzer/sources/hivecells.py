@@ -1,0 +1,311 @@
+"""Cell-level reading of a registry hive (``regf``) held in a buffer (an
+``mmap`` of the file, or bytes): key nodes (``nk``), subkey lists
+(``lf``/``lh``/``li`` and ``ri`` index roots), value lists and value cells
+(``vk``, ``db`` big data), decoded straight into row columns.
+
+Why a reader of our own: regipy parses each key node through ``construct``
+(~25 µs a key) and its value iterator reads ``data_size`` bytes even for data
+stored inline in the value cell (a size with the top bit set means "to the
+end of the file"); libregf through its Python binding creates an object per
+key and per value. A full load of a SYSTEM hive is 100k rows, so the per-row
+cost is what counts (benchmarks/registry_full_load.py).
+
+The reader keeps regipy's semantics where the hive source used regipy
+before, so the rows do not change (tests/test_hive_rows_identity.py):
+
+* the root key is the first allocated cell of the first hive bin (regipy's
+  rule; a root cell that is not the hive's real root is reported by
+  :func:`analyzer.sources.hive.check_structure`);
+* key names are ASCII when compressed (``KEY_COMP_NAME``), else UTF-16LE,
+  both with replacement characters; value names Latin-1 when compressed;
+* whenever a cell does not have the shape the fast path needs (too short, a
+  first hive-bin cell that is not allocated, a base block name that is not
+  valid UTF-16), regipy itself parses it, so the same errors are reported.
+
+A damaged list or cell costs that subkey or value (an exception in its
+place, turned into a warning by the walker), not the key or the hive.
+"""
+from __future__ import annotations
+
+import io
+import json
+import mmap
+import struct
+from typing import Any
+
+from ..registry import decode_value
+
+BASE = 4096  # hive bins start after the base block
+BIG_DATA_SEGMENT = 16344
+KEY_COMP_NAME = 0x20
+VALUE_COMP_NAME = 0x1
+
+#: CM_KEY_NODE from its flags (the 2 bytes after ``nk``): flags, last
+#: written, access bits, parent, subkey count, volatile count, subkey list,
+#: volatile list, value count, value list, 7 fields we skip, name size.
+_NK = struct.Struct("<HQ4xIIIIIII28xH")
+_NK_FIXED = 74  # bytes before the key name (the class-name size follows the name size)
+_VK = struct.Struct("<HIIIH")  # name size, data size, data offset, type, flags
+_U32 = struct.Struct("<I")
+_U16 = struct.Struct("<H")
+_LIST_WIDTH = {b"lf": 8, b"lh": 8, b"li": 4, b"ri": 4}
+_STRING_TYPES = (1, 2, 6)  # REG_SZ, REG_EXPAND_SZ, REG_LINK
+
+
+class Failed:
+    """A subkey that could not be read (its index in the list and the error)."""
+
+    __slots__ = ("index", "error")
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        self.index, self.error = index, error
+
+
+class Hive:
+    """A hive buffer and its format version (big data needs minor >= 4)."""
+
+    __slots__ = ("buf", "minor", "_stream")
+
+    def __init__(self, buf: Any, minor: int) -> None:
+        self.buf, self.minor = buf, minor
+        self._stream: Any = None
+
+    def stream(self) -> Any:
+        """A seekable stream over the buffer, for regipy's parsers (slow
+        path only; an mmap is its own stream, bytes are not copied)."""
+        if self._stream is None:
+            self._stream = self.buf if isinstance(self.buf, mmap.mmap) else io.BytesIO(self.buf)
+        return self._stream
+
+    def node(self, pos: int, ident: int) -> CellNode:
+        """The key whose CM_KEY_NODE starts at ``pos`` (after ``nk``)."""
+        buf = self.buf
+        if pos + _NK_FIXED <= len(buf):
+            flags, ts, _parent, nsub, _vol, sk_list, _vlist, nval, v_list, nlen = _NK.unpack_from(buf, pos)
+            end = pos + _NK_FIXED + nlen
+            if end <= len(buf):
+                raw = buf[pos + _NK_FIXED:end]
+                name = raw.decode("ascii", "replace") if flags & KEY_COMP_NAME else raw.decode("utf-16-le", "replace")
+                return CellNode(self, name, ts, nsub, nval, sk_list, v_list, ident)
+        return self._regipy_node(pos, ident)
+
+    def _regipy_node(self, pos: int, ident: int) -> CellNode:
+        """regipy's parse of a key cell the fast path declined (its errors)."""
+        from regipy.registry import Cell, NKRecord
+        nk = NKRecord(Cell(cell_type="nk", offset=pos, size=0), self.stream())
+        return CellNode.from_regipy(self, nk, ident)
+
+    def root(self) -> CellNode:
+        """The root key, found as regipy finds it (see the module docstring)."""
+        buf = self.buf
+        try:
+            bytes(buf[48:112]).decode("utf-16-le")  # regipy decodes the base block name strictly
+            ok = True
+        except UnicodeDecodeError:
+            ok = False
+        ok = ok and len(buf) >= BASE + 40 and buf[:4] == b"regf" and buf[BASE:BASE + 4] == b"hbin"
+        if ok and _U32.unpack_from(buf, BASE + 8)[0] > 32 and struct.unpack_from("<i", buf, BASE + 32)[0] < 0:
+            try:
+                buf[BASE + 36:BASE + 38].decode()
+                return self.node(BASE + 38, -1)
+            except UnicodeDecodeError:
+                pass
+        from regipy.registry import HBin, NKRecord
+        from regipy.structs import REGF_HEADER
+        s = self.stream()
+        s.seek(0)
+        REGF_HEADER.parse_stream(s)
+        s.seek(BASE)
+        hbin = HBin(s)
+        return CellNode.from_regipy(self, NKRecord(next(hbin.iter_cells(s)), s), -1)
+
+
+class CellNode:
+    """One key: its header fields, read from the hive buffer."""
+
+    __slots__ = ("hive", "name", "ts", "nsubkeys", "nvalues", "sk_list", "v_list", "ident")
+
+    def __init__(self, hive: Hive, name: str, ts: int, nsub: int, nval: int, sk_list: int, v_list: int,
+                 ident: int) -> None:
+        self.hive, self.name, self.ts = hive, name, ts
+        self.nsubkeys, self.nvalues, self.sk_list, self.v_list = nsub, nval, sk_list, v_list
+        self.ident = ident  # the key cell's offset: a key listed twice is a cycle
+
+    @classmethod
+    def from_regipy(cls, hive: Hive, nk: Any, ident: int) -> CellNode:
+        h = nk.header
+        return cls(hive, nk.name, h.last_modified, h.subkey_count, h.values_count,
+                   h.subkeys_list_offset, h.values_list_offset, ident)
+
+    # -- subkeys ---------------------------------------------------------
+
+    def subkeys(self) -> list[CellNode | Failed]:
+        if not self.nsubkeys:
+            return []
+        hive = self.hive
+        buf = hive.buf
+        out: list[CellNode | Failed] = []
+        for i, off in enumerate(subkey_offsets(buf, self.sk_list)):
+            if isinstance(off, BaseException):
+                out.append(Failed(i, off))
+                continue
+            cell = BASE + off + 4
+            if buf[cell:cell + 2] != b"nk":
+                out.append(Failed(i, ValueError(f"no key cell (nk) at offset 0x{off:x}")))
+                continue
+            try:
+                out.append(hive.node(cell + 2, off))
+            except Exception as exc:  # noqa: BLE001 - regipy's parse of a damaged cell
+                out.append(Failed(i, exc))
+        return out
+
+    def subkey(self, name: str) -> CellNode | None:
+        low = name.lower()
+        for sk in self.subkeys():
+            if not isinstance(sk, Failed) and sk.name.lower() == low:
+                return sk
+        return None
+
+    # -- values ----------------------------------------------------------
+
+    def _value_offsets(self) -> tuple[int, ...] | ValueError:
+        n = self.nvalues
+        lst = BASE + self.v_list + 4
+        if n and lst + 4 * n > len(self.hive.buf):
+            return ValueError(f"value list at offset 0x{self.v_list:x} outside the hive")
+        return struct.unpack_from(f"<{n}I", self.hive.buf, lst) if n else ()
+
+    def values(self) -> list[tuple[str, int, bytes] | BaseException]:
+        """(name, type code, data bytes) of each value, or the error in its place."""
+        offs = self._value_offsets()
+        if isinstance(offs, BaseException):
+            return [offs]
+        out: list[tuple[str, int, bytes] | BaseException] = []
+        buf, minor = self.hive.buf, self.hive.minor
+        for vrel in offs:
+            try:
+                name, dsize, doff, dtype = _vk(buf, vrel)
+                out.append((name, dtype, value_data(buf, dsize, doff, minor)))
+            except Exception as exc:  # noqa: BLE001 - one bad value, not the key
+                out.append(exc)
+        return out
+
+    def read_values(self, names: list[str], codes: list[int], texts: list[str],
+                    extras: list[str | None]) -> list[BaseException]:
+        """Append each readable value, decoded as
+        :func:`analyzer.registry.decode_value` does, to the column lists;
+        return the errors of the others (in value order)."""
+        offs = self._value_offsets()
+        if isinstance(offs, BaseException):
+            return [offs]
+        errors: list[BaseException] = []
+        buf, minor = self.hive.buf, self.hive.minor
+        for vrel in offs:
+            try:
+                name, dsize, doff, dtype = _vk(buf, vrel)
+                if dsize == 0x80000004 and dtype == 4:  # inline DWORD: the offset field is the value
+                    text, extra = str(doff), None
+                else:
+                    raw = value_data(buf, dsize, doff, minor)
+                    if dtype in _STRING_TYPES:
+                        text, extra = utf16_text(raw), None
+                    else:
+                        _, text, ex = decode_value(dtype, raw)
+                        extra = json.dumps(ex, ensure_ascii=False) if ex else None
+            except Exception as exc:  # noqa: BLE001 - one bad value, not the key
+                errors.append(exc)
+                continue
+            names.append(name)
+            codes.append(dtype)
+            texts.append(text)
+            extras.append(extra)
+        return errors
+
+
+def _vk(buf: Any, vrel: int) -> tuple[str, int, int, int]:
+    """(name, data size, data offset, type) of the value cell at ``vrel``."""
+    o = BASE + vrel + 4
+    if buf[o:o + 2] != b"vk":
+        raise ValueError(f"no value cell (vk) at offset 0x{vrel:x}")
+    nlen, dsize, doff, dtype, flags = _VK.unpack_from(buf, o + 2)
+    raw = buf[o + 20:o + 20 + nlen]
+    return (raw.decode("latin-1") if flags & VALUE_COMP_NAME else raw.decode("utf-16-le", "replace"),
+            dsize, doff, dtype)
+
+
+def utf16_text(raw: bytes) -> str:
+    """A string value as :func:`analyzer.registry.decode_value` gives it
+    (UTF-16LE up to the first NUL character, replacement characters for
+    broken surrogates), in one decode: a NUL code unit never belongs to an
+    error sequence, so cutting after decoding gives the same text."""
+    if len(raw) & 1:
+        raw = raw[:-1]
+    text = raw.decode("utf-16-le", "replace")
+    cut = text.find("\x00")
+    return text if cut < 0 else text[:cut]
+
+
+def value_data(buf: Any, dsize: int, doff: int, minor: int) -> bytes:
+    """A value's data bytes: inline (<= 4 bytes in the offset field), in one
+    cell, or in ``db`` big-data segments (hive version 1.4+); bounded by the
+    hive, never by the declared size."""
+    if dsize & 0x80000000:  # data inline in the offset field
+        n = dsize & 0x7FFFFFFF
+        if n > 4:
+            raise ValueError(f"inline data size {n} > 4")
+        return _U32.pack(doff)[:n]
+    if dsize == 0:
+        return b""
+    cell = BASE + doff
+    if doff == 0xFFFFFFFF or cell + 4 > len(buf):
+        raise ValueError(f"value data offset 0x{doff:x} outside the hive")
+    start = cell + 4
+    if dsize > BIG_DATA_SEGMENT and minor >= 4 and buf[start:start + 2] == b"db":
+        return _big_data(buf, start, dsize)
+    if start + dsize > len(buf):
+        raise ValueError(f"value data at 0x{doff:x} runs past the end of the hive")
+    return bytes(buf[start:start + dsize])
+
+
+def _big_data(buf: Any, start: int, dsize: int) -> bytes:
+    nseg, seglist = struct.unpack_from("<HI", buf, start + 2)
+    out = bytearray()
+    remaining = dsize
+    so = BASE + seglist + 4
+    for s in range(nseg):
+        if remaining <= 0:
+            break
+        (seg,) = _U32.unpack_from(buf, so + 4 * s)
+        sc = BASE + seg + 4
+        piece = buf[sc:sc + min(BIG_DATA_SEGMENT, remaining)]
+        if not piece:
+            raise ValueError(f"big-data segment at 0x{seg:x} outside the hive")
+        out += piece
+        remaining -= len(piece)
+    if remaining > 0:
+        raise ValueError(f"big data truncated ({dsize - remaining} of {dsize} bytes)")
+    return bytes(out)
+
+
+def subkey_offsets(buf: Any, list_off: int, depth: int = 0) -> list[int | BaseException]:
+    """Key-cell offsets of a subkey list (lf/lh/li, or an ri index of them);
+    an error in place of a list that cannot be read."""
+    o = BASE + list_off + 4
+    if o + 4 > len(buf):
+        return [ValueError(f"subkey list offset 0x{list_off:x} outside the hive")]
+    sig = bytes(buf[o:o + 2])
+    (n,) = _U16.unpack_from(buf, o + 2)
+    width = _LIST_WIDTH.get(sig)
+    if width is None or (sig == b"ri" and depth):
+        return [ValueError(f"bad subkey list signature {sig!r} at offset 0x{list_off:x}")]
+    if o + 4 + width * n > len(buf):
+        return [ValueError(f"subkey list at offset 0x{list_off:x} runs past the end of the hive")]
+    if width == 8:  # lf/lh: (offset, name hint or hash) pairs
+        return list(struct.unpack_from(f"<{2 * n}I", buf, o + 4)[::2])
+    offs = struct.unpack_from(f"<{n}I", buf, o + 4)
+    if sig != b"ri":
+        return list(offs)
+    out: list[int | BaseException] = []
+    for off in offs:
+        out.extend(subkey_offsets(buf, off, depth + 1))
+    return out
