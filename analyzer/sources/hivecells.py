@@ -200,15 +200,34 @@ class CellNode:
             return [offs]
         errors: list[BaseException] = []
         buf, minor = self.hive.buf, self.hive.minor
+        size = len(buf)
+        vk_unpack = _VK.unpack_from
         for vrel in offs:
+            # the common shapes inline (a call per value costs more than
+            # reading it); anything else through _vk / value_data
+            o = BASE + vrel + 4
             try:
-                name, dsize, doff, dtype = _vk(buf, vrel)
+                if buf[o:o + 2] != b"vk":
+                    raise ValueError(f"no value cell (vk) at offset 0x{vrel:x}")
+                nlen, dsize, doff, dtype, flags = vk_unpack(buf, o + 2)
+                raw = buf[o + 20:o + 20 + nlen]
+                name = raw.decode("latin-1") if flags & VALUE_COMP_NAME else raw.decode("utf-16-le", "replace")
                 if dsize == 0x80000004 and dtype == 4:  # inline DWORD: the offset field is the value
                     text, extra = str(doff), None
                 else:
-                    raw = value_data(buf, dsize, doff, minor)
-                    if dtype in _STRING_TYPES:
-                        text, extra = utf16_text(raw), None
+                    start = BASE + doff + 4
+                    if 0 < dsize <= BIG_DATA_SEGMENT and doff != 0xFFFFFFFF and start + dsize <= size:
+                        raw = buf[start:start + dsize]  # data in one cell
+                    else:
+                        raw = value_data(buf, dsize, doff, minor)
+                    if dtype == 1 or dtype == 2 or dtype == 6:  # strings: see utf16_text
+                        if len(raw) & 1:
+                            raw = raw[:-1]
+                        text = raw.decode("utf-16-le", "replace")
+                        cut = text.find("\x00")
+                        if cut >= 0:
+                            text = text[:cut]
+                        extra = None
                     else:
                         _, text, ex = decode_value(dtype, raw)
                         extra = json.dumps(ex, ensure_ascii=False) if ex else None
