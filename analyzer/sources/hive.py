@@ -55,7 +55,7 @@ from ..registry import decode_value, segment_match, type_name
 from ..table import conform_arrow
 from . import register
 from .base import ParseContext, Source
-from .hivecells import BASE, CellNode, Hive
+from .hivecells import BASE, CellNode, Hive, read_value_batch
 from .hivecells import Failed as _Failed
 
 try:  # optional fast walker for --registry full
@@ -535,9 +535,10 @@ def mount_point(hive_type: str, base_name: str, display_path: str) -> str:
 
 class _Rows:
     """Registry rows of one batch, kept as columns: per key (path, time,
-    status, counts) and per value (name, type code, text, extra data). The
-    table is assembled in Arrow (a Python object per row and per cell costs
-    more than reading the hive): a key's row comes first, then its values."""
+    status, counts) and per value (name, type code, text, extra data, in
+    chunks). The table is assembled in Arrow (a Python object per row and
+    per cell costs more than reading the hive): a key's row comes first,
+    then its values."""
 
     def __init__(self) -> None:
         self.clear()
@@ -548,24 +549,36 @@ class _Rows:
         self.kstatus: list[str] = []
         self.kdata: list[str] = []
         self.knv: list[int] = []  # values read per key
-        self.vname: list[str] = []
-        self.vcode: list[int] = []
-        self.vtext: list[str] = []
-        self.vextra: list[str | None] = []
+        self.chunks: list[tuple[pa.Array, np.ndarray, pa.Array, pa.Array]] = []
+        self.nvalues = 0
 
     def __len__(self) -> int:
-        return len(self.kpath) + len(self.vname)
+        return len(self.kpath) + self.nvalues
 
     def add_key(self, path: str, ts: int | None, status: str, data: str, nvalues: int) -> None:
-        """A key whose ``nvalues`` values were appended to the value columns."""
+        """A key whose ``nvalues`` values are (or will be) in the value chunks."""
         self.kpath.append(path)
         self.kts.append(ts)
         self.kstatus.append(status)
         self.kdata.append(data)
         self.knv.append(nvalues)
 
+    def add_values(self, names: Any, codes: Any, texts: Any, extras: Any) -> None:
+        """The values of the keys added since the last call, in key order."""
+        self.chunks.append((pa.array(names, pa.string()), np.asarray(codes, dtype=np.int64),
+                            pa.array(texts, pa.string()), pa.array(extras, pa.string())))
+        self.nvalues += len(self.chunks[-1][1])
+
+    def _values(self) -> tuple[pa.Array, np.ndarray, pa.Array, pa.Array]:
+        if not self.chunks:
+            empty = pa.array([], pa.string())
+            return empty, np.zeros(0, dtype=np.int64), empty, empty
+        return (pa.concat_arrays([c[0] for c in self.chunks]), np.concatenate([c[1] for c in self.chunks]),
+                pa.concat_arrays([c[2] for c in self.chunks]), pa.concat_arrays([c[3] for c in self.chunks]))
+
     def table(self, source: str, path: str, host: str | None) -> pa.Table:
-        nk, nv = len(self.kpath), len(self.vname)
+        names, codes, texts, extras = self._values()
+        nk, nv = len(self.kpath), len(codes)
         n = nk + nv
         knv = np.asarray(self.knv, dtype=np.int64)
         kidx = pa.array(np.repeat(np.arange(nk, dtype=np.int64), knv + 1))  # row -> its key
@@ -574,13 +587,12 @@ class _Rows:
         vpos = np.full(n, nv, dtype=np.int64)  # row -> its value (nv: the key row's null)
         vpos[~is_key] = np.arange(nv, dtype=np.int64)
         vidx = pa.array(vpos)
-        names = pa.array(self.vname, pa.string())
+        null = pa.nulls(1, pa.string())
         shown = pc.if_else(pc.equal(names, ""), "(Default)", names)
         suffix = pa.concat_arrays([pc.binary_join_element_wise("; value=", shown, ""),
                                    pa.array([""], pa.string())]).take(vidx)
         key = pa.array(self.kpath, pa.string()).take(kidx)
         ts = pa.array(self.kts, pa.int64()).take(kidx)
-        codes = np.asarray(self.vcode, dtype=np.int64)
         uniq, inv = np.unique(codes, return_inverse=True)
         tnames = pa.array([type_name(int(c)) for c in uniq] + [None], pa.string())
         data_pos = np.where(is_key, nv + np.repeat(np.arange(nk, dtype=np.int64), knv + 1), vpos)
@@ -593,10 +605,10 @@ class _Rows:
             "kind": pa.DictionaryArray.from_arrays(pa.array(np.where(is_key, 0, 1).astype(np.int8)),
                                                    ["registry_key", "registry_value"]),
             "key": key,
-            "value_name": pa.concat_arrays([names, pa.array([None], pa.string())]).take(vidx),
+            "value_name": pa.concat_arrays([names, null]).take(vidx),
             "value_type": tnames.take(pa.array(np.append(inv.reshape(-1), len(uniq))[vpos])),
-            "value": pa.array(self.vtext + [None], pa.string()).take(vidx),
-            "data": pa.array(self.vextra + self.kdata, pa.string()).take(pa.array(data_pos)),
+            "value": pa.concat_arrays([texts, null]).take(vidx),
+            "data": pa.concat_arrays([extras, pa.array(self.kdata, pa.string())]).take(pa.array(data_pos)),
             "locator": pc.binary_join_element_wise("key=", key, suffix, ""),
             "parse_status": pa.array(self.kstatus, pa.string()).take(kidx),
         }
@@ -629,8 +641,16 @@ class _Walker:
         self.suppressed = 0
         self.keys = 0
         self.values = 0
+        #: Cell-read keys whose values are not read yet: (row index, key, value list, count).
+        self.pending: list[tuple[int, str, int, int]] = []
+        self.pending_hive: Any = None
+        self.pending_n = 0
 
     def warn(self, msg: str, key: str) -> None:
+        self.settle()  # the values of the keys before this problem are warned first
+        self._warn(msg, key)
+
+    def _warn(self, msg: str, key: str) -> None:
         if self.n_warn < MAX_WARNINGS:
             self.ctx.warn(msg, f"key={key}")
         else:
@@ -642,23 +662,50 @@ class _Walker:
         return "\\".join([self.mount, *rel]) if rel else self.mount
 
     def emit(self, node: Any, key: str) -> None:
-        """The key's row and its values' rows (once per key path)."""
+        """The key's row and its values' rows (once per key path). Values of
+        cell-read keys are read later, many keys at once (:meth:`settle`)."""
         low = key.lower()
         if low in self.done:
             return
         self.done.add(low)
         rows = self.rows
-        before = len(rows.vname)
-        errors = node.read_values(rows.vname, rows.vcode, rows.vtext, rows.vextra)
+        self.keys += 1
+        data = f'{{"subkeys": {node.nsubkeys}, "values": {node.nvalues}}}'
+        if type(node) is CellNode:
+            self.pending.append((len(rows.kpath), key, node.v_list, node.nvalues))
+            self.pending_hive = node.hive
+            self.pending_n += min(node.nvalues, 1 << 16)
+            rows.add_key(key, _ts_us(node.ts), self.status, data, 0)
+            return
+        self.settle()
+        vals: tuple[list[Any], ...] = ([], [], [], [])
+        errors = node.read_values(*vals)
         status = self.status
         for exc in errors:
-            self.warn(f"value unreadable: {exc}", key)
+            self._warn(f"value unreadable: {exc}", key)
             status = "partial"
-        nval = len(rows.vname) - before
-        rows.add_key(key, _ts_us(node.ts), status,
-                     f'{{"subkeys": {node.nsubkeys}, "values": {node.nvalues}}}', nval)
-        self.keys += 1
-        self.values += nval
+        rows.add_key(key, _ts_us(node.ts), status, data, len(vals[0]))
+        rows.add_values(*vals)
+        self.values += len(vals[0])
+
+    def settle(self) -> None:
+        """Read the values of the keys emitted since the last call (one
+        numpy pass over their value cells), warn about the unreadable ones in
+        key order, and mark those keys partial."""
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_n = self.pending, [], 0
+        vb = read_value_batch(self.pending_hive, [p[2] for p in pending], [p[3] for p in pending])
+        rows = self.rows
+        for i, exc in vb.errors:
+            k, key = pending[i][0], pending[i][1]
+            self._warn(f"value unreadable: {exc}", key)
+            rows.kstatus[k] = "partial"
+        for (k, *_), nv in zip(pending, vb.per_key.tolist()):
+            rows.knv[k] = nv
+        rows.chunks.append((vb.names, vb.codes, vb.texts, vb.extras))
+        rows.nvalues += len(vb.codes)
+        self.values += len(vb.codes)
 
     def walk(self, node: Any, rel: list[str]) -> Iterator[pa.Table]:
         """The key and its whole subtree, depth first in list order
@@ -694,10 +741,12 @@ class _Walker:
             if not failed and len(children) < node.nsubkeys:
                 self.warn(f"only {len(children)} of {node.nsubkeys} subkeys listed", key)
             stack.extend(reversed(children))
-            if len(rows) >= self.BATCH:
+            if len(rows) + self.pending_n >= self.BATCH:
                 yield self.flush()
+        self.settle()
 
     def flush(self) -> pa.Table:
+        self.settle()
         tab = self.rows.table(HiveSource.name, self.ctx.path, self.host)
         self.rows.clear()
         return tab
@@ -800,7 +849,10 @@ def map_file(path: Path) -> Any:
 
 def _unmap(buf: Any) -> None:
     if isinstance(buf, mmap.mmap):
-        buf.close()
+        try:
+            buf.close()
+        except BufferError:  # a view still alive (an error's frame): unmapped when it goes
+            pass
 
 
 def _recover(ctx: ParseContext, path: Path, primary: Any, logs: list[Path]) -> Path | None:
@@ -998,6 +1050,7 @@ class HiveSource(Source):
             if not found:
                 ctx.empty(f"targeted load: none of the {len(declared)} subtrees the checks read "
                           f"from a {htype} hive is in it (registry=full loads every key)")
+        walker.settle()
         if walker.suppressed:
             ctx.warn(f"{walker.suppressed} more problem(s) not listed", f"key={mount}")
         ctx.note(f"{walker.keys} keys, {walker.values} values")
