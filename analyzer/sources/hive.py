@@ -403,7 +403,9 @@ class PyregfNode:
 
     def read_values(self, names: list[str], codes: list[int], texts: list[str],
                     extras: list[str | None]) -> list[BaseException]:
-        """Same contract as :meth:`CellNode.read_values`."""
+        """Append each readable value (name, type code, text as
+        :func:`analyzer.registry.decode_value` gives it, data JSON) to the
+        column lists; return the errors of the others, in value order."""
         errors = []
         for item in self.values():
             if isinstance(item, BaseException):
@@ -811,23 +813,30 @@ def system_host(root: Any) -> tuple[str | None, int | None]:
 
 def sibling_system_host(siblings: tuple[Path, ...]) -> str | None:
     """ComputerName of the one SYSTEM hive among ``siblings``, if exactly one
-    SYSTEM hive with a name is there."""
-    from regipy.registry import RegistryHive
-
+    SYSTEM hive with a name is there (``Select\\Current`` names the control
+    set). Each sibling is mapped, not read: only the few cells on the path
+    are touched."""
     found: set[str] = set()
     for sib in siblings:
+        buf: Any = b""
         try:
-            with safeio.open_regular(sib) as fh:
-                if fh.read(4) != b"regf":
-                    continue
-            hive = RegistryHive(str(sib))
-            cur = next((v.value for v in hive.get_key("\\Select").iter_values()
-                        if v.name.lower() == "current"), None)
-            key = hive.get_key(f"\\ControlSet{int(cur):03d}\\Control\\ComputerName\\ComputerName")
-            name = next((v.value for v in key.iter_values() if v.name.lower() == "computername"), None)
+            buf = map_file(sib)
+            if buf[:4] != b"regf":
+                continue
+            node = root = open_cells(buf)
+            sel = root.subkey("Select")
+            cur = _read_value(sel, "Current") if sel is not None else None
+            if cur is None:
+                continue
+            for seg in (f"ControlSet{int(decode_value(*cur)[1]):03d}", "Control", "ComputerName", "ComputerName"):
+                node = node.subkey(seg) if node is not None else None
+            v = _read_value(node, "ComputerName") if node is not None else None
+            name = decode_value(*v)[1] if v is not None and v[0] in (1, 2) else None
         except Exception:  # noqa: BLE001 - not a readable SYSTEM hive: no opinion
             continue
-        if isinstance(name, str) and name.strip():
+        finally:
+            _unmap(buf)
+        if name and name.strip():
             found.add(name.strip())
     return found.pop() if len(found) == 1 else None
 

@@ -194,56 +194,6 @@ class CellNode:
                 out.append(exc)
         return out
 
-    def read_values(self, names: list[str], codes: list[int], texts: list[str],
-                    extras: list[str | None]) -> list[BaseException]:
-        """Append each readable value, decoded as
-        :func:`analyzer.registry.decode_value` does, to the column lists;
-        return the errors of the others (in value order)."""
-        offs = self._value_offsets()
-        if isinstance(offs, BaseException):
-            return [offs]
-        errors: list[BaseException] = []
-        buf, minor = self.hive.buf, self.hive.minor
-        size = len(buf)
-        vk_unpack = _VK.unpack_from
-        for vrel in offs:
-            # the common shapes inline (a call per value costs more than
-            # reading it); anything else through _vk / value_data
-            o = BASE + vrel + 4
-            try:
-                if buf[o:o + 2] != b"vk":
-                    raise ValueError(f"no value cell (vk) at offset 0x{vrel:x}")
-                nlen, dsize, doff, dtype, flags = vk_unpack(buf, o + 2)
-                raw = buf[o + 20:o + 20 + nlen]
-                name = raw.decode("latin-1") if flags & VALUE_COMP_NAME else raw.decode("utf-16-le", "replace")
-                if dsize == 0x80000004 and dtype == 4:  # inline DWORD: the offset field is the value
-                    text, extra = str(doff), None
-                else:
-                    start = BASE + doff + 4
-                    if 0 < dsize <= BIG_DATA_SEGMENT and doff != 0xFFFFFFFF and start + dsize <= size:
-                        raw = buf[start:start + dsize]  # data in one cell
-                    else:
-                        raw = value_data(buf, dsize, doff, minor)
-                    if dtype == 1 or dtype == 2 or dtype == 6:  # strings: see utf16_text
-                        if len(raw) & 1:
-                            raw = raw[:-1]
-                        text = raw.decode("utf-16-le", "replace")
-                        cut = text.find("\x00")
-                        if cut >= 0:
-                            text = text[:cut]
-                        extra = None
-                    else:
-                        _, text, ex = decode_value(dtype, raw)
-                        extra = json.dumps(ex, ensure_ascii=False) if ex else None
-            except Exception as exc:  # noqa: BLE001 - one bad value, not the key
-                errors.append(exc)
-                continue
-            names.append(name)
-            codes.append(dtype)
-            texts.append(text)
-            extras.append(extra)
-        return errors
-
 
 def _vk(buf: Any, vrel: int) -> tuple[str, int, int, int]:
     """(name, data size, data offset, type) of the value cell at ``vrel``."""
@@ -406,8 +356,8 @@ def _one_value(buf: Any, minor: int, vrel: int) -> tuple[str, int, str, str | No
 
 def read_value_batch(hive: Hive, v_lists: list[int], nvals: list[int]) -> ValueBatch:
     """The values of keys given by their value-list offsets and counts
-    (CellNode.v_list, .nvalues): what :meth:`CellNode.read_values` gives for
-    each key in turn, read together."""
+    (CellNode.v_list, .nvalues): what :func:`_one_value` gives for each
+    value of each key in turn, read together; the errors in that order."""
     buf = hive.buf
     b = np.frombuffer(buf, dtype=np.uint8)
     size = len(b)
