@@ -22,15 +22,15 @@ documented by M. Suhanov and libyal):
   entry that fails its hashes or breaks the sequence.
   regipy's replay applies every HvLE entry whatever its sequence number and
   applies LOG2 before LOG1, which does not match Windows on the new format
-  (DESIGN.md); :func:`replay_logs` implements the rules above itself, on a
+  (tests/sources/test_hive.py compares with Windows' own recovery); :func:`replay_logs` implements the rules above itself, on a
   copy in the work directory — the input is never modified.
-* regipy's value reader reads ``data_size`` bytes even for data stored inline
-  in the value cell (size with the top bit set = up to 2 GiB: "to the end of
-  the file"), which is what makes its full walk take minutes. We use regipy
-  for key navigation and read value cells ourselves (bounded, per value, so
-  one bad value does not lose the key). For ``--registry full`` libregf
-  (``pyregf``, optional) walks ~60x faster; where it cannot read a subkey, the
-  regipy path takes over for that subtree.
+* Keys and values are read by our cell reader (:mod:`.hivecells`) from a
+  memory map of the hive: regipy's construct-based key parse and its value
+  reader (which reads ``data_size`` bytes even for data stored inline, up to
+  "the end of the file") cost minutes on a full walk; the cell reader keeps
+  regipy's semantics (root = first cell of the first bin, name decoding) and
+  hands the cells it cannot take to regipy. libregf (``pyregf``, optional)
+  walks the hive when the root key cannot be parsed at all.
 * A damaged hive is read key by key: a bad subkey list or value list costs
   that key's children or values (a warning with the key), not the hive.
 """
