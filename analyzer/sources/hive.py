@@ -22,8 +22,9 @@ documented by M. Suhanov and libyal):
   entry that fails its hashes or breaks the sequence.
   regipy's replay applies every HvLE entry whatever its sequence number and
   applies LOG2 before LOG1, which does not match Windows on the new format
-  (tests/sources/test_hive.py compares with Windows' own recovery); :func:`replay_logs` implements the rules above itself, on a
-  copy in the work directory — the input is never modified.
+  (tests/sources/test_hive.py compares with Windows' own recovery);
+  :func:`replay_logs` implements the rules above itself, on a copy in the
+  work directory — the input is never modified.
 * Keys and values are read by our cell reader (:mod:`.hivecells`) from a
   memory map of the hive: regipy's construct-based key parse and its value
   reader (which reads ``data_size`` bytes even for data stored inline, up to
