@@ -548,23 +548,24 @@ class _Rows:
 
     def clear(self) -> None:
         self.kpath: list[str] = []
-        self.kts: list[int | None] = []
-        self.kstatus: list[str] = []
-        self.kdata: list[str] = []
+        self.kft: list[int] = []  # last-written FILETIME
+        self.ksub: list[int] = []  # subkey and value counts of the key cell
+        self.kval: list[int] = []
         self.knv: list[int] = []  # values read per key
+        self.partial: list[int] = []  # keys with an unreadable value
         self.chunks: list[tuple[pa.Array, np.ndarray, pa.Array, pa.Array]] = []
         self.nvalues = 0
 
     def __len__(self) -> int:
         return len(self.kpath) + self.nvalues
 
-    def add_key(self, path: str, ts: int | None, status: str, data: str, nvalues: int) -> None:
-        """A key whose ``nvalues`` values are (or will be) in the value chunks."""
-        self.kpath.append(path)
-        self.kts.append(ts)
-        self.kstatus.append(status)
-        self.kdata.append(data)
-        self.knv.append(nvalues)
+    def add_keys(self, nodes: list[Any], read: list[int]) -> None:
+        """Header fields of the last ``len(nodes)`` keys of ``kpath`` and how
+        many values of each are in the value chunks."""
+        self.kft.extend([n.ts for n in nodes])
+        self.ksub.extend([n.nsubkeys for n in nodes])
+        self.kval.extend([n.nvalues for n in nodes])
+        self.knv.extend(read)
 
     def add_values(self, names: Any, codes: Any, texts: Any, extras: Any) -> None:
         """The values of the keys added since the last call, in key order."""
@@ -579,8 +580,23 @@ class _Rows:
         return (pa.concat_arrays([c[0] for c in self.chunks]), np.concatenate([c[1] for c in self.chunks]),
                 pa.concat_arrays([c[2] for c in self.chunks]), pa.concat_arrays([c[3] for c in self.chunks]))
 
-    def table(self, source: str, path: str, host: str | None) -> pa.Table:
+    def _key_columns(self, status: str) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """Per key: time (None outside TS_MIN..TS_MAX: damage, not history),
+        ``data`` JSON of the counts, parse status."""
+        ft = np.asarray(self.kft, dtype=np.uint64)
+        valid = (ft >= TS_MIN) & (ft <= TS_MAX)
+        us = ((ft - np.uint64(FILETIME_EPOCH)) // np.uint64(10)).astype(np.int64)
+        ts = pa.array(us, pa.int64(), mask=~valid)
+        data = pc.binary_join_element_wise('{"subkeys": ', pa.array(self.ksub, pa.int64()).cast(pa.string()),
+                                           ', "values": ', pa.array(self.kval, pa.int64()).cast(pa.string()),
+                                           "}", "")
+        st = np.zeros(len(self.kpath), dtype=np.int8)
+        st[self.partial] = 1
+        return ts, data, pa.DictionaryArray.from_arrays(pa.array(st), [status, "partial"]).cast(pa.string())
+
+    def table(self, source: str, path: str, host: str | None, status: str) -> pa.Table:
         names, codes, texts, extras = self._values()
+        kts, kdata, kstatus = self._key_columns(status)
         nk, nv = len(self.kpath), len(codes)
         n = nk + nv
         knv = np.asarray(self.knv, dtype=np.int64)
@@ -595,7 +611,7 @@ class _Rows:
         suffix = pa.concat_arrays([pc.binary_join_element_wise("; value=", shown, ""),
                                    pa.array([""], pa.string())]).take(vidx)
         key = pa.array(self.kpath, pa.string()).take(kidx)
-        ts = pa.array(self.kts, pa.int64()).take(kidx)
+        ts = kts.take(kidx)
         uniq, inv = np.unique(codes, return_inverse=True)
         tnames = pa.array([type_name(int(c)) for c in uniq] + [None], pa.string())
         data_pos = np.where(is_key, nv + np.repeat(np.arange(nk, dtype=np.int64), knv + 1), vpos)
@@ -611,17 +627,11 @@ class _Rows:
             "value_name": pa.concat_arrays([names, null]).take(vidx),
             "value_type": tnames.take(pa.array(np.append(inv.reshape(-1), len(uniq))[vpos])),
             "value": pa.concat_arrays([texts, null]).take(vidx),
-            "data": pa.concat_arrays([extras, pa.array(self.kdata, pa.string())]).take(pa.array(data_pos)),
+            "data": pa.concat_arrays([extras, kdata]).take(pa.array(data_pos)),
             "locator": pc.binary_join_element_wise("key=", key, suffix, ""),
-            "parse_status": pa.array(self.kstatus, pa.string()).take(kidx),
+            "parse_status": kstatus.take(kidx),
         }
         return conform_arrow(pa.table(cols))
-
-
-def _ts_us(ft: int) -> int | None:
-    if ft < TS_MIN or ft > TS_MAX:
-        return None
-    return (ft - FILETIME_EPOCH) // 10
 
 
 def _json(obj: dict[str, Any]) -> str:
@@ -644,9 +654,8 @@ class _Walker:
         self.suppressed = 0
         self.keys = 0
         self.values = 0
-        #: Cell-read keys whose values are not read yet: (row index, key, value list, count).
-        self.pending: list[tuple[int, str, int, int]] = []
-        self.pending_hive: Any = None
+        #: Cell-read keys whose values are not read yet (the last keys of kpath).
+        self.pending: list[CellNode] = []
         self.pending_n = 0
 
     def warn(self, msg: str, key: str) -> None:
@@ -671,41 +680,39 @@ class _Walker:
         if low in self.done:
             return
         self.done.add(low)
-        rows = self.rows
         self.keys += 1
-        data = f'{{"subkeys": {node.nsubkeys}, "values": {node.nvalues}}}'
         if type(node) is CellNode:
-            self.pending.append((len(rows.kpath), key, node.v_list, node.nvalues))
-            self.pending_hive = node.hive
+            self.rows.kpath.append(key)
+            self.pending.append(node)
             self.pending_n += min(node.nvalues, 1 << 16)
-            rows.add_key(key, _ts_us(node.ts), self.status, data, 0)
             return
         self.settle()
+        self.rows.kpath.append(key)
         vals: tuple[list[Any], ...] = ([], [], [], [])
-        errors = node.read_values(*vals)
-        status = self.status
-        for exc in errors:
+        for exc in node.read_values(*vals):
             self._warn(f"value unreadable: {exc}", key)
-            status = "partial"
-        rows.add_key(key, _ts_us(node.ts), status, data, len(vals[0]))
-        rows.add_values(*vals)
+            if not self.rows.partial or self.rows.partial[-1] != len(self.rows.kpath) - 1:
+                self.rows.partial.append(len(self.rows.kpath) - 1)
+        self.rows.add_keys([node], [len(vals[0])])
+        self.rows.add_values(*vals)
         self.values += len(vals[0])
 
     def settle(self) -> None:
         """Read the values of the keys emitted since the last call (one
-        numpy pass over their value cells), warn about the unreadable ones in
-        key order, and mark those keys partial."""
+        numpy pass over their value cells; they are the last keys of the
+        batch), warn about the unreadable ones in key order, and mark those
+        keys partial."""
         if not self.pending:
             return
         pending, self.pending, self.pending_n = self.pending, [], 0
-        vb = read_value_batch(self.pending_hive, [p[2] for p in pending], [p[3] for p in pending])
+        vb = read_value_batch(pending[0].hive, [n.v_list for n in pending], [n.nvalues for n in pending])
         rows = self.rows
+        base = len(rows.kpath) - len(pending)
         for i, exc in vb.errors:
-            k, key = pending[i][0], pending[i][1]
-            self._warn(f"value unreadable: {exc}", key)
-            rows.kstatus[k] = "partial"
-        for (k, *_), nv in zip(pending, vb.per_key.tolist()):
-            rows.knv[k] = nv
+            self._warn(f"value unreadable: {exc}", rows.kpath[base + i])
+            if not rows.partial or rows.partial[-1] != base + i:
+                rows.partial.append(base + i)
+        rows.add_keys(pending, vb.per_key.tolist())
         rows.chunks.append((vb.names, vb.codes, vb.texts, vb.extras))
         rows.nvalues += len(vb.codes)
         self.values += len(vb.codes)
@@ -750,7 +757,7 @@ class _Walker:
 
     def flush(self) -> pa.Table:
         self.settle()
-        tab = self.rows.table(HiveSource.name, self.ctx.path, self.host)
+        tab = self.rows.table(HiveSource.name, self.ctx.path, self.host, self.status)
         self.rows.clear()
         return tab
 
