@@ -354,25 +354,28 @@ def _one_value(buf: Any, minor: int, vrel: int) -> tuple[str, int, str, str | No
     return name, dtype, text, json.dumps(ex, ensure_ascii=False) if ex else None
 
 
-def read_value_batch(hive: Hive, v_lists: list[int], nvals: list[int]) -> ValueBatch:
-    """The values of keys given by their value-list offsets and counts
-    (CellNode.v_list, .nvalues): what :func:`_one_value` gives for each
-    value of each key in turn, read together; the errors in that order."""
-    buf = hive.buf
-    b = np.frombuffer(buf, dtype=np.uint8)
+@dataclass
+class _Cells:
+    """The value cells of a group of keys, one array entry per value."""
+
+    key: np.ndarray  # index of the value's key in the group
+    index: np.ndarray  # index of the value in its key's list
+    vrel: np.ndarray  # cell offset
+    plain: np.ndarray  # shape the vectorized reader takes (else: per value)
+    dtype: np.ndarray
+    name_bytes: np.ndarray  # ASCII names of the plain values, concatenated
+    name_len: np.ndarray
+    dstart: np.ndarray  # data bytes in the buffer (inline data: in the cell itself)
+    dlen: np.ndarray
+
+
+def _value_cells(b: np.ndarray, vl: np.ndarray, nv: np.ndarray) -> _Cells:
+    """Locate and check every value cell of keys whose lists are in the
+    hive (``nv`` is 0 for the others)."""
     size = len(b)
-    nk = len(nvals)
-    vl = np.asarray(v_lists, dtype=np.int64)
-    nv = np.asarray(nvals, dtype=np.int64)
-    lst = BASE + vl + 4
-    bad_list = (nv > 0) & (lst + 4 * nv > size)
-    errors: list[tuple[int, int, BaseException]] = [
-        (int(k), -1, ValueError(f"value list at offset 0x{int(vl[k]):x} outside the hive"))
-        for k in np.flatnonzero(bad_list)]
-    nv = np.where(bad_list, 0, nv)
-    kk = np.repeat(np.arange(nk, dtype=np.int64), nv)  # value -> key
-    jj = np.arange(len(kk), dtype=np.int64) - np.repeat(np.cumsum(nv) - nv, nv)  # value -> index in key
-    vrel = _rd(b, np.repeat(lst, nv) + 4 * jj, 4)
+    kk = np.repeat(np.arange(len(nv), dtype=np.int64), nv)
+    jj = np.arange(len(kk), dtype=np.int64) - np.repeat(np.cumsum(nv) - nv, nv)
+    vrel = _rd(b, np.repeat(BASE + vl + 4, nv) + 4 * jj, 4)
     o = BASE + vrel + 4
     ok = o + 20 <= size
     o = np.where(ok, o, 0)
@@ -391,65 +394,84 @@ def read_value_batch(hive: Hive, v_lists: list[int], nvals: list[int]) -> ValueB
     dlen = np.where(inline, ilen, dsize)
     ok &= np.where(inline, ilen <= 4,
                    (dsize == 0) | ((dsize <= BIG_DATA_SEGMENT) & (doff != 0xFFFFFFFF) & (cstart + dsize <= size)))
-    dstart = np.where(dlen == 0, 0, np.where(inline, o + 8, cstart))
-    dstart = np.where(ok, dstart, 0)
-    dlen = np.where(ok, dlen, 0)
-    is_str = ok & np.isin(dtype, _STRING_TYPES)
-    is_dw = ok & (dtype == 4) & (dlen == 4)
-    is_qw = ok & (dtype == 11) & (dlen == 8)
-    is_hex = ok & ~np.isin(dtype, _PLAIN_HEX_EXCLUDED)
-    small = dlen <= _GATHER_MAX
+    dstart = np.where(ok & (dlen > 0), np.where(inline, o + 8, cstart), 0)
+    return _Cells(kk, jj, vrel, ok, dtype, name_bytes, nlen, dstart, np.where(ok, dlen, 0))
+
+
+def _plain_texts(buf: Any, b: np.ndarray, c: _Cells) -> tuple[np.ndarray, list[tuple[np.ndarray, pa.Array]]]:
+    """Texts of the plain values whose type has a plain rendering (decimal
+    DWORD/QWORD, string, hex): which values, and (indices, texts) parts."""
+    is_str = c.plain & np.isin(c.dtype, _STRING_TYPES)
+    is_dw = c.plain & (c.dtype == 4) & (c.dlen == 4)
+    is_qw = c.plain & (c.dtype == 11) & (c.dlen == 8)
+    is_hex = c.plain & ~np.isin(c.dtype, _PLAIN_HEX_EXCLUDED)
+    small = c.dlen <= _GATHER_MAX
     parts: list[tuple[np.ndarray, pa.Array]] = []
     sel = np.flatnonzero(is_dw)
-    parts.append((sel, pa.array(_rd(b, dstart[sel], 4)).cast(pa.string())))
+    parts.append((sel, pa.array(_rd(b, c.dstart[sel], 4)).cast(pa.string())))
     sel = np.flatnonzero(is_qw)
-    q = _rd(b, dstart[sel], 4).astype(np.uint64) | (_rd(b, dstart[sel] + 4, 4).astype(np.uint64) << np.uint64(32))
-    parts.append((sel, pa.array(q).cast(pa.string())))
+    lo, hi = _rd(b, c.dstart[sel], 4).astype(np.uint64), _rd(b, c.dstart[sel] + 4, 4).astype(np.uint64)
+    parts.append((sel, pa.array(lo | (hi << np.uint64(32))).cast(pa.string())))
     sel = np.flatnonzero(is_hex & small)
-    parts.append((sel, _hex_array(b, dstart[sel], dlen[sel])))
-    sel = np.flatnonzero(is_str)
-    parts.append((sel, pa.array([utf16_text(buf[s:s + n]) for s, n in zip(dstart[sel].tolist(), dlen[sel].tolist())],
-                                pa.string())))
+    parts.append((sel, _hex_array(b, c.dstart[sel], c.dlen[sel])))
+    sel = np.flatnonzero(is_str)  # one by one: a gather of their bytes costs as much
+    spans = zip(c.dstart[sel].tolist(), c.dlen[sel].tolist())
+    parts.append((sel, pa.array([utf16_text(buf[s:s + n]) for s, n in spans], pa.string())))
     sel = np.flatnonzero(is_hex & ~small)
-    parts.append((sel, pa.array([buf[s:s + n].hex() for s, n in zip(dstart[sel].tolist(), dlen[sel].tolist())],
-                                pa.string())))
-    fast = is_str | is_dw | is_qw | is_hex
-    keep = np.ones(len(kk), dtype=bool)
-    names = pa.concat_arrays([_ascii_array(name_bytes, nlen), pa.nulls(1, pa.string())])
-    name_pos = np.where(fast, np.arange(len(kk)), len(kk))
-    slow_names, slow_texts, slow_extras = [], [], []
+    spans = zip(c.dstart[sel].tolist(), c.dlen[sel].tolist())
+    parts.append((sel, pa.array([buf[s:s + n].hex() for s, n in spans], pa.string())))
+    return is_str | is_dw | is_qw | is_hex, parts
+
+
+def read_value_batch(hive: Hive, v_lists: list[int], nvals: list[int]) -> ValueBatch:
+    """The values of keys given by their value-list offsets and counts
+    (CellNode.v_list, .nvalues): what :func:`_one_value` gives for each
+    value of each key in turn, read together; the errors in that order."""
+    buf = hive.buf
+    b = np.frombuffer(buf, dtype=np.uint8)
+    vl = np.asarray(v_lists, dtype=np.int64)
+    nv = np.asarray(nvals, dtype=np.int64)
+    bad_list = (nv > 0) & (BASE + vl + 4 + 4 * nv > len(b))
+    errors: list[tuple[int, int, BaseException]] = [
+        (int(k), -1, ValueError(f"value list at offset 0x{int(vl[k]):x} outside the hive"))
+        for k in np.flatnonzero(bad_list)]
+    c = _value_cells(b, vl, np.where(bad_list, 0, nv))
+    n = len(c.key)
+    fast, parts = _plain_texts(buf, b, c)
+    keep = np.ones(n, dtype=bool)
+    name_pos = np.where(fast, np.arange(n), n)  # ASCII names array, then a null, then the others
+    extra_pos = np.full(n, -1, dtype=np.int64)
+    codes = c.dtype.copy()
     slow = np.flatnonzero(~fast)
-    extra_pos = np.full(len(kk), -1, dtype=np.int64)
-    codes = dtype.copy()
-    for i, vr in zip(slow.tolist(), vrel[slow].tolist()):
+    slow_names, slow_texts, slow_extras = [], [], []
+    for i, vr in zip(slow.tolist(), c.vrel[slow].tolist()):
         try:
             name, code, text, extra = _one_value(buf, hive.minor, vr)
         except Exception as exc:  # noqa: BLE001 - one bad value, not the key
             # without its traceback: the frame holds a view of the hive's map
-            errors.append((int(kk[i]), int(jj[i]), exc.with_traceback(None)))
+            errors.append((int(c.key[i]), int(c.index[i]), exc.with_traceback(None)))
             keep[i] = False
             continue
-        name_pos[i] = len(kk) + 1 + len(slow_names)
+        name_pos[i] = n + 1 + len(slow_names)
         extra_pos[i] = len(slow_names)
         codes[i] = code
         slow_names.append(name)
         slow_texts.append(text)
         slow_extras.append(extra)
-    slow_idx = slow[keep[slow]]
     extra_pos[extra_pos < 0] = len(slow_extras)  # no data JSON: the null slot
-    parts.append((slow_idx, pa.array(slow_texts, pa.string())))
-    text_pos = np.empty(len(kk), dtype=np.int64)
+    parts.append((slow[keep[slow]], pa.array(slow_texts, pa.string())))
+    text_pos = np.empty(n, dtype=np.int64)
     at = 0
-    for sel, arr in parts:
+    for sel, _ in parts:
         text_pos[sel] = at + np.arange(len(sel))
         at += len(sel)
-    texts = pa.concat_arrays([a for _, a in parts]) if parts else pa.array([], pa.string())
-    names = pa.concat_arrays([names, pa.array(slow_names, pa.string())])
+    names = pa.concat_arrays([_ascii_array(c.name_bytes, c.name_len), pa.nulls(1, pa.string()),
+                              pa.array(slow_names, pa.string())])
     errors.sort(key=lambda e: (e[0], e[1]))
     return ValueBatch(
         names=names.take(pa.array(name_pos[keep])),
         codes=codes[keep],
-        texts=texts.take(pa.array(text_pos[keep])),
+        texts=pa.concat_arrays([a for _, a in parts]).take(pa.array(text_pos[keep])),
         extras=pa.array(slow_extras + [None], pa.string()).take(pa.array(extra_pos[keep])),
-        per_key=np.bincount(kk[keep], minlength=nk),
+        per_key=np.bincount(c.key[keep], minlength=len(nv)),
         errors=[(k, e) for k, _, e in errors])
