@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ... import knowledge
 from ...findings import Evidence
+from ...table import map_values, search_text
 
 TCP = "ncacn_ip_tcp"
 
@@ -282,6 +284,44 @@ def candidates(ev: dict[str, Any], spec: dict[str, Any]) -> list[str]:
             if m:
                 out.append(m.group(1).strip())
     return out
+
+
+def may_be_symptom(df: pd.DataFrame, within: np.ndarray) -> np.ndarray:
+    """A necessary condition of :func:`is_symptom` for the rows ``within``,
+    all at once: a failed-logon event that can be the symptom carries the
+    failure status (or NtLmSsp, for 529) in its data or message text. A busy
+    Security log holds hundreds of thousands of 4625s, nearly all of them
+    bad passwords (0xC000006A); only these few rows are worth turning into
+    records. The message of an .evtx row is rendered from its data, so only
+    other rows' messages are searched."""
+    k = kb()
+    out = np.zeros(len(df), dtype=bool)
+    if not len(df) or not within.any():
+        return out
+    eids = df["event_id"].to_numpy(dtype="float64", na_value=np.nan)
+    rendered = map_values(df["source"], lambda s: s == "evtx", bool)
+    status = _needles(k["symptom_status"])
+    for spec in k["symptom_events"]:
+        ok = within & (eids == spec["event_id"])
+        need = ([status] if "status" in spec else []) + \
+            ([[spec["logon_process"]["want"]]] if "logon_process" in spec else [])
+        for needles in need:
+            if not ok.any():
+                break
+            hit = np.zeros(len(df), dtype=bool)
+            for column, rows in (("data", ok), ("message", ok & ~rendered)):
+                for needle in needles:
+                    hit |= search_text(df, column, needle, rows & ~hit, literal=True)
+            ok &= hit
+        out |= ok
+    return out
+
+
+def _needles(values: list[str]) -> list[str]:
+    """The substrings to look for: a value holding another one is found
+    through it (``0xc0000064`` through ``c0000064``)."""
+    low = sorted({v.lower() for v in values}, key=len)
+    return [v for i, v in enumerate(low) if not any(w in v for w in low[:i])]
 
 
 def is_symptom(ev: dict[str, Any]) -> bool:

@@ -1,0 +1,153 @@
+"""The case table built in a file of the work directory and memory-mapped
+(analyzer/tablesink.py) is the same table as the one built in memory, and
+the checks reach the same verdicts on it.
+
+Every sample case is loaded as it loads by default (in memory) and with
+the limits lowered so that its rows go to segment files in the work
+directory, the way a large case loads. Rows, columns, dtypes and the stable part of
+the report must be equal; the Parquet written during the load equals the
+table.
+"""
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from analyzer import table
+from analyzer.archive import Limits
+from analyzer.case import load_case
+from analyzer.report import analyze
+from analyzer.sources import _REGISTRY, ParseContext, Source
+from analyzer.tablesink import SPILL_BYTES
+from test_samples import SAMPLES, stable_report
+
+NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "case").exists())
+
+
+def _values(df: pd.DataFrame) -> dict[str, list]:
+    return {c: df[c].astype(object).where(df[c].notna(), None).tolist() for c in df.columns}
+
+
+@pytest.mark.parametrize("spill", [0, 30_000])
+@pytest.mark.parametrize("name", NAMES)
+def test_on_disk_table_equals_in_memory(name: str, spill: int, tmp_path: Path) -> None:
+    """``spill=0``: every file's rows in a segment of its own; 30 kB: small
+    files held in memory, then the held rows written out once the case
+    passes the limit, larger files in segments -- order kept throughout."""
+    case_dir = SAMPLES / name / "case"
+    mem = load_case(case_dir)
+    disk = load_case(case_dir, spill_bytes=spill, parquet=tmp_path / "t.parquet", work_root=tmp_path)
+    table.validate(disk.table)
+    assert list(disk.table.dtypes) == list(mem.table.dtypes)
+    assert _values(disk.table) == _values(mem.table)
+    assert list(disk.table.index) == list(mem.table.index)
+    # the Parquet written batch by batch during the load is the table
+    written = table.read_parquet(tmp_path / "t.parquet")
+    assert _values(written) == _values(mem.table)
+    # nothing is left in the work root: the table file was unlinked when mapped
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+    assert stable_report(analyze(disk).to_dict()) == stable_report(analyze(mem).to_dict())
+
+
+def test_spill_reads_columns_in_place(tmp_path: Path) -> None:
+    """A spilled table's text columns are chunks of the mapped file (one per
+    batch), not one copy; masks and filters keep the values and the index."""
+    from analyzer.query import select
+
+    case_dir = SAMPLES / "smtp-mailbox-stuck-evtx" / "case"
+    disk = load_case(case_dir, spill_bytes=0)
+    data = disk.table["data"].array.__arrow_array__()
+    assert data.num_chunks > 1
+    mem = load_case(case_dir)
+    a = select(disk.table, provider="MSExchangeTransport", contains="smtp")
+    b = select(mem.table, provider="MSExchangeTransport", contains="smtp")
+    assert len(a) and _values(a) == _values(b) and list(a.index) == list(b.index)
+
+
+def test_parquet_sink_of_an_empty_case(tmp_path: Path) -> None:
+    (tmp_path / "case").mkdir()
+    (tmp_path / "case" / "empty.txt").write_bytes(b"")
+    load_case(tmp_path / "case", parquet=tmp_path / "t.parquet")
+    assert pq.read_table(tmp_path / "t.parquet").num_rows == 0
+    assert pq.read_schema(tmp_path / "t.parquet").names == list(table.COLUMNS)
+
+
+class _Batches(Source):
+    """Yields three Arrow batches, then spins (over its time budget) or
+    raises (a parser error), by the file's first bytes."""
+
+    name = "test-batches"
+    kind = "test-batches"
+
+    def sniff(self, head: bytes, name: str) -> int:
+        return 99 if head.startswith((b"BATCH-SPIN", b"BATCH-FAIL")) else 0
+
+    def parse(self, ctx: ParseContext):
+        head = Path(ctx.fs_path).read_bytes()[:10]
+        for b in range(3):
+            yield table.rows_to_arrow([{"kind": "process", "source": self.name, "path": ctx.path,
+                                        "locator": f"line={b * 100 + i}", "data": "{}"}
+                                       for i in range(100)])
+        if head == b"BATCH-FAIL":
+            raise ValueError("bad bytes at offset 0x40")
+        while True:
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def batches_source():
+    _REGISTRY[_Batches.name] = _Batches()
+    yield
+    del _REGISTRY[_Batches.name]
+
+
+@pytest.mark.parametrize("spill", [0, SPILL_BYTES])
+def test_a_file_over_budget_leaves_no_rows_and_no_segment(tmp_path: Path, batches_source,
+                                                           spill: int) -> None:
+    """A file's rows wait apart until its parse ends: over its budget they
+    are dropped (its segment file too); a parser error keeps what was read."""
+    case_dir = tmp_path / "case"
+    case_dir.mkdir()
+    (case_dir / "a-spin.bin").write_bytes(b"BATCH-SPIN")
+    (case_dir / "b-fail.bin").write_bytes(b"BATCH-FAIL")
+    (case_dir / "c-netstat.txt").write_bytes((SAMPLES.parent / "tests" / "fixtures" / "text"
+                                              / "netstat_ano.txt").read_bytes())
+    work = tmp_path / "work"
+    work.mkdir()
+    watchdog = threading.Timer(60, _thread.interrupt_main)
+    watchdog.start()
+    try:
+        case = load_case(case_dir, limits=Limits(file_seconds=1.0), spill_bytes=spill,
+                         work_root=work, parquet=tmp_path / "t.parquet")
+    finally:
+        watchdog.cancel()
+    inv = {e.path: e for e in case.inventory}
+    assert inv["a-spin.bin"].status == "failed" and inv["a-spin.bin"].rows == 0
+    assert inv["b-fail.bin"].status == "partial" and inv["b-fail.bin"].rows == 300
+    assert "bad bytes at offset 0x40" in inv["b-fail.bin"].detail
+    assert inv["c-netstat.txt"].status == "parsed"
+    paths = case.table["path"].astype(str)
+    assert not (paths == "a-spin.bin").any()
+    assert int((paths == "b-fail.bin").sum()) == 300
+    assert len(case.table) == 300 + inv["c-netstat.txt"].rows
+    assert list(work.iterdir()) == []  # segments and the work directory are gone
+    assert _values(table.read_parquet(tmp_path / "t.parquet")) == _values(case.table)
+
+
+@pytest.mark.parametrize("spill", [0, SPILL_BYTES])
+def test_case_sql_reads_the_table_in_place(spill: int) -> None:
+    """DuckDB over the case's table (mapped or in memory) counts what pandas counts."""
+    case = load_case(SAMPLES / "rpc-port-conflict-static-port-in-use" / "case", spill_bytes=spill)
+    got = case.sql("SELECT kind, count(*) AS n FROM events GROUP BY kind ORDER BY kind")
+    want = case.table["kind"].astype(str).value_counts().sort_index()
+    assert dict(zip(got["kind"].astype(str), got["n"].astype(int))) == want.to_dict()
+    sec = case.sql("SELECT count(*) AS n FROM events WHERE event_id = 529 AND channel = 'Security'")
+    assert int(sec["n"][0]) == len(case.events(event_id=529, channel="Security")) > 0
+    inv = case.sql("SELECT path, rows FROM inventory ORDER BY path")
+    assert sorted(inv["path"].astype(str)) == sorted(e.path for e in case.inventory)
