@@ -27,6 +27,7 @@ place, turned into a warning by the walker), not the key or the hive.
 """
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import mmap
@@ -54,6 +55,9 @@ _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _LIST_WIDTH = {b"lf": 8, b"lh": 8, b"li": 4, b"ri": 4}
 _STRING_TYPES = (1, 2, 6)  # REG_SZ, REG_EXPAND_SZ, REG_LINK
+#: bytes.decode("utf-16-le", errors) without the codec lookup of each call
+#: (final=True: a dangling byte or surrogate at the end is an error too).
+_u16 = codecs.utf_16_le_decode
 
 
 class Failed:
@@ -89,7 +93,7 @@ class Hive:
             end = pos + _NK_FIXED + nlen
             if end <= len(buf):
                 raw = buf[pos + _NK_FIXED:end]
-                name = raw.decode("ascii", "replace") if flags & KEY_COMP_NAME else raw.decode("utf-16-le", "replace")
+                name = raw.decode("ascii", "replace") if flags & KEY_COMP_NAME else _u16(raw, "replace", True)[0]
                 return CellNode(self, name, ts, nsub, nval, sk_list, v_list, ident)
         return self._regipy_node(pos, ident)
 
@@ -148,17 +152,26 @@ class CellNode:
             return []
         hive = self.hive
         buf = hive.buf
+        size = len(buf)
+        unpack = _NK.unpack_from
         out: list[CellNode | Failed] = []
         for i, off in enumerate(subkey_offsets(buf, self.sk_list)):
             if isinstance(off, BaseException):
                 out.append(Failed(i, off))
                 continue
-            cell = BASE + off + 4
-            if buf[cell:cell + 2] != b"nk":
+            pos = BASE + off + 6  # the key node after its cell size and "nk"
+            if buf[pos - 2:pos] != b"nk":
                 out.append(Failed(i, ValueError(f"no key cell (nk) at offset 0x{off:x}")))
                 continue
+            if pos + _NK_FIXED <= size:  # Hive.node, inlined: one call per key less
+                flags, ts, _p, nsub, _v, sk_list, _vl, nval, v_list, nlen = unpack(buf, pos)
+                if pos + _NK_FIXED + nlen <= size:
+                    raw = buf[pos + _NK_FIXED:pos + _NK_FIXED + nlen]
+                    name = raw.decode("ascii", "replace") if flags & KEY_COMP_NAME else _u16(raw, "replace", True)[0]
+                    out.append(CellNode(hive, name, ts, nsub, nval, sk_list, v_list, off))
+                    continue
             try:
-                out.append(hive.node(cell + 2, off))
+                out.append(hive._regipy_node(pos, off))
             except Exception as exc:  # noqa: BLE001 - regipy's parse of a damaged cell
                 out.append(Failed(i, exc))
         return out
@@ -202,7 +215,7 @@ def _vk(buf: Any, vrel: int) -> tuple[str, int, int, int]:
         raise ValueError(f"no value cell (vk) at offset 0x{vrel:x}")
     nlen, dsize, doff, dtype, flags = _VK.unpack_from(buf, o + 2)
     raw = buf[o + 20:o + 20 + nlen]
-    return (raw.decode("latin-1") if flags & VALUE_COMP_NAME else raw.decode("utf-16-le", "replace"),
+    return (raw.decode("latin-1") if flags & VALUE_COMP_NAME else _u16(raw, "replace", True)[0],
             dsize, doff, dtype)
 
 
@@ -213,7 +226,7 @@ def utf16_text(raw: bytes) -> str:
     error sequence, so cutting after decoding gives the same text."""
     if len(raw) & 1:
         raw = raw[:-1]
-    text = raw.decode("utf-16-le", "replace")
+    text = _u16(raw, "replace", True)[0]
     cut = text.find("\x00")
     return text if cut < 0 else text[:cut]
 
