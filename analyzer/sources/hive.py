@@ -22,20 +22,24 @@ documented by M. Suhanov and libyal):
   entry that fails its hashes or breaks the sequence.
   regipy's replay applies every HvLE entry whatever its sequence number and
   applies LOG2 before LOG1, which does not match Windows on the new format
-  (DESIGN.md); :func:`replay_logs` implements the rules above itself, on a
-  copy in the work directory — the input is never modified.
-* regipy's value reader reads ``data_size`` bytes even for data stored inline
-  in the value cell (size with the top bit set = up to 2 GiB: "to the end of
-  the file"), which is what makes its full walk take minutes. We use regipy
-  for key navigation and read value cells ourselves (bounded, per value, so
-  one bad value does not lose the key). For ``--registry full`` libregf
-  (``pyregf``, optional) walks ~60x faster; where it cannot read a subkey, the
-  regipy path takes over for that subtree.
+  (tests/sources/test_hive.py compares with Windows' own recovery);
+  :func:`replay_logs` implements the rules above itself, on a copy in the
+  work directory — the input is never modified.
+* Keys and values are read by our cell reader (:mod:`.hivecells`) from a
+  memory map of the hive: regipy's construct-based key parse and its value
+  reader (which reads ``data_size`` bytes even for data stored inline, up to
+  "the end of the file") cost minutes on a full walk; the cell reader keeps
+  regipy's semantics (root = first cell of the first bin, name decoding) and
+  hands the cells it cannot take to regipy. libregf (``pyregf``, optional)
+  walks the hive when the root key cannot be parsed at all.
 * A damaged hive is read key by key: a bad subkey list or value list costs
   that key's children or values (a warning with the key), not the hive.
 """
 from __future__ import annotations
 
+import json
+import mmap
+import os
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -43,24 +47,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import safeio
-from ..registry import decode_value, key_locator, segment_match
+from ..registry import decode_value, segment_match, type_name
 from ..table import conform_arrow
 from . import register
 from .base import ParseContext, Source
+from .hivecells import BASE, CellNode, Hive, read_value_batch
+from .hivecells import Failed as _Failed
 
 try:  # optional fast walker for --registry full
     import pyregf  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the environment
     pyregf = None
 
-BASE = 4096  # hive bins start after the base block
 FILETIME_EPOCH = 116444736000000000  # 1970-01-01 in 100 ns ticks since 1601
 #: Key timestamps outside this window are damage, not history (ts = None).
 TS_MIN, TS_MAX = FILETIME_EPOCH + 10 * 365 * 86400 * 10**7, FILETIME_EPOCH + 130 * 365 * 86400 * 10**7
-BIG_DATA_SEGMENT = 16344
 MAX_DEPTH = 512
 MAX_WARNINGS = 100
 #: Hive types without declared subtrees are loaded whole in targeted mode up
@@ -374,132 +380,7 @@ def find_logs(hive: Path, siblings: tuple[Path, ...]) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------
-# Readers: one node interface over regipy and libregf
-
-
-class _Failed:
-    """A subkey that could not be read (its index and the error)."""
-
-    def __init__(self, index: int, error: BaseException) -> None:
-        self.index, self.error = index, error
-
-
-def _value_data(buf: bytes, dsize: int, doff: int, minor: int) -> bytes:
-    if dsize & 0x80000000:  # data inline in the offset field
-        n = dsize & 0x7FFFFFFF
-        if n > 4:
-            raise ValueError(f"inline data size {n} > 4")
-        return struct.pack("<I", doff)[:n]
-    if dsize == 0:
-        return b""
-    cell = BASE + doff
-    if doff == 0xFFFFFFFF or cell + 4 > len(buf):
-        raise ValueError(f"value data offset 0x{doff:x} outside the hive")
-    start = cell + 4
-    if dsize > BIG_DATA_SEGMENT and minor >= 4 and buf[start:start + 2] == b"db":
-        nseg, seglist = struct.unpack_from("<HI", buf, start + 2)
-        out = bytearray()
-        remaining = dsize
-        so = BASE + seglist + 4
-        for s in range(nseg):
-            if remaining <= 0:
-                break
-            (seg,) = struct.unpack_from("<I", buf, so + 4 * s)
-            sc = BASE + seg + 4
-            piece = buf[sc:sc + min(BIG_DATA_SEGMENT, remaining)]
-            if not piece:
-                raise ValueError(f"big-data segment at 0x{seg:x} outside the hive")
-            out += piece
-            remaining -= len(piece)
-        if remaining > 0:
-            raise ValueError(f"big data truncated ({dsize - remaining} of {dsize} bytes)")
-        return bytes(out)
-    if start + dsize > len(buf):
-        raise ValueError(f"value data at 0x{doff:x} runs past the end of the hive")
-    return bytes(buf[start:start + dsize])
-
-
-def _subkey_offsets(buf: bytes, list_off: int, depth: int = 0) -> Iterator[int | BaseException]:
-    """Key-cell offsets of a subkey list (lf/lh/li, or an ri index of them)."""
-    o = BASE + list_off + 4
-    if o + 4 > len(buf):
-        yield ValueError(f"subkey list offset 0x{list_off:x} outside the hive")
-        return
-    sig = bytes(buf[o:o + 2])
-    (n,) = struct.unpack_from("<H", buf, o + 2)
-    width = {b"lf": 8, b"lh": 8, b"li": 4, b"ri": 4}.get(sig)
-    if width is None or (sig == b"ri" and depth):
-        yield ValueError(f"bad subkey list signature {sig!r} at offset 0x{list_off:x}")
-        return
-    if o + 4 + width * n > len(buf):
-        yield ValueError(f"subkey list at offset 0x{list_off:x} runs past the end of the hive")
-        return
-    for i in range(n):
-        (off,) = struct.unpack_from("<I", buf, o + 4 + width * i)
-        if sig == b"ri":
-            yield from _subkey_offsets(buf, off, depth + 1)
-        else:
-            yield off
-
-
-class RegipyNode:
-    """A key parsed by regipy's NKRecord. Subkey lists and value cells are
-    read here (bounded, signature-checked, one failure at a time): regipy's
-    own iterators either stop at the first bad cell or read to the end of
-    the file."""
-
-    def __init__(self, nk: Any, buf: bytes, minor: int, stream: Any, offset: int | None) -> None:
-        self.nk, self.buf, self.minor, self.stream = nk, buf, minor, stream
-        self.name: str = nk.name
-        self.ts: int = nk.header.last_modified
-        self.nsubkeys: int = nk.header.subkey_count
-        self.nvalues: int = nk.header.values_count
-        self.ident = ("r", offset)
-
-    def values(self) -> Iterator[tuple[str, int, bytes] | BaseException]:
-        buf = self.buf
-        lst = BASE + self.nk.header.values_list_offset + 4
-        if self.nvalues and lst + 4 * self.nvalues > len(buf):
-            yield ValueError(f"value list at offset 0x{self.nk.header.values_list_offset:x} outside the hive")
-            return
-        for j in range(self.nvalues):
-            try:
-                (vrel,) = struct.unpack_from("<I", buf, lst + 4 * j)
-                o = BASE + vrel + 4
-                if buf[o:o + 2] != b"vk":
-                    raise ValueError(f"no value cell (vk) at offset 0x{vrel:x}")
-                nlen, dsize, doff, dtype, flags = struct.unpack_from("<HIIIH", buf, o + 2)
-                raw_name = buf[o + 20:o + 20 + nlen]
-                name = raw_name.decode("latin-1") if flags & 1 else raw_name.decode("utf-16-le", errors="replace")
-                yield name, dtype, _value_data(buf, dsize, doff, self.minor)
-            except Exception as exc:  # noqa: BLE001 - one bad value, not the key
-                yield exc
-
-    def subkeys(self) -> Iterator[RegipyNode | _Failed]:
-        if not self.nsubkeys:
-            return
-        from regipy.registry import Cell, NKRecord
-        for i, off in enumerate(_subkey_offsets(self.buf, self.nk.header.subkeys_list_offset)):
-            if isinstance(off, BaseException):
-                yield _Failed(i, off)
-                continue
-            cell = BASE + off + 4
-            if self.buf[cell:cell + 2] != b"nk":
-                yield _Failed(i, ValueError(f"no key cell (nk) at offset 0x{off:x}"))
-                continue
-            try:
-                nk = NKRecord(Cell(cell_type="nk", offset=cell + 2, size=0), self.stream)
-            except Exception as exc:  # noqa: BLE001
-                yield _Failed(i, exc)
-                continue
-            yield RegipyNode(nk, self.buf, self.minor, self.stream, off)
-
-    def subkey(self, name: str) -> RegipyNode | None:
-        low = name.lower()
-        for sk in self.subkeys():
-            if not isinstance(sk, _Failed) and sk.name.lower() == low:
-                return sk
-        return None
+# Readers: one node interface over our cell reader (hivecells) and libregf
 
 
 class PyregfNode:
@@ -521,6 +402,24 @@ class PyregfNode:
             except Exception as exc:  # noqa: BLE001
                 yield exc
 
+    def read_values(self, names: list[str], codes: list[int], texts: list[str],
+                    extras: list[str | None]) -> list[BaseException]:
+        """Append each readable value (name, type code, text as
+        :func:`analyzer.registry.decode_value` gives it, data JSON) to the
+        column lists; return the errors of the others, in value order."""
+        errors = []
+        for item in self.values():
+            if isinstance(item, BaseException):
+                errors.append(item)
+                continue
+            name, code, raw = item
+            _, text, extra = decode_value(code, raw)
+            names.append(name)
+            codes.append(code)
+            texts.append(text)
+            extras.append(_json(extra) if extra else None)
+        return errors
+
     def subkeys(self) -> Iterator[PyregfNode | _Failed]:
         for i in range(self.nsubkeys):
             try:
@@ -536,11 +435,10 @@ class PyregfNode:
         return PyregfNode(k) if k is not None else None
 
 
-def open_regipy(path: Path, buf: bytes) -> RegipyNode:
-    from regipy.registry import RegistryHive
-    hive = RegistryHive(str(path))
+def open_cells(buf: Any) -> CellNode:
+    """The root key of a hive buffer, read by :mod:`.hivecells`."""
     bb = parse_base_block(buf)
-    return RegipyNode(hive.root, buf, bb.minor if bb else 5, hive._stream, None)
+    return Hive(buf, bb.minor if bb else 5).root()
 
 
 def open_pyregf(path: Path) -> tuple[Any, PyregfNode] | None:
@@ -639,56 +537,104 @@ def mount_point(hive_type: str, base_name: str, display_path: str) -> str:
 
 
 class _Rows:
-    """Column lists for registry rows, turned into Arrow batches (a dict per
-    row costs more than the walk itself on a full SYSTEM hive)."""
-
-    COLS = ("ts", "kind", "key", "value_name", "value_type", "value", "data", "locator", "parse_status")
+    """Registry rows of one batch, kept as columns: per key (path, time,
+    status, counts) and per value (name, type code, text, extra data, in
+    chunks). The table is assembled in Arrow (a Python object per row and
+    per cell costs more than reading the hive): a key's row comes first,
+    then its values."""
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
-        self.c: dict[str, list[Any]] = {c: [] for c in self.COLS}
+        self.kpath: list[str] = []
+        self.kft: list[int] = []  # last-written FILETIME
+        self.ksub: list[int] = []  # subkey and value counts of the key cell
+        self.kval: list[int] = []
+        self.knv: list[int] = []  # values read per key
+        self.partial: list[int] = []  # keys with an unreadable value
+        self.chunks: list[tuple[pa.Array, np.ndarray, pa.Array, pa.Array]] = []
+        self.nvalues = 0
 
     def __len__(self) -> int:
-        return len(self.c["kind"])
+        return len(self.kpath) + self.nvalues
 
-    def add(self, ts: int | None, kind: str, key: str, vname: str | None, vtype: str | None,
-            value: str | None, data: str | None, status: str) -> None:
-        c = self.c
-        c["ts"].append(ts)
-        c["kind"].append(kind)
-        c["key"].append(key)
-        c["value_name"].append(vname)
-        c["value_type"].append(vtype)
-        c["value"].append(value)
-        c["data"].append(data)
-        c["locator"].append(key_locator(key, vname))
-        c["parse_status"].append(status)
+    def add_keys(self, nodes: list[Any], read: list[int]) -> None:
+        """Header fields of the last ``len(nodes)`` keys of ``kpath`` and how
+        many values of each are in the value chunks."""
+        self.kft.extend([n.ts for n in nodes])
+        self.ksub.extend([n.nsubkeys for n in nodes])
+        self.kval.extend([n.nvalues for n in nodes])
+        self.knv.extend(read)
 
-    def table(self, source: str, path: str, host: str | None) -> pa.Table:
-        n = len(self)
-        ts = pa.array(self.c["ts"], type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    def add_values(self, names: Any, codes: Any, texts: Any, extras: Any) -> None:
+        """The values of the keys added since the last call, in key order."""
+        self.chunks.append((pa.array(names, pa.string()), np.asarray(codes, dtype=np.int64),
+                            pa.array(texts, pa.string()), pa.array(extras, pa.string())))
+        self.nvalues += len(self.chunks[-1][1])
+
+    def _values(self) -> tuple[pa.Array, np.ndarray, pa.Array, pa.Array]:
+        if not self.chunks:
+            empty = pa.array([], pa.string())
+            return empty, np.zeros(0, dtype=np.int64), empty, empty
+        return (pa.concat_arrays([c[0] for c in self.chunks]), np.concatenate([c[1] for c in self.chunks]),
+                pa.concat_arrays([c[2] for c in self.chunks]), pa.concat_arrays([c[3] for c in self.chunks]))
+
+    def _key_columns(self, status: str) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """Per key: time (None outside TS_MIN..TS_MAX: damage, not history),
+        ``data`` JSON of the counts, parse status."""
+        ft = np.asarray(self.kft, dtype=np.uint64)
+        valid = (ft >= TS_MIN) & (ft <= TS_MAX)
+        us = ((ft - np.uint64(FILETIME_EPOCH)) // np.uint64(10)).astype(np.int64)
+        ts = pa.array(us, pa.int64(), mask=~valid)
+        data = pc.binary_join_element_wise('{"subkeys": ', pa.array(self.ksub, pa.int64()).cast(pa.string()),
+                                           ', "values": ', pa.array(self.kval, pa.int64()).cast(pa.string()),
+                                           "}", "")
+        st = np.zeros(len(self.kpath), dtype=np.int8)
+        st[self.partial] = 1
+        return ts, data, pa.DictionaryArray.from_arrays(pa.array(st), [status, "partial"]).cast(pa.string())
+
+    def table(self, source: str, path: str, host: str | None, status: str) -> pa.Table:
+        names, codes, texts, extras = self._values()
+        kts, kdata, kstatus = self._key_columns(status)
+        nk, nv = len(self.kpath), len(codes)
+        n = nk + nv
+        knv = np.asarray(self.knv, dtype=np.int64)
+        kidx = pa.array(np.repeat(np.arange(nk, dtype=np.int64), knv + 1))  # row -> its key
+        is_key = np.zeros(n, dtype=bool)
+        is_key[np.arange(nk, dtype=np.int64) + np.cumsum(knv) - knv] = True
+        vpos = np.full(n, nv, dtype=np.int64)  # row -> its value (nv: the key row's null)
+        vpos[~is_key] = np.arange(nv, dtype=np.int64)
+        vidx = pa.array(vpos)
+        null = pa.nulls(1, pa.string())
+        shown = pc.if_else(pc.equal(names, ""), "(Default)", names)
+        suffix = pa.concat_arrays([pc.binary_join_element_wise("; value=", shown, ""),
+                                   pa.array([""], pa.string())]).take(vidx)
+        key = pa.array(self.kpath, pa.string()).take(kidx)
+        ts = kts.take(kidx)
+        uniq, inv = np.unique(codes, return_inverse=True)
+        tnames = pa.array([type_name(int(c)) for c in uniq] + [None], pa.string())
+        data_pos = np.where(is_key, nv + np.repeat(np.arange(nk, dtype=np.int64), knv + 1), vpos)
         cols: dict[str, Any] = {
-            "ts": ts,
-            "ts_source": pa.array(["utc" if t is not None else None for t in self.c["ts"]], pa.string()),
-            "host": pa.array([host] * n, pa.string()),
-            "source": pa.array([source] * n, pa.string()),
-            "path": pa.array([path] * n, pa.string()),
+            "ts": ts.cast(pa.timestamp("us", tz="UTC")),
+            "ts_source": pc.if_else(ts.is_valid(), "utc", pa.scalar(None, pa.string())),
+            "host": pa.nulls(n, pa.string()) if host is None else pa.repeat(pa.scalar(host, pa.string()), n),
+            "source": pa.repeat(pa.scalar(source, pa.string()), n),
+            "path": pa.repeat(pa.scalar(path, pa.string()), n),
+            "kind": pa.DictionaryArray.from_arrays(pa.array(np.where(is_key, 0, 1).astype(np.int8)),
+                                                   ["registry_key", "registry_value"]),
+            "key": key,
+            "value_name": pa.concat_arrays([names, null]).take(vidx),
+            "value_type": tnames.take(pa.array(np.append(inv.reshape(-1), len(uniq))[vpos])),
+            "value": pa.concat_arrays([texts, null]).take(vidx),
+            "data": pa.concat_arrays([extras, kdata]).take(pa.array(data_pos)),
+            "locator": pc.binary_join_element_wise("key=", key, suffix, ""),
+            "parse_status": kstatus.take(kidx),
         }
-        for name in self.COLS[1:]:
-            cols[name] = pa.array(self.c[name], pa.string())
         return conform_arrow(pa.table(cols))
 
 
-def _ts_us(ft: int) -> int | None:
-    if ft < TS_MIN or ft > TS_MAX:
-        return None
-    return (ft - FILETIME_EPOCH) // 10
-
-
 def _json(obj: dict[str, Any]) -> str:
-    import json
     return json.dumps(obj, ensure_ascii=False)
 
 
@@ -708,8 +654,15 @@ class _Walker:
         self.suppressed = 0
         self.keys = 0
         self.values = 0
+        #: Cell-read keys whose values are not read yet (the last keys of kpath).
+        self.pending: list[CellNode] = []
+        self.pending_n = 0
 
     def warn(self, msg: str, key: str) -> None:
+        self.settle()  # the values of the keys before this problem are warned first
+        self._warn(msg, key)
+
+    def _warn(self, msg: str, key: str) -> None:
         if self.n_warn < MAX_WARNINGS:
             self.ctx.warn(msg, f"key={key}")
         else:
@@ -720,66 +673,91 @@ class _Walker:
     def full_key(self, rel: list[str]) -> str:
         return "\\".join([self.mount, *rel]) if rel else self.mount
 
-    def emit(self, node: Any, rel: list[str]) -> str:
-        key = self.full_key(rel)
+    def emit(self, node: Any, key: str) -> None:
+        """The key's row and its values' rows (once per key path). Values of
+        cell-read keys are read later, many keys at once (:meth:`settle`)."""
         low = key.lower()
         if low in self.done:
-            return key
+            return
         self.done.add(low)
-        status = self.status
-        vals: list[tuple[str, int, bytes]] = []
-        for item in node.values():
-            if isinstance(item, BaseException):
-                self.warn(f"value unreadable: {item}", key)
-                status = "partial"
-            else:
-                vals.append(item)
-        self.rows.add(_ts_us(node.ts), "registry_key", key, None, None, None,
-                      _json({"subkeys": node.nsubkeys, "values": node.nvalues}), status)
         self.keys += 1
-        ts = _ts_us(node.ts)
-        for name, code, raw in vals:
-            tname, text, extra = decode_value(code, raw)
-            self.rows.add(ts, "registry_value", key, name, tname, text,
-                          _json(extra) if extra else None, status)
-            self.values += 1
-        return key
+        if type(node) is CellNode:
+            self.rows.kpath.append(key)
+            self.pending.append(node)
+            self.pending_n += min(node.nvalues, 1 << 16)
+            return
+        self.settle()
+        self.rows.kpath.append(key)
+        vals: tuple[list[Any], ...] = ([], [], [], [])
+        for exc in node.read_values(*vals):
+            self._warn(f"value unreadable: {exc}", key)
+            if not self.rows.partial or self.rows.partial[-1] != len(self.rows.kpath) - 1:
+                self.rows.partial.append(len(self.rows.kpath) - 1)
+        self.rows.add_keys([node], [len(vals[0])])
+        self.rows.add_values(*vals)
+        self.values += len(vals[0])
 
-    def walk(self, node: Any, rel: list[str], depth: int = 0) -> Iterator[pa.Table]:
-        """The key and its whole subtree (iterative per level: deep hives
-        must not hit Python's recursion limit)."""
-        stack: list[tuple[Any, list[str]]] = [(node, rel)]
+    def settle(self) -> None:
+        """Read the values of the keys emitted since the last call (one
+        numpy pass over their value cells; they are the last keys of the
+        batch), warn about the unreadable ones in key order, and mark those
+        keys partial."""
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_n = self.pending, [], 0
+        vb = read_value_batch(pending[0].hive, [n.v_list for n in pending], [n.nvalues for n in pending])
+        rows = self.rows
+        base = len(rows.kpath) - len(pending)
+        for i, exc in vb.errors:
+            self._warn(f"value unreadable: {exc}", rows.kpath[base + i])
+            if not rows.partial or rows.partial[-1] != base + i:
+                rows.partial.append(base + i)
+        rows.add_keys(pending, vb.per_key.tolist())
+        rows.chunks.append((vb.names, vb.codes, vb.texts, vb.extras))
+        rows.nvalues += len(vb.codes)
+        self.values += len(vb.codes)
+
+    def walk(self, node: Any, rel: list[str]) -> Iterator[pa.Table]:
+        """The key and its whole subtree, depth first in list order
+        (iterative: deep hives must not hit Python's recursion limit). Key
+        paths are built from the parent's; segment lists only for the
+        libregf fallback, which navigates by them."""
+        fallback = self.fallback
+        stack: list[tuple[Any, str, int, list[str] | None]] = [
+            (node, self.full_key(rel), len(rel), rel if fallback else None)]
+        visited, rows = self.visited, self.rows
         while stack:
-            node, rel = stack.pop()
-            if node.ident in self.visited:
-                self.warn("subkey cycle (a key listed as its own descendant); not followed",
-                          self.full_key(rel))
+            node, key, depth, rel = stack.pop()
+            if node.ident in visited:
+                self.warn("subkey cycle (a key listed as its own descendant); not followed", key)
                 continue
-            self.visited.add(node.ident)
-            key = self.emit(node, rel)
-            if len(rel) >= MAX_DEPTH:
+            visited.add(node.ident)
+            self.emit(node, key)
+            if depth >= MAX_DEPTH:
                 self.warn(f"deeper than {MAX_DEPTH} levels; not followed", key)
                 continue
             children = []
             failed = False
             for sk in node.subkeys():
                 if isinstance(sk, _Failed):
-                    alt = self.fallback(rel, sk.index) if self.fallback else None
+                    alt = fallback(rel, sk.index) if fallback else None
                     if alt is not None:
-                        children.append((alt, [*rel, alt.name]))
+                        children.append((alt, f"{key}\\{alt.name}", depth + 1, [*rel, alt.name]))
                         continue
                     self.warn(f"subkey #{sk.index} unreadable: {str(sk.error).split('. ')[0]}", key)
                     failed = True
                     continue
-                children.append((sk, [*rel, sk.name]))
+                children.append((sk, f"{key}\\{sk.name}", depth + 1, None if rel is None else [*rel, sk.name]))
             if not failed and len(children) < node.nsubkeys:
                 self.warn(f"only {len(children)} of {node.nsubkeys} subkeys listed", key)
             stack.extend(reversed(children))
-            if len(self.rows) >= self.BATCH:
+            if len(rows) + self.pending_n >= self.BATCH:
                 yield self.flush()
+        self.settle()
 
     def flush(self) -> pa.Table:
-        tab = self.rows.table(HiveSource.name, self.ctx.path, self.host)
+        self.settle()
+        tab = self.rows.table(HiveSource.name, self.ctx.path, self.host, self.status)
         self.rows.clear()
         return tab
 
@@ -843,29 +821,86 @@ def system_host(root: Any) -> tuple[str | None, int | None]:
 
 def sibling_system_host(siblings: tuple[Path, ...]) -> str | None:
     """ComputerName of the one SYSTEM hive among ``siblings``, if exactly one
-    SYSTEM hive with a name is there."""
-    from regipy.registry import RegistryHive
-
+    SYSTEM hive with a name is there (``Select\\Current`` names the control
+    set). Each sibling is mapped, not read: only the few cells on the path
+    are touched."""
     found: set[str] = set()
     for sib in siblings:
+        buf: Any = b""
         try:
-            with safeio.open_regular(sib) as fh:
-                if fh.read(4) != b"regf":
-                    continue
-            hive = RegistryHive(str(sib))
-            cur = next((v.value for v in hive.get_key("\\Select").iter_values()
-                        if v.name.lower() == "current"), None)
-            key = hive.get_key(f"\\ControlSet{int(cur):03d}\\Control\\ComputerName\\ComputerName")
-            name = next((v.value for v in key.iter_values() if v.name.lower() == "computername"), None)
+            buf = map_file(sib)
+            if buf[:4] != b"regf":
+                continue
+            node = root = open_cells(buf)
+            sel = root.subkey("Select")
+            cur = _read_value(sel, "Current") if sel is not None else None
+            if cur is None:
+                continue
+            for seg in (f"ControlSet{int(decode_value(*cur)[1]):03d}", "Control", "ComputerName", "ComputerName"):
+                node = node.subkey(seg) if node is not None else None
+            v = _read_value(node, "ComputerName") if node is not None else None
+            name = decode_value(*v)[1] if v is not None and v[0] in (1, 2) else None
         except Exception:  # noqa: BLE001 - not a readable SYSTEM hive: no opinion
             continue
-        if isinstance(name, str) and name.strip():
+        finally:
+            _unmap(buf)
+        if name and name.strip():
             found.add(name.strip())
     return found.pop() if len(found) == 1 else None
 
 
 # ---------------------------------------------------------------------------
 # Sources
+
+
+def map_file(path: Path) -> Any:
+    """The file's bytes as a read-only memory map (pages are read as the
+    walk touches them and can be dropped again: a hive of a few hundred MB
+    is never copied into the process); ``b""`` for an empty file. Regular
+    files only (analyzer/safeio.py)."""
+    with safeio.open_regular(path) as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _unmap(buf: Any) -> None:
+    if isinstance(buf, mmap.mmap):
+        try:
+            buf.close()
+        except BufferError:  # a view still alive (an error's frame): unmapped when it goes
+            pass
+
+
+def _recover(ctx: ParseContext, path: Path, primary: Any, logs: list[Path]) -> Path | None:
+    """Replay the transaction logs onto a copy of the dirty hive in the work
+    directory; the copy's path, or None (with a warning) when no log applies."""
+    infos, maps = [], []
+    try:
+        for lp in logs:
+            try:
+                maps.append(map_file(lp))
+                infos.append(classify_log(lp.name, maps[-1]))
+            except OSError as exc:
+                ctx.warn(f"cannot read transaction log {lp.name}: {exc}")
+        res = replay_logs(primary, infos)
+    finally:
+        for m in maps:
+            _unmap(m)
+    if res.data is None:
+        ctx.warn("hive is dirty and its transaction logs could not be applied ("
+                 + "; ".join(res.messages) + "); recent changes may be missing", "offset=0x4")
+        return None
+    work = Path(ctx.work_dir) if ctx.work_dir else path.parent
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / f"{path.name}.recovered"
+    out.write_bytes(res.data)
+    ctx.note(f"recovered from transaction logs ({', '.join(res.applied)}: "
+             f"{res.fmt} format, {res.entries} entr{'y' if res.entries == 1 else 'ies'}, "
+             f"{res.pages} page(s))")
+    for m in res.messages:
+        ctx.note(m)
+    return out
 
 
 def _sniff_regf(head: bytes) -> tuple[bool, int | None, bytes]:
@@ -894,52 +929,44 @@ class HiveSource(Source):
     def parse(self, ctx: ParseContext) -> Iterator[pa.Table]:
         path = Path(ctx.fs_path)
         try:
-            primary = path.read_bytes()
+            primary = map_file(path)
         except OSError as exc:
             ctx.warn(f"cannot read: {exc}")
             return
+        try:
+            yield from self._parse(ctx, path, primary)
+        finally:
+            _unmap(primary)
+
+    def _parse(self, ctx: ParseContext, path: Path, primary: Any) -> Iterator[pa.Table]:
         bb = parse_base_block(primary)
         if bb is None or not bb.signature_ok:
             ctx.warn("not a registry hive (no regf base block)", "offset=0x0")
             return
-        read_path, status = path, "ok"
+        read_path, status, buf = path, "ok", primary
         logs = find_logs(path, ctx.siblings)
         if not bb.checksum_ok:
             ctx.warn("base block checksum mismatch", "offset=0x1fc", partial=False)
-        if bb.dirty:
-            if logs:
-                infos = []
-                for lp in logs:
-                    try:
-                        infos.append(classify_log(lp.name, lp.read_bytes()))
-                    except OSError as exc:
-                        ctx.warn(f"cannot read transaction log {lp.name}: {exc}")
-                res = replay_logs(primary, infos)
-                if res.data is not None:
-                    work = Path(ctx.work_dir) if ctx.work_dir else path.parent
-                    work.mkdir(parents=True, exist_ok=True)
-                    read_path = work / f"{path.name}.recovered"
-                    read_path.write_bytes(bytes(res.data))
-                    primary = bytes(res.data)
-                    status = "recovered"
-                    ctx.note(f"recovered from transaction logs ({', '.join(res.applied)}: "
-                             f"{res.fmt} format, {res.entries} entr{'y' if res.entries == 1 else 'ies'}, "
-                             f"{res.pages} page(s))")
-                    for m in res.messages:
-                        ctx.note(m)
-                else:
-                    ctx.warn("hive is dirty and its transaction logs could not be applied ("
-                             + "; ".join(res.messages) + "); recent changes may be missing",
-                             "offset=0x4")
-            else:
-                ctx.warn(f"hive is dirty (sequence numbers {bb.seq1} != {bb.seq2}) and no "
-                         ".LOG1/.LOG2 were supplied; recent changes may be missing; "
-                         "collect the hive together with its .LOG1 and .LOG2 files",
-                         "offset=0x4", partial=False)
+        if bb.dirty and logs:
+            read_path = _recover(ctx, path, primary, logs) or path
+            if read_path is not path:
+                status = "recovered"
+                buf = map_file(read_path)
+        elif bb.dirty:
+            ctx.warn(f"hive is dirty (sequence numbers {bb.seq1} != {bb.seq2}) and no "
+                     ".LOG1/.LOG2 were supplied; recent changes may be missing; "
+                     "collect the hive together with its .LOG1 and .LOG2 files",
+                     "offset=0x4", partial=False)
         elif logs:
             ctx.note("hive is clean; transaction logs not needed")
+        try:
+            yield from self._read(ctx, read_path, buf, bb, status)
+        finally:
+            if buf is not primary:
+                _unmap(buf)
 
-        buf = primary
+    def _read(self, ctx: ParseContext, read_path: Path, buf: Any, bb: BaseBlock,
+              status: str) -> Iterator[pa.Table]:
         for msg, loc in check_structure(buf, parse_base_block(buf) or bb):
             ctx.warn(msg, loc)
         pyf = None
@@ -947,14 +974,13 @@ class HiveSource(Source):
         reg_root: Any = None
         errors = []
         try:
-            reg_root = open_regipy(read_path, buf)
+            reg_root = open_cells(buf)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"regipy: {type(exc).__name__}: {exc}")
         full = ctx.options.registry == "full"
-        # Our regipy-based walker (own subkey-list and value-cell reading) is
-        # as fast as libregf on a full walk (benchmarks/registry_full_load.py)
-        # and keeps more of a damaged hive; libregf is the fallback when
-        # regipy cannot even parse the root key.
+        # Our cell reader (hivecells) walks faster than libregf's binding
+        # (benchmarks/registry_full_load.py) and keeps more of a damaged
+        # hive; libregf is the fallback when the root key cannot be parsed.
         if reg_root is None:
             try:
                 opened = open_pyregf(read_path)
@@ -968,7 +994,7 @@ class HiveSource(Source):
             ctx.warn("root key unreadable: " + "; ".join(errors), f"offset=0x{BASE + bb.root_offset:x}")
             return
         try:
-            yield from self._rows(ctx, root, reg_root, bb, full, status, len(primary))
+            yield from self._rows(ctx, root, reg_root, bb, full, status, len(buf))
         finally:
             if pyf is not None:
                 pyf.close()
@@ -1000,9 +1026,7 @@ class HiveSource(Source):
                 ctx.note(f"host {host} from the SYSTEM hive beside it")
 
         def fallback(rel: list[str], index: int) -> Any:
-            """libregf could not read a subkey: take it from regipy."""
-            if reg_root is None or reg_root is root:
-                return None
+            """libregf could not read a subkey: take it from our cell reader."""
             node = reg_root
             for seg in rel:
                 node = node.subkey(seg)
@@ -1013,7 +1037,8 @@ class HiveSource(Source):
                     return None if isinstance(sk, _Failed) else sk
             return None
 
-        walker = _Walker(ctx, mount, status, fallback)
+        mixed = reg_root is not None and reg_root is not root  # libregf walks, cells fill in
+        walker = _Walker(ctx, mount, status, fallback if mixed else None)
         walker.host = host
         declared = _declared_paths().get(htype) or []
         if full or (not declared and size <= SMALL_HIVE):
@@ -1023,7 +1048,7 @@ class HiveSource(Source):
         elif not declared:
             ctx.note(f"no declared subtrees for a {htype} hive of {size} bytes; root key only "
                      "(use registry=full to load everything)")
-            walker.emit(root, [])
+            walker.emit(root, walker.mount)
         else:
             found = 0
             nav = reg_root or root
@@ -1036,12 +1061,13 @@ class HiveSource(Source):
                     if subtree:
                         yield from walker.walk(node, rel)
                     else:
-                        walker.emit(node, rel)
+                        walker.emit(node, walker.full_key(rel))
                 found += hit
             ctx.note(f"targeted load: {found} of {len(declared)} declared subtrees present")
             if not found:
                 ctx.empty(f"targeted load: none of the {len(declared)} subtrees the checks read "
                           f"from a {htype} hive is in it (registry=full loads every key)")
+        walker.settle()
         if walker.suppressed:
             ctx.warn(f"{walker.suppressed} more problem(s) not listed", f"key={mount}")
         ctx.note(f"{walker.keys} keys, {walker.values} values")
@@ -1070,10 +1096,14 @@ class HiveLogSource(Source):
         hive_name = re.sub(r"\.log[12]?$", "", path.name, flags=re.I)
         hive = next((s for s in ctx.siblings if s.name.lower() == hive_name.lower()), None)
         try:
-            info = classify_log(path.name, path.read_bytes())
+            data = map_file(path)
         except OSError as exc:
             ctx.warn(f"cannot read: {exc}")
             return
+        try:
+            info = classify_log(path.name, data)
+        finally:
+            _unmap(data)
         what = f"{info.fmt} format" if info.fmt else f"not usable: {info.reason}"
         if hive is not None:
             ctx.note(f"transaction log of {hive.name} ({what})")
