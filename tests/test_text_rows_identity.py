@@ -86,6 +86,12 @@ def _netstat_text(rng: random.Random, n: int) -> str:
             line = line.replace("10.", "１0.", 1)  # a full-width digit
         if rng.random() < 0.01:
             line = line.replace(":", ':"', 1)
+        if rng.random() < 0.01:
+            line = line.rstrip() + " ١٢"  # Arabic-Indic digits: Python's \d and int() take them
+        if rng.random() < 0.005:
+            line = line.replace(":", ":٣", 1)
+        if rng.random() < 0.005:
+            line = line.rstrip() + " 123456789012345678901234"
         out.append(line)
     return "\r\n".join(out)
 
