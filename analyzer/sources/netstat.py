@@ -104,35 +104,48 @@ class NetstatSource(Source):
         return 0
 
     def parse(self, ctx: ParseContext) -> Iterator[pa.Table]:
-        """Rows in Arrow batches of up to :data:`_columnar.BATCH_ROWS`.
+        """Rows in Arrow batches of about :data:`_columnar.BATCH_ROWS`.
 
-        Lines are matched one by one (the row regex decides what a row is);
-        the columns of a batch are built by :func:`_netstat_table`. The
-        newest row stays out of a flushed batch: a ``-b`` owner line after
-        it may still belong to it.
+        Every line is matched with the row regex (it alone decides what a
+        row is); runs of matching lines go to the batch in bulk, the other
+        lines one by one through :meth:`_line`. The columns of a batch are
+        built by :func:`_netstat_table`. The newest row stays out of a
+        flushed batch: a ``-b`` owner line after it may still belong to it.
         """
         batch = _Batch()
+        match = _ROW.match
         for block in _columnar.line_blocks(ctx.fs_path):
-            # A block without the characters scraping cleanup acts on, and
-            # with plain ASCII only, is matched on its raw lines.
-            plain = _plain_block(block.lines)
-            last = len(block.lines) - 1
-            for i, raw in enumerate(block.lines):
-                if plain and (m := _ROW.match(raw)):
-                    batch.add(block.start + i, m.groups(), False)
-                    continue
-                text = clean_scraped(raw)
-                if (m := _ROW.match(text)):
-                    batch.add(block.start + i, m.groups(), not plain)
-                    continue
-                self._other(ctx, batch, text, block.start + i,
-                            block.last_unterminated and i == last)
+            lines, start = block.lines, block.start
+            # A plain block (see _plain_block) is matched on its raw lines;
+            # otherwise every line is cleaned first, one by one.
+            found = list(map(match, lines)) if _plain_block(lines) else [None] * len(lines)
+            pos, end = 0, len(lines)
+            while pos < end:
+                try:
+                    j = found.index(None, pos)
+                except ValueError:
+                    j = end
+                if j > pos:
+                    batch.extend(start + pos, lines[pos:j])
+                if j < end:
+                    self._line(ctx, batch, lines[j], start + j,
+                               block.last_unterminated and j == end - 1)
+                pos = j + 1
             if len(batch) > _columnar.BATCH_ROWS:
                 yield batch.flush(ctx.path, keep_last=True)
         if len(batch):
             yield batch.flush(ctx.path, keep_last=False)
         if batch.total == 0:
             ctx.warn("no netstat rows found", None)
+
+    def _line(self, ctx: ParseContext, batch: _Batch, raw: str, no: int, last: bool) -> None:
+        """One line the bulk path did not take: cleaned of scraping debris,
+        then a row (built the row-at-a-time way) or :meth:`_other`."""
+        text = clean_scraped(raw)
+        if _ROW.match(text):
+            batch.add_slow(no, text)
+        else:
+            self._other(ctx, batch, text, no, last)
 
     @staticmethod
     def _other(ctx: ParseContext, batch: _Batch, text: str, no: int, last: bool) -> None:
@@ -153,26 +166,29 @@ class NetstatSource(Source):
 
 _ROWISH = re.compile(r"^\s*(?:TCP|UDP)", re.I)
 _TCPUDP = re.compile(r"^\s*(?:TCP|UDP)(?:v6)?\s", re.I)
-#: What makes a block need the careful path: non-ASCII text (Unicode
-#: digits, case folding, NFKD state words), control characters, JSON
-#: specials, and what :func:`clean_scraped` rewrites (``&`` entities,
-#: NULs, trailing ``_``).
-_NOT_PLAIN = re.compile(r'[^\t\n\x20-\x7e]|["\\&_]')
+#: A trailing ``_`` (after trailing blanks), which :func:`clean_scraped` removes.
+_TRAILING_UNDERSCORE = re.compile(r"_[\t ]*$", re.M)
 
 
 def _plain_block(lines: list[str]) -> bool:
-    """Whether every line of the block is plain (see :data:`_NOT_PLAIN`)."""
-    return _NOT_PLAIN.search("\n".join(lines)) is None
+    """Whether the block can be matched on its raw lines and its rows built
+    by Arrow kernels: printable ASCII (no Unicode digits, case folding or
+    NFKD state words), no JSON specials, nothing :func:`clean_scraped`
+    rewrites (``&`` entities, NULs, a trailing ``_``)."""
+    text = "\n".join(lines)
+    return (text.isascii() and '"' not in text and "\\" not in text and "&" not in text
+            and text.replace("\n", "").replace("\t", "").isprintable()
+            and _TRAILING_UNDERSCORE.search(text) is None)
 
 
 class _Batch:
-    """Matched rows waiting to become a table: line numbers, regex groups,
-    the rows left to the row-at-a-time builder (not plain, or followed by
-    ``-b`` lines: rare) and those ``-b`` lines."""
+    """Row lines waiting to become a table: their numbers and text, the
+    rows left to the row-at-a-time builder (cleaned or non-plain lines, rows
+    followed by ``-b`` lines: rare) and those ``-b`` lines."""
 
     def __init__(self) -> None:
         self.nos: list[int] = []
-        self.groups: list[tuple[str | None, ...]] = []
+        self.lines: list[str] = []
         self.slow: set[int] = set()
         self.extras: dict[int, list[tuple[str, str]]] = {}
         self.total = 0
@@ -180,11 +196,16 @@ class _Batch:
     def __len__(self) -> int:
         return len(self.nos)
 
-    def add(self, no: int, groups: tuple[str | None, ...], slow: bool) -> None:
-        if slow:
-            self.slow.add(len(self.nos))
+    def extend(self, start: int, lines: list[str]) -> None:
+        """Consecutive plain row lines, the first numbered ``start``."""
+        self.nos.extend(range(start, start + len(lines)))
+        self.lines.extend(lines)
+        self.total += len(lines)
+
+    def add_slow(self, no: int, text: str) -> None:
+        self.slow.add(len(self.nos))
         self.nos.append(no)
-        self.groups.append(groups)
+        self.lines.append(text)
         self.total += 1
 
     def extra(self, what: str, value: str) -> None:
@@ -198,8 +219,8 @@ class _Batch:
         cut = len(self.nos) - 1 if keep_last else len(self.nos)
         extras = {i: e for i, e in self.extras.items() if i < cut}
         slow = {i for i in self.slow if i < cut} | set(extras)
-        out = _netstat_table(self.nos[:cut], self.groups[:cut], slow, extras, path)
-        self.nos, self.groups = self.nos[cut:], self.groups[cut:]
+        out = _netstat_table(self.nos[:cut], self.lines[:cut], slow, extras, path)
+        self.nos, self.lines = self.nos[cut:], self.lines[cut:]
         self.extras = {i - cut: e for i, e in self.extras.items() if i >= cut}
         self.slow = {i - cut for i in self.slow if i >= cut}
         return out
@@ -254,13 +275,35 @@ def _state_columns(state_raw: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     return state, state_json, raw_json
 
 
-def _netstat_table(nos: list[int], groups: list[tuple[str | None, ...]], slow: set[int],
+def _tokens(lines: pa.Array) -> tuple[pa.Array, ...]:
+    """(proto, local, remote, state_raw, pid, needs Python) of plain row
+    lines, from their blank-separated words: what the row regex captures
+    when the state is one word (a two-word state such as ``IN ASCOLTO`` is
+    left to Python: the regex keeps the blank between the words as written)."""
+    # two stand-in words at the end, so that words 3 and 4 always exist
+    words = pc.ascii_split_whitespace(_columnar.concat([pc.ascii_trim_whitespace(lines), " ~ ~"]))
+    count = pc.subtract(pc.list_value_length(words), 2)
+    w = [pc.list_element(words, k) for k in range(5)]
+    w3_digit = pc.ascii_is_decimal(pc.utf8_slice_codeunits(w[3], 0, 1))
+    w4_digit = pc.ascii_is_decimal(pc.utf8_slice_codeunits(w[4], 0, 1))
+    four, five = pc.equal(count, 4), pc.equal(count, 5)
+    state = pc.if_else(pc.or_(pc.and_(four, pc.invert(w3_digit)), five), w[3], None)
+    pid = pc.if_else(pc.and_(four, w3_digit), w[3], pc.if_else(five, w[4], None))
+    slow = pc.or_(pc.greater(count, 5), pc.and_(five, pc.invert(w4_digit)))
+    return w[0], w[1], w[2], state, pid, slow
+
+
+def _netstat_table(nos: list[int], lines: list[str], slow: set[int],
                    extras: dict[int, list[tuple[str, str]]], path: str) -> pa.Table:
     """The batch's table, column by column (see :func:`_row` for one row);
     rows in ``slow`` are built by :func:`_row`."""
     n = len(nos)
-    cols = list(zip(*groups)) if groups else [[]] * 5
-    proto_s, local, remote, state_raw, pid = (pa.array(c, pa.string()) for c in cols)
+    plain = lines
+    if slow:  # their words need not split as a plain row's do: a stand-in
+        plain = list(lines)
+        for i in slow:
+            plain[i] = "TCP 0:0 0:0"
+    proto_s, local, remote, state_raw, pid, two_words = _tokens(pa.array(plain, pa.string()))
     proto = _columnar.map_unique(proto_s, lambda v: v.upper().replace("V6", "v6"))
     laddr, lport, long_l = _endpoint(local)
     raddr, rport, long_r = _endpoint(remote)
@@ -278,14 +321,14 @@ def _netstat_table(nos: list[int], groups: list[tuple[str | None, ...]], slow: s
         '{"protocol": "', proto, '", "local_address": ', laddr, ', "local_port": ', lport,
         ', "remote_address": ', raddr, ', "remote_port": ', rport, ', "state": ', state_json,
         ', "state_raw": ', raw_json, ', "pid": ', pid_json, "}"])
-    longs = pc.or_(pc.or_(long_l, long_r), long_pid)
+    longs = pc.or_(pc.or_(pc.or_(long_l, long_r), long_pid), two_words)
     if pc.any(longs).as_py():
         slow = slow | set(np.flatnonzero(longs.to_numpy(zero_copy_only=False)).tolist())
     if slow:
         idx = sorted(slow)
         mask = np.zeros(n, dtype=bool)
         mask[idx] = True
-        built = [_row(groups[i], extras.get(i, [])) for i in idx]
+        built = [_row(_ROW.match(lines[i]).groups(), extras.get(i, [])) for i in idx]
         kind, msg, data = (pc.replace_with_mask(arr, pa.array(mask), pa.array([b[k] for b in built]))
                            for k, arr in enumerate((kind, msg, data)))
     return _columnar.batch_table({
