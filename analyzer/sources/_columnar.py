@@ -104,32 +104,28 @@ def line_blocks(path: Path, encoding: str | None = None, chars: int = BLOCK_CHAR
     """Stream a text file as :class:`Block` s (any encoding textio knows).
 
     Over-long lines are skipped and reported to the current
-    :class:`analyzer.textio.LinePolicy` after the lines before them were
-    handed on, so a source's warnings keep file order. The last line handed
-    on carries the file's unterminated-last-line flag, as in ``read_lines``.
+    :class:`analyzer.textio.LinePolicy` when ``read_lines`` reports them:
+    it reads one line ahead, so the report comes before the line just in
+    front of the long one is handed on. The last line handed on carries the
+    file's unterminated-last-line flag, as in ``read_lines``.
     """
     pol = textio.current_line_policy()
     fh, enc = textio.open_text(path, encoding)
     with fh:
         terminated = _ends_with_newline(fh.buffer, enc)
         held: tuple[int, list[str]] | None = None
-        longs: list[tuple[int, int, int]] = []
         for what, item in _raw_blocks(fh, pol.max_chars, chars):
             if what == "long":
-                if held is None:
-                    _report(pol, item)
-                else:
-                    longs.append(item)
+                if held is not None and len(held[1]) > 1:
+                    yield Block(held[0], held[1][:-1])
+                    held = (held[0] + len(held[1]) - 1, held[1][-1:])
+                _report(pol, item)
                 continue
             if held is not None:
                 yield Block(held[0], held[1])
-            for ev in longs:
-                _report(pol, ev)
-            longs, held = [], item
+            held = item
         if held is not None:
             yield Block(held[0], held[1], not terminated)
-        for ev in longs:
-            _report(pol, ev)
 
 
 def _report(pol: textio.LinePolicy, ev: tuple[int, int, int]) -> None:
@@ -150,16 +146,32 @@ def map_unique(arr: pa.Array, fn: Callable[[Any], Any], typ: pa.DataType = pa.st
     return values.take(enc.indices)
 
 
-def json_str(arr: pa.Array) -> pa.Array:
+#: Every byte but those JSON escapes (NUL..US except TAB and LF, ``"``, ``\\``):
+#: deleting them from UTF-8 text leaves only the bytes that need escapes.
+_NOT_JSON_SPECIAL = bytes(b for b in range(256)
+                          if not (b < 0x20 and b not in (0x09, 0x0A)) and b not in b'"\\')
+
+
+def no_json_specials(lines: list[str]) -> bool:
+    """Whether none of ``lines`` holds a character JSON escapes (TAB aside:
+    a TAB-separated field holds none): then :func:`json_str` may skip its
+    per-value check. One C pass over the text."""
+    raw = "\n".join(lines).encode("utf-8", "surrogatepass")
+    return not raw.translate(None, _NOT_JSON_SPECIAL)
+
+
+def json_str(arr: pa.Array, checked: bool = False) -> pa.Array:
     """Each string as ``json.dumps(s, ensure_ascii=False)`` gives it, null
     as ``null``: quotes added by Arrow, Python's encoder only for the
-    distinct values that need escapes."""
+    distinct values that need escapes (``checked``: the caller knows there
+    are none)."""
     quoted = pc.binary_join_element_wise('"', arr, '"', "")
-    special = pc.fill_null(pc.match_substring_regex(arr, _JSON_SPECIAL), False)
-    if pc.any(special).as_py():
-        fixed = map_unique(pc.if_else(special, arr, None),
-                           lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
-        quoted = pc.if_else(special, fixed, quoted)
+    if not checked:
+        special = pc.fill_null(pc.match_substring_regex(arr, _JSON_SPECIAL), False)
+        if pc.any(special).as_py():
+            fixed = map_unique(pc.if_else(special, arr, None),
+                               lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
+            quoted = pc.if_else(special, fixed, quoted)
     return pc.fill_null(quoted, "null")
 
 

@@ -37,13 +37,17 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
+
 from .. import knowledge
 from ..hosts import tracking_log_host
-from . import register
-from ._textcommon import head_lines, read_lines
+from . import _columnar, register
+from ._legacytracking import LegacyBatch as _LegacyBatch
+from ._textcommon import head_lines
 from .base import ParseContext, Source
 
 #: KB 246965 column order of the 2000/2003 log, used when no header is present.
@@ -85,6 +89,11 @@ def _event(value: str) -> dict[str, Any]:
     return {"event": v or None, "event_id": None, "event_2007": v.upper() or None}
 
 
+def list_value(value: str, blank: tuple[str, ...]) -> list[str]:
+    """A ``;``-separated column as a list (blank items left out)."""
+    return [x.strip() for x in value.split(";") if x.strip() and x.strip() not in blank]
+
+
 def _fields(rec: dict[str, str], blank: tuple[str, ...] = ("",)) -> dict[str, Any]:
     """One log line's columns as ``data``: the names, lists and numbers of
     ``knowledge/tracking.yaml``; values in ``blank`` (2003 logs write ``-``)
@@ -102,7 +111,7 @@ def _fields(rec: dict[str, str], blank: tuple[str, ...] = ("",)) -> dict[str, An
             continue
         key = k["rename"].get(low) or _snake(col)
         if key in k["lists"]:
-            data[key] = [x.strip() for x in value.split(";") if x.strip() and x.strip() not in blank]
+            data[key] = list_value(value, blank)
         elif key in k["ints"]:
             data[key] = int(value) if value.lstrip("-").isdecimal() else value
         else:
@@ -133,6 +142,25 @@ def _iso_ts(v: str) -> datetime | None:
         return datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+#: Characters per block of lines (a legacy batch is flushed at each block's end).
+_BLOCK_CHARS = 8 << 20
+
+
+@dataclass
+class _State:
+    """Where the line state machine of :meth:`TrackingLogSource.parse` is."""
+
+    csv_fields: list[str] | None = None
+    legacy_cols: list[str] | None = None
+    legacy_mode: bool = False
+    buf: list[str] = field(default_factory=list)
+    buf_no: int = 0
+    n: int = 0
+    r55: dict[str, Any] | None = None
+    #: (line number, text, last) of a headerless 2000/2003 row for the batch
+    legacy_batch: tuple[int, str, bool] | None = None
 
 
 @register
@@ -169,88 +197,108 @@ class TrackingLogSource(Source):
     def _legacy_row_ok(f: list[str]) -> bool:
         return len(f) >= 12 and f[8].strip().lstrip("-").isdecimal() and _legacy_ts(f[0], f[1]) is not None
 
-    def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
-        csv_fields: list[str] | None = None
-        legacy_cols: list[str] | None = None
-        legacy_mode = False
-        buf: list[str] = []
-        buf_no = 0
-        n = 0
-        r55: dict[str, Any] | None = None
-        for ln in read_lines(ctx.fs_path):
-            text = ln.raw.replace("\x00", "").rstrip("\r\n")
-            if buf:  # a quoted CSV field spanning lines
-                buf.append(text)
-                joined = "\n".join(buf)
-                if joined.count('"') % 2 == 0:
-                    buf = []
-                    row = self._csv_row(ctx, joined, csv_fields or [], buf_no)
-                    if row:
-                        n += 1
-                        yield row
-                continue
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if stripped.startswith("#"):
-                if (m := _FIELDS.match(stripped)):
-                    csv_fields = [c.strip() for c in m["f"].split(",")]
+    def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any] | pa.Table]:
+        """Rows of every variant; the rows of 2000/2003 TAB lines come in
+        Arrow batches built column by column (:class:`_LegacyBatch`), the
+        other variants (small in practice) as row dicts.
+
+        The legacy batch is flushed before any other line is acted on and
+        at the end of each block of lines, so rows and warnings keep file
+        order (an over-long line is reported between blocks)."""
+        st = _State()
+        batch = _LegacyBatch()
+        for block in _columnar.line_blocks(ctx.fs_path, chars=_BLOCK_CHARS):
+            end = len(block.lines) - 1
+            for i, raw in enumerate(block.lines):
+                text = raw.replace("\x00", "")
+                stripped = text.strip()
+                if not st.buf and (st.legacy_mode or st.legacy_cols) and "\t" in text \
+                        and stripped and stripped[0] != "#":
+                    cols = st.legacy_cols or LEGACY_COLUMNS
+                    if batch.cols is not cols:
+                        yield from batch.flush(ctx, self)
+                        batch.cols = cols
+                    batch.add(block.start + i, text, block.last_unterminated and i == end)
                     continue
-                if _LEGACY_COLS.match(stripped):
-                    legacy_cols = [c.strip() for c in stripped.lstrip("#").split("\t") if c.strip()]
-                    if len(legacy_cols) < 10:  # whitespace-collapsed copy
-                        legacy_cols = LEGACY_COLUMNS
-                    legacy_mode = True
+                if not stripped and not st.buf:
                     continue
-                if _LEGACY_HDR.match(stripped):
-                    legacy_mode = True
-                continue
-            if csv_fields is not None and not legacy_mode and "\t" not in text:
-                if text.count('"') % 2:
-                    buf, buf_no = [text], ln.no
-                    continue
-                row = self._csv_row(ctx, text, csv_fields, ln.no)
-                if row:
-                    n += 1
-                    yield row
-                continue
-            if "\t" in text:
-                f = text.split("\t")
-                if legacy_mode or legacy_cols or self._legacy_row_ok(f):
-                    row = self._legacy_row(ctx, f, legacy_cols or LEGACY_COLUMNS, ln.no,
-                                           ln.last_unterminated)
-                    if row:
-                        n += 1
-                        yield row
-                    continue
-                # Exchange 5.5: header line (event number in field 2) or recipient line
-                if len(f) >= 10 and f[1].strip().isdecimal():
-                    if r55:
-                        n += 1
-                        yield self._row55(r55)
-                    r55 = {"f": f, "line": ln.no, "recipients": []}
-                    continue
-                if r55 is not None:
-                    r55["recipients"].append(f[0].strip())
-                    continue
-            trail = list(_TRAIL.finditer(stripped))
-            if trail:
-                for m in trail:
-                    n += 1
-                    yield self._trail_row(m, ln.no)
-                continue
-            if r55 is not None and stripped:
-                r55["recipients"].append(stripped)
-                continue
-            if ln.last_unterminated:
-                ctx.warn("truncated last line", f"line={ln.no}")
-        if buf:
-            ctx.warn("unterminated quoted field at end of file", f"line={buf_no}")
-        if r55:
-            n += 1
-            yield self._row55(r55)
-        if n == 0:
+                yield from batch.flush(ctx, self)
+                yield from self._line(ctx, st, text, stripped, block.start + i,
+                                      block.last_unterminated and i == end)
+                if st.legacy_batch is not None:  # a headerless 2000/2003 line
+                    batch.cols = LEGACY_COLUMNS
+                    batch.add(*st.legacy_batch)
+                    st.legacy_batch = None
+            yield from batch.flush(ctx, self)
+        if st.buf:
+            ctx.warn("unterminated quoted field at end of file", f"line={st.buf_no}")
+        if st.r55:
+            st.n += 1
+            yield self._row55(st.r55)
+        if st.n + batch.rows == 0:
             ctx.warn("no tracking entries found", None)
+
+    def _line(self, ctx: ParseContext, st: _State, text: str, stripped: str, no: int,
+              last: bool) -> Iterator[dict[str, Any]]:
+        """One line that is not a 2000/2003 row of a log with a header: the
+        state machine of every variant (a headerless 2000/2003 row is handed
+        back through ``st.legacy_batch``)."""
+        if st.buf:  # a quoted CSV field spanning lines
+            st.buf.append(text)
+            joined = "\n".join(st.buf)
+            if joined.count('"') % 2 == 0:
+                st.buf = []
+                row = self._csv_row(ctx, joined, st.csv_fields or [], st.buf_no)
+                if row:
+                    st.n += 1
+                    yield row
+            return
+        if stripped.startswith("#"):
+            if (m := _FIELDS.match(stripped)):
+                st.csv_fields = [c.strip() for c in m["f"].split(",")]
+            elif _LEGACY_COLS.match(stripped):
+                st.legacy_cols = [c.strip() for c in stripped.lstrip("#").split("\t") if c.strip()]
+                if len(st.legacy_cols) < 10:  # whitespace-collapsed copy
+                    st.legacy_cols = LEGACY_COLUMNS
+                st.legacy_mode = True
+            elif _LEGACY_HDR.match(stripped):
+                st.legacy_mode = True
+            return
+        if st.csv_fields is not None and not st.legacy_mode and "\t" not in text:
+            if text.count('"') % 2:
+                st.buf, st.buf_no = [text], no
+                return
+            row = self._csv_row(ctx, text, st.csv_fields, no)
+            if row:
+                st.n += 1
+                yield row
+            return
+        if "\t" in text:
+            f = text.split("\t")
+            if st.legacy_mode or st.legacy_cols or self._legacy_row_ok(f):
+                st.legacy_batch = (no, text, last)
+                return
+            # Exchange 5.5: header line (event number in field 2) or recipient line
+            if len(f) >= 10 and f[1].strip().isdecimal():
+                if st.r55:
+                    st.n += 1
+                    yield self._row55(st.r55)
+                st.r55 = {"f": f, "line": no, "recipients": []}
+                return
+            if st.r55 is not None:
+                st.r55["recipients"].append(f[0].strip())
+                return
+        trail = list(_TRAIL.finditer(stripped))
+        if trail:
+            for m in trail:
+                st.n += 1
+                yield self._trail_row(m, no)
+            return
+        if st.r55 is not None and stripped:
+            st.r55["recipients"].append(stripped)
+            return
+        if last:
+            ctx.warn("truncated last line", f"line={no}")
 
     # -- 2007+ CSV ------------------------------------------------------------
     def _csv_row(self, ctx: ParseContext, text: str, fields: list[str], no: int) -> dict[str, Any] | None:
