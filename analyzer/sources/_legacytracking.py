@@ -54,7 +54,7 @@ class _Layout:
     the fast path would not give what the row-at-a-time code gives."""
 
     def __init__(self, cols: list[str]) -> None:
-        from .tracking import _snake
+        from .tracking import column_role
 
         k = knowledge.load("tracking")
         self.cols = cols
@@ -62,15 +62,11 @@ class _Layout:
         self.event_col: int | None = None
         events = 0
         for i, col in enumerate(cols):
-            low = col.strip().lower()
-            if low in k["drop"]:
-                continue
-            if low == "event-id":
+            role, key = column_role(col)
+            if role == "event-id":
                 self.event_col, events = i, events + 1
-                continue
-            key = k["rename"].get(low) or _snake(col)
-            kind = "list" if key in k["lists"] else "int" if key in k["ints"] else "str"
-            self.members.append((i, key, kind))
+            elif role != "drop":
+                self.members.append((i, key, role))
         # rec = {c: ...} keeps the last column of a name; g() the last of a
         # lower-cased name: the Date and Time the row-at-a-time code reads
         last = {c: i for i, c in enumerate(cols)}

@@ -35,6 +35,7 @@ row carry the same ``data`` keys (``sender``, ``recipients``,
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -89,6 +90,21 @@ def _event(value: str) -> dict[str, Any]:
     return {"event": v or None, "event_id": None, "event_2007": v.upper() or None}
 
 
+@functools.lru_cache(maxsize=512)
+def column_role(col: str) -> tuple[str, str]:
+    """(role, ``data`` key) of a log column, worked out once per column
+    name: role ``drop`` (already in ``ts``), ``event-id``, ``list``, ``int``
+    or ``str`` (knowledge/tracking.yaml)."""
+    k = knowledge.load("tracking")
+    low = col.strip().lower()
+    if low in k["drop"]:
+        return "drop", ""
+    if low == "event-id":
+        return "event-id", ""
+    key = k["rename"].get(low) or _snake(col)
+    return ("list" if key in k["lists"] else "int" if key in k["ints"] else "str"), key
+
+
 def list_value(value: str, blank: tuple[str, ...]) -> list[str]:
     """A ``;``-separated column as a list (blank items left out)."""
     return [x.strip() for x in value.split(";") if x.strip() and x.strip() not in blank]
@@ -98,21 +114,19 @@ def _fields(rec: dict[str, str], blank: tuple[str, ...] = ("",)) -> dict[str, An
     """One log line's columns as ``data``: the names, lists and numbers of
     ``knowledge/tracking.yaml``; values in ``blank`` (2003 logs write ``-``)
     are left out."""
-    k = knowledge.load("tracking")
     data: dict[str, Any] = {}
     event: dict[str, Any] = {"event": None, "event_id": None, "event_2007": None}
     for col, raw in rec.items():
-        low = col.strip().lower()
         value = raw.strip()
-        if low in k["drop"] or value in blank:
+        role, key = column_role(col)
+        if role == "drop" or value in blank:
             continue
-        if low == "event-id":
+        if role == "event-id":
             event = _event(value)
             continue
-        key = k["rename"].get(low) or _snake(col)
-        if key in k["lists"]:
+        if role == "list":
             data[key] = list_value(value, blank)
-        elif key in k["ints"]:
+        elif role == "int":
             data[key] = int(value) if value.lstrip("-").isdecimal() else value
         else:
             data[key] = value
@@ -144,8 +158,9 @@ def _iso_ts(v: str) -> datetime | None:
         return None
 
 
-#: Characters per block of lines (a legacy batch is flushed at each block's end).
-_BLOCK_CHARS = 8 << 20
+#: Characters per block of lines: a legacy batch is flushed at the end of each
+#: block, so this bounds a batch (about 10k rows of a 2003 log).
+_BLOCK_CHARS = 2 << 20
 
 
 @dataclass
