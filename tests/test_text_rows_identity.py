@@ -185,6 +185,11 @@ def generated_inputs() -> dict[str, tuple[bytes, dict[str, Any]]]:
     files["gen_tracking_longlines.log"] = ("\r\n".join(t).encode("utf-8"), {"max_line_chars": 500})
     t = _tracking_text(rng, 800, _HDR_2003).replace("\n", "\r")  # old Mac line ends
     files["gen_tracking_cr.log"] = (t.encode("cp1252", errors="replace"), {})
+    clean = random.Random(2)  # long runs of plain rows: whole Arrow batches
+    body = [_tracking_line(clean, i) for i in range(3000)]
+    files["gen_tracking_runs.log"] = (("\n".join(["# Message Tracking Log File", "# " + _HDR_2003]
+                                                  + [ln for ln in body if ln.count("\t") >= 19])
+                                       + "\n").encode("utf-8"), {})
     dup = _HDR_2003.replace("Priority", "Total-bytes")
     files["gen_tracking_dupcol.log"] = ((_tracking_text(rng, 400, dup) + "\n").encode("utf-8"), {})
     odd = _HDR_2003.replace("Message-Subject", "Event").replace("Encryption", "Server")

@@ -31,6 +31,10 @@ from ._textcommon import _ends_with_newline
 
 #: Rows per Arrow batch a source yields (memory stays bounded by it).
 BATCH_ROWS = 50_000
+#: A batch smaller than this is handed on as row dicts: the loader pools the
+#: rows of many small files into one table, where a table per file would cost
+#: each file a table's overhead (a folder of 4,000 small netstat outputs).
+SMALL_BATCH = 1000
 #: Characters read per block (a block ends early at an over-long line).
 BLOCK_CHARS = 1 << 20
 #: Characters JSON escapes in a string (besides which a string is copied as is).
@@ -214,6 +218,16 @@ def batch_table(columns: dict[str, pa.Array], n: int, source: str, path: str) ->
     cols["source"] = constant(source, n)
     cols["path"] = constant(path, n)
     return table.conform_arrow(pa.table(cols))
+
+
+def handed_on(batch: pa.Table) -> Iterator[pa.Table | dict[str, Any]]:
+    """What a source yields for a built batch: the table, or its rows as
+    dicts when it is small (see :data:`SMALL_BATCH`)."""
+    if batch.num_rows >= SMALL_BATCH:
+        yield batch
+        return
+    cols = [c for c in batch.column_names if c not in ("source", "path")]
+    yield from batch.select(cols).to_pylist()
 
 
 def constant(value: str | None, n: int, typ: pa.DataType = pa.string()) -> pa.Array:

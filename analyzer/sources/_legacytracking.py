@@ -135,7 +135,7 @@ class LegacyBatch:
             ctx.warn(message, f"line={no}")
         if out.num_rows:
             self.rows += out.num_rows
-            yield out
+            yield from _columnar.handed_on(out)
 
 
 # -- the columns ----------------------------------------------------------------

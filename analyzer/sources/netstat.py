@@ -103,7 +103,7 @@ class NetstatSource(Source):
             return 50
         return 0
 
-    def parse(self, ctx: ParseContext) -> Iterator[pa.Table]:
+    def parse(self, ctx: ParseContext) -> Iterator[pa.Table | dict[str, Any]]:
         """Rows in Arrow batches of about :data:`_columnar.BATCH_ROWS`.
 
         Every line is matched with the row regex (it alone decides what a
@@ -134,7 +134,7 @@ class NetstatSource(Source):
             if len(batch) > _columnar.BATCH_ROWS:
                 yield batch.flush(ctx.path, keep_last=True)
         if len(batch):
-            yield batch.flush(ctx.path, keep_last=False)
+            yield from _columnar.handed_on(batch.flush(ctx.path, keep_last=False))
         if batch.total == 0:
             ctx.warn("no netstat rows found", None)
 
@@ -209,7 +209,10 @@ class _Batch:
         self.total += 1
 
     def extra(self, what: str, value: str) -> None:
-        self.extras.setdefault(len(self.nos) - 1, []).append((what, value))
+        got = self.extras.setdefault(len(self.nos) - 1, [])
+        if what == "component" and any(w == "component" for w, _v in got):
+            return  # only the first is kept (a flood of them costs nothing)
+        got.append((what, value))
 
     def has_image(self) -> bool:
         return any(w == "image" for w, _v in self.extras.get(len(self.nos) - 1, ()))
