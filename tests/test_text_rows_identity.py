@@ -190,6 +190,10 @@ def generated_inputs() -> dict[str, tuple[bytes, dict[str, Any]]]:
     files["gen_tracking_runs.log"] = (("\n".join(["# Message Tracking Log File", "# " + _HDR_2003]
                                                   + [ln for ln in body if ln.count("\t") >= 19])
                                        + "\n").encode("utf-8"), {})
+    plain = [ln for ln in body if ln.isascii() and '"' not in ln
+             and "\\" not in ln and not any(ord(c) < 32 and c != "\t" for c in ln)]
+    files["gen_tracking_ascii.log"] = (("\n".join(["# Message Tracking Log File", "# " + _HDR_2003]
+                                                   + plain) + "\n").encode("ascii"), {})
     dup = _HDR_2003.replace("Priority", "Total-bytes")
     files["gen_tracking_dupcol.log"] = ((_tracking_text(rng, 400, dup) + "\n").encode("utf-8"), {})
     odd = _HDR_2003.replace("Message-Subject", "Event").replace("Encryption", "Server")

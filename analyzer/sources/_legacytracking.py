@@ -140,13 +140,23 @@ class LegacyBatch:
 
 # -- the columns ----------------------------------------------------------------
 
-def _fields(texts: pa.Array, n_cols: int) -> tuple[pa.Array, list[pa.Array]]:
-    """(field count, each column's stripped value; "" past a short line)."""
+def _fields(texts: pa.Array, n_cols: int, plain: bool) -> tuple[pa.Array, list[pa.Array]]:
+    """(field count, each column's stripped value; "" past a short line).
+    ``plain``: the text is ASCII without control characters, so the only
+    blank a field can start or end with is a space, and columns without
+    one are not trimmed."""
     parts = pc.split_pattern(texts, "\t")
     counts = pc.list_value_length(parts)
     if pc.min(counts).as_py() < n_cols:  # short lines: pad them with empty fields
         parts = pc.split_pattern(_columnar.concat([texts, "\t" * n_cols]), "\t")
-    values = [pc.utf8_trim(pc.list_element(parts, i), _columnar.PY_WHITESPACE) for i in range(n_cols)]
+    values = []
+    for i in range(n_cols):
+        v = pc.list_element(parts, i)
+        if not plain:
+            v = pc.utf8_trim(v, _columnar.PY_WHITESPACE)
+        elif pc.any(pc.or_(pc.starts_with(v, " "), pc.ends_with(v, " "))).as_py():
+            v = pc.ascii_trim(v, " ")
+        values.append(v)
     return counts, values
 
 
@@ -205,12 +215,19 @@ def _blank(v: pa.Array) -> pa.Array:
     return pc.is_in(v, pa.array(_BLANK))
 
 
-def _member(key: str, kind: str, v: pa.Array, checked: bool) -> pa.Array:
-    """``"key": value, `` of one column ("" where blank), as ``_fields``
-    writes it for the column's kind."""
+def _member(key: str, kind: str, v: pa.Array, checked: bool) -> list[pa.Array | str]:
+    """The pieces (literals and arrays) of ``"key": value, `` of one column
+    ("" where blank), as ``_fields`` writes it for the column's kind. A
+    column without blanks adds its values to the one concatenation that
+    builds ``data``; only mixed columns cost a concatenation of their own."""
     blank = _blank(v)
+    blanks = pc.sum(blank).as_py() or 0
+    if blanks == len(v):
+        return []
+    head = json.dumps(key, ensure_ascii=False) + ": "
     if kind == "str":
-        value = _columnar.json_str(v, checked)
+        pieces: list[pa.Array | str] = [head + '"', v, '", '] if checked else \
+            [head, _columnar.json_str(v), ", "]
     elif kind == "int":
         simple = pc.fill_null(pc.match_substring_regex(v, r"^-?[0-9]{1,18}$"), False)
         value = pc.cast(pc.cast(pc.if_else(simple, v, None), pa.int64()), pa.string())
@@ -219,15 +236,21 @@ def _member(key: str, kind: str, v: pa.Array, checked: bool) -> pa.Array:
             other = _columnar.map_unique(pc.if_else(odd, v, None), lambda x: None if x is None else json.dumps(
                 int(x) if x.lstrip("-").isdecimal() else x, ensure_ascii=False))
             value = pc.if_else(odd, other, value)
+        pieces = [head, value, ", "]
     else:
-        simple = pc.invert(pc.match_substring(v, ";"))
-        value = _columnar.concat(["[", _columnar.json_str(v, checked), "]"])
-        odd = pc.and_(pc.invert(simple), pc.invert(blank))
-        if pc.any(odd).as_py():
-            other = _columnar.map_unique(pc.if_else(odd, v, None), lambda x: None if x is None else json.dumps(
-                _split(x), ensure_ascii=False))
-            value = pc.if_else(odd, other, value)
-    return _columnar.member(key, value, pc.invert(blank))
+        odd = pc.and_(pc.match_substring(v, ";"), pc.invert(blank))
+        if checked and not pc.any(odd).as_py():
+            pieces = [head + '["', v, '"], ']
+        else:
+            value = _columnar.concat(["[", _columnar.json_str(v, checked), "]"])
+            if pc.any(odd).as_py():
+                other = _columnar.map_unique(pc.if_else(odd, v, None), lambda x: None if x is None else
+                                             json.dumps(_split(x), ensure_ascii=False))
+                value = pc.if_else(odd, other, value)
+            pieces = [head, value, ", "]
+    if blanks:
+        return [pc.if_else(blank, "", _columnar.concat(pieces))]
+    return pieces
 
 
 def _event_columns(layout: _Layout, values: list[pa.Array], n: int) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -263,7 +286,8 @@ def _build(layout: _Layout, nos: list[int], texts: list[str], last: int | None,
     """The batch's table and its warnings (line, message) in line order."""
     n_all = len(nos)
     checked = _columnar.no_json_specials(texts)
-    counts, values = _fields(pa.array(texts, pa.string()), len(layout.cols))
+    plain = checked and all(map(str.isascii, texts))
+    counts, values = _fields(pa.array(texts, pa.string()), len(layout.cols), plain)
     empty = _columnar.constant("", n_all)
     d = values[layout.date_col] if layout.date_col is not None else empty
     t = values[layout.time_col] if layout.time_col is not None else empty
@@ -281,7 +305,8 @@ def _build(layout: _Layout, nos: list[int], texts: list[str], last: int | None,
     n = len(no_arr)
     event_json, event_name, side = _event_columns(layout, values, n)
     pieces: list[pa.Array | str] = ["{"]
-    pieces += [_member(key, kind, values[i], checked) for i, key, kind in layout.members]
+    for i, key, kind in layout.members:
+        pieces += _member(key, kind, values[i], checked)
     pieces.append(event_json)
     for key, default in (("recipients", "[]"), ("sender", "null"), ("message_id", "null")):
         i = layout.key_col.get(key)
