@@ -43,7 +43,6 @@ _STR_KEYS = ("sender", "message_id", "server_hostname", "client_hostname", "clie
 #: ``2003-9-12`` and ``22:53:18`` / ``22:53:18 GMT``: the shape parsed by
 #: Arrow; other shapes go to Python's parser (``tracking._legacy_ts``).
 _DATE = re.compile(r"(?P<y>(?:19|20|21)[0-9]{2})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})\Z")
-_TIME = re.compile(r"(?P<H>[0-9]{1,2}):(?P<M>[0-5][0-9]):(?P<S>[0-5][0-9])(?: GMT)?\Z")
 _EPOCH = date(1970, 1, 1)
 
 
@@ -101,12 +100,18 @@ class LegacyBatch:
         self.last: int | None = None
         #: rows yielded so far (for "no tracking entries found")
         self.rows = 0
+        #: of the block the lines come from (a batch never spans blocks):
+        #: no character JSON escapes; that, and ASCII only
+        self.checked = False
+        self.plain = False
 
-    def add(self, no: int, text: str, last: bool) -> None:
-        self.nos.append(no)
-        self.texts.append(text)
+    def extend(self, start: int, texts: list[str], last: bool) -> None:
+        """Consecutive lines, the first numbered ``start``; ``last``: the
+        final one is the file's unterminated last line."""
+        self.nos.extend(range(start, start + len(texts)))
+        self.texts.extend(texts)
         if last:
-            self.last = no
+            self.last = start + len(texts) - 1
 
     def flush(self, ctx: ParseContext, src: TrackingLogSource) -> Iterator[Any]:
         """The batch's rows (one table), then an empty batch. If the fast
@@ -120,7 +125,7 @@ class LegacyBatch:
         built = None
         if layout.ok:
             try:
-                built = _build(layout, nos, texts, last, ctx.path)
+                built = _build(layout, nos, texts, last, ctx.path, self.checked, self.plain)
             except (pa.ArrowException, ValueError, KeyError, TypeError, OverflowError):
                 built = None
         if built is None:
@@ -172,18 +177,27 @@ def _day(value: str) -> int | None:
         return None
 
 
-def _second(value: str) -> int | None:
-    """Second of the day of ``22:53:18`` / ``22:53:18 GMT``, None for any
-    other shape."""
-    m = _TIME.match(value)
-    if not m or int(m["H"]) > 23:
-        return None
-    return int(m["H"]) * 3600 + int(m["M"]) * 60 + int(m["S"])
+def _seconds(times: pa.Array) -> pa.Array:
+    """Second of the day of each ``22:53:18`` / ``22:53:18 GMT`` (null for
+    any other shape): one or two digits of hour (0-23), two of minute and
+    of second (00-59), as ``%H:%M:%S`` reads them, in Arrow."""
+    bare = pc.if_else(pc.ends_with(times, " GMT"), pc.utf8_slice_codeunits(times, 0, -4), times)
+    parts = pc.split_pattern(_columnar.concat([bare, "::"]), ":")
+    three = pc.equal(pc.list_value_length(parts), 5)
+    h, m, sec = (pc.list_element(parts, k) for k in range(3))
+    shape = pc.and_(pc.and_(three, pc.is_in(pc.utf8_length(h), pa.array([1, 2], pa.int32()))),
+                    pc.and_(pc.equal(pc.utf8_length(m), 2), pc.equal(pc.utf8_length(sec), 2)))
+    digits = pc.and_(pc.and_(pc.ascii_is_decimal(h), pc.ascii_is_decimal(m)), pc.ascii_is_decimal(sec))
+    ok = pc.and_(shape, digits)
+    hi, mi, si = (pc.cast(pc.if_else(ok, x, "0"), pa.int64()) for x in (h, m, sec))
+    ok = pc.and_(ok, pc.and_(pc.less_equal(hi, 23), pc.and_(pc.less_equal(mi, 59), pc.less_equal(si, 59))))
+    total = pc.add(pc.add(pc.multiply(hi, 3600), pc.multiply(mi, 60)), si)
+    return pc.if_else(ok, total, None)
 
 
 def _timestamps(d: pa.Array, t: pa.Array) -> pa.Array:
-    """``tracking._legacy_ts`` of every row. In the usual shapes (above)
-    the first format it tries reads date and time apart, so each distinct
+    """``tracking._legacy_ts`` of every row. In the usual shapes
+    (``2003-9-12`` and ``22:53:18`` / ``22:53:18 GMT``) the first format it tries reads date and time apart, so each distinct
     date and each distinct time is read once; the other rows go through
     ``_legacy_ts`` itself, once per distinct pair."""
     from .tracking import _legacy_ts
@@ -191,7 +205,7 @@ def _timestamps(d: pa.Array, t: pa.Array) -> pa.Array:
     de = pc.dictionary_encode(d)
     te = pc.dictionary_encode(t)
     days = pa.array([_day(v) for v in de.dictionary.to_pylist()], pa.int64()).take(de.indices)
-    secs = pa.array([_second(v) for v in te.dictionary.to_pylist()], pa.int64()).take(te.indices)
+    secs = _seconds(te.dictionary).take(te.indices)
     micros = pc.multiply(pc.add(pc.multiply(days, 86400), secs), 1_000_000)
     ts = pc.cast(micros, pa.timestamp("us", tz="UTC"))
     if ts.null_count == 0:
@@ -281,12 +295,11 @@ def _value(layout: _Layout, values: list[pa.Array], key: str, n: int) -> pa.Arra
     return pc.if_else(_blank(v), None, v)
 
 
-def _build(layout: _Layout, nos: list[int], texts: list[str], last: int | None,
-           path: str) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """The batch's table and its warnings (line, message) in line order."""
+def _build(layout: _Layout, nos: list[int], texts: list[str], last: int | None, path: str,
+           checked: bool, plain: bool) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """The batch's table and its warnings (line, message) in line order
+    (``checked``, ``plain``: see :class:`LegacyBatch`)."""
     n_all = len(nos)
-    checked = _columnar.no_json_specials(texts)
-    plain = checked and all(map(str.isascii, texts))
     counts, values = _fields(pa.array(texts, pa.string()), len(layout.cols), plain)
     empty = _columnar.constant("", n_all)
     d = values[layout.date_col] if layout.date_col is not None else empty

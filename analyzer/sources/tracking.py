@@ -158,6 +158,9 @@ def _iso_ts(v: str) -> datetime | None:
         return None
 
 
+#: A line that may be a 2000/2003 row: a TAB somewhere, and a first
+#: non-blank character that is not ``#`` (``\\s`` is what ``str.strip`` strips).
+_ROWLIKE = re.compile(r"(?=[^\t]*\t)\s*[^\s#]")
 #: Characters per block of lines: a legacy batch is flushed at the end of each
 #: block, so this bounds a batch (about 10k rows of a 2003 log).
 _BLOCK_CHARS = 2 << 20
@@ -223,27 +226,30 @@ class TrackingLogSource(Source):
         st = _State()
         batch = _LegacyBatch()
         for block in _columnar.line_blocks(ctx.fs_path, chars=_BLOCK_CHARS):
-            end = len(block.lines) - 1
-            for i, raw in enumerate(block.lines):
-                text = raw.replace("\x00", "")
-                stripped = text.strip()
-                if not st.buf and (st.legacy_mode or st.legacy_cols) and "\t" in text \
-                        and stripped and stripped[0] != "#":
+            lines, start, end = block.lines, block.start, len(block.lines)
+            joined = "\n".join(lines)
+            batch.checked = _columnar.no_json_specials([joined])
+            batch.plain = batch.checked and joined.isascii()
+            # Which lines look like 2000/2003 rows (a TAB, not a comment, not
+            # blank); runs of them are taken in bulk while the state allows.
+            found = list(map(_ROWLIKE.match, lines)) if "\x00" not in joined else [None] * end
+            pos = 0
+            while pos < end:
+                try:
+                    j = found.index(None, pos)
+                except ValueError:
+                    j = end
+                if j > pos and not st.buf and (st.legacy_mode or st.legacy_cols):
                     cols = st.legacy_cols or LEGACY_COLUMNS
                     if batch.cols is not cols:
                         yield from batch.flush(ctx, self)
                         batch.cols = cols
-                    batch.add(block.start + i, text, block.last_unterminated and i == end)
-                    continue
-                if not stripped and not st.buf:
-                    continue
-                yield from batch.flush(ctx, self)
-                yield from self._line(ctx, st, text, stripped, block.start + i,
-                                      block.last_unterminated and i == end)
-                if st.legacy_batch is not None:  # a headerless 2000/2003 line
-                    batch.cols = LEGACY_COLUMNS
-                    batch.add(*st.legacy_batch)
-                    st.legacy_batch = None
+                    batch.extend(start + pos, lines[pos:j], block.last_unterminated and j == end)
+                    pos = j
+                for i in range(pos, min(j + 1, end)):
+                    yield from self._one(ctx, st, batch, lines[i], start + i,
+                                         block.last_unterminated and i == end - 1)
+                pos = j + 1
             yield from batch.flush(ctx, self)
         if st.buf:
             ctx.warn("unterminated quoted field at end of file", f"line={st.buf_no}")
@@ -252,6 +258,29 @@ class TrackingLogSource(Source):
             yield self._row55(st.r55)
         if st.n + batch.rows == 0:
             ctx.warn("no tracking entries found", None)
+
+    def _one(self, ctx: ParseContext, st: _State, batch: _LegacyBatch, raw: str, no: int,
+             last: bool) -> Iterator[dict[str, Any] | pa.Table]:
+        """One line the bulk path did not take, in file order."""
+        text = raw.replace("\x00", "")
+        stripped = text.strip()
+        if not st.buf and (st.legacy_mode or st.legacy_cols) and "\t" in text \
+                and stripped and stripped[0] != "#":
+            cols = st.legacy_cols or LEGACY_COLUMNS
+            if batch.cols is not cols:
+                yield from batch.flush(ctx, self)
+                batch.cols = cols
+            batch.extend(no, [text], last)
+            return
+        if not stripped and not st.buf:
+            return
+        yield from batch.flush(ctx, self)
+        yield from self._line(ctx, st, text, stripped, no, last)
+        if st.legacy_batch is not None:  # a headerless 2000/2003 line
+            batch.cols = LEGACY_COLUMNS
+            no, text, last = st.legacy_batch
+            batch.extend(no, [text], last)
+            st.legacy_batch = None
 
     def _line(self, ctx: ParseContext, st: _State, text: str, stripped: str, no: int,
               last: bool) -> Iterator[dict[str, Any]]:
