@@ -197,9 +197,10 @@ def _seconds(times: pa.Array) -> pa.Array:
 
 def _timestamps(d: pa.Array, t: pa.Array) -> pa.Array:
     """``tracking._legacy_ts`` of every row. In the usual shapes
-    (``2003-9-12`` and ``22:53:18`` / ``22:53:18 GMT``) the first format it tries reads date and time apart, so each distinct
-    date and each distinct time is read once; the other rows go through
-    ``_legacy_ts`` itself, once per distinct pair."""
+    (``2003-9-12`` and ``22:53:18`` / ``22:53:18 GMT``) the first format
+    it tries reads date and time apart, so each distinct date and each
+    distinct time is read once; the other rows go through ``_legacy_ts``
+    itself, once per distinct pair."""
     from .tracking import _legacy_ts
 
     de = pc.dictionary_encode(d)
