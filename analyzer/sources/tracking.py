@@ -35,15 +35,20 @@ row carry the same ``data`` keys (``sender``, ``recipients``,
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
+
 from .. import knowledge
 from ..hosts import tracking_log_host
-from . import register
-from ._textcommon import head_lines, read_lines
+from . import _columnar, register
+from ._legacytracking import LegacyBatch as _LegacyBatch
+from ._textcommon import head_lines
 from .base import ParseContext, Source
 
 #: KB 246965 column order of the 2000/2003 log, used when no header is present.
@@ -85,25 +90,43 @@ def _event(value: str) -> dict[str, Any]:
     return {"event": v or None, "event_id": None, "event_2007": v.upper() or None}
 
 
+@functools.lru_cache(maxsize=512)
+def column_role(col: str) -> tuple[str, str]:
+    """(role, ``data`` key) of a log column, worked out once per column
+    name: role ``drop`` (already in ``ts``), ``event-id``, ``list``, ``int``
+    or ``str`` (knowledge/tracking.yaml)."""
+    k = knowledge.load("tracking")
+    low = col.strip().lower()
+    if low in k["drop"]:
+        return "drop", ""
+    if low == "event-id":
+        return "event-id", ""
+    key = k["rename"].get(low) or _snake(col)
+    return ("list" if key in k["lists"] else "int" if key in k["ints"] else "str"), key
+
+
+def list_value(value: str, blank: tuple[str, ...]) -> list[str]:
+    """A ``;``-separated column as a list (blank items left out)."""
+    return [x.strip() for x in value.split(";") if x.strip() and x.strip() not in blank]
+
+
 def _fields(rec: dict[str, str], blank: tuple[str, ...] = ("",)) -> dict[str, Any]:
     """One log line's columns as ``data``: the names, lists and numbers of
     ``knowledge/tracking.yaml``; values in ``blank`` (2003 logs write ``-``)
     are left out."""
-    k = knowledge.load("tracking")
     data: dict[str, Any] = {}
     event: dict[str, Any] = {"event": None, "event_id": None, "event_2007": None}
     for col, raw in rec.items():
-        low = col.strip().lower()
         value = raw.strip()
-        if low in k["drop"] or value in blank:
+        role, key = column_role(col)
+        if role == "drop" or value in blank:
             continue
-        if low == "event-id":
+        if role == "event-id":
             event = _event(value)
             continue
-        key = k["rename"].get(low) or _snake(col)
-        if key in k["lists"]:
-            data[key] = [x.strip() for x in value.split(";") if x.strip() and x.strip() not in blank]
-        elif key in k["ints"]:
+        if role == "list":
+            data[key] = list_value(value, blank)
+        elif role == "int":
             data[key] = int(value) if value.lstrip("-").isdecimal() else value
         else:
             data[key] = value
@@ -133,6 +156,29 @@ def _iso_ts(v: str) -> datetime | None:
         return datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+#: A line that may be a 2000/2003 row: a TAB somewhere, and a first
+#: non-blank character that is not ``#`` (``\\s`` is what ``str.strip`` strips).
+_ROWLIKE = re.compile(r"(?=[^\t]*\t)\s*[^\s#]")
+#: Characters per block of lines: a legacy batch is flushed at the end of each
+#: block, so this bounds a batch (about 10k rows of a 2003 log).
+_BLOCK_CHARS = 2 << 20
+
+
+@dataclass
+class _State:
+    """Where the line state machine of :meth:`TrackingLogSource.parse` is."""
+
+    csv_fields: list[str] | None = None
+    legacy_cols: list[str] | None = None
+    legacy_mode: bool = False
+    buf: list[str] = field(default_factory=list)
+    buf_no: int = 0
+    n: int = 0
+    r55: dict[str, Any] | None = None
+    #: (line number, text, last) of a headerless 2000/2003 row for the batch
+    legacy_batch: tuple[int, str, bool] | None = None
 
 
 @register
@@ -169,88 +215,134 @@ class TrackingLogSource(Source):
     def _legacy_row_ok(f: list[str]) -> bool:
         return len(f) >= 12 and f[8].strip().lstrip("-").isdecimal() and _legacy_ts(f[0], f[1]) is not None
 
-    def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any]]:
-        csv_fields: list[str] | None = None
-        legacy_cols: list[str] | None = None
-        legacy_mode = False
-        buf: list[str] = []
-        buf_no = 0
-        n = 0
-        r55: dict[str, Any] | None = None
-        for ln in read_lines(ctx.fs_path):
-            text = ln.raw.replace("\x00", "").rstrip("\r\n")
-            if buf:  # a quoted CSV field spanning lines
-                buf.append(text)
-                joined = "\n".join(buf)
-                if joined.count('"') % 2 == 0:
-                    buf = []
-                    row = self._csv_row(ctx, joined, csv_fields or [], buf_no)
-                    if row:
-                        n += 1
-                        yield row
-                continue
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if stripped.startswith("#"):
-                if (m := _FIELDS.match(stripped)):
-                    csv_fields = [c.strip() for c in m["f"].split(",")]
-                    continue
-                if _LEGACY_COLS.match(stripped):
-                    legacy_cols = [c.strip() for c in stripped.lstrip("#").split("\t") if c.strip()]
-                    if len(legacy_cols) < 10:  # whitespace-collapsed copy
-                        legacy_cols = LEGACY_COLUMNS
-                    legacy_mode = True
-                    continue
-                if _LEGACY_HDR.match(stripped):
-                    legacy_mode = True
-                continue
-            if csv_fields is not None and not legacy_mode and "\t" not in text:
-                if text.count('"') % 2:
-                    buf, buf_no = [text], ln.no
-                    continue
-                row = self._csv_row(ctx, text, csv_fields, ln.no)
-                if row:
-                    n += 1
-                    yield row
-                continue
-            if "\t" in text:
-                f = text.split("\t")
-                if legacy_mode or legacy_cols or self._legacy_row_ok(f):
-                    row = self._legacy_row(ctx, f, legacy_cols or LEGACY_COLUMNS, ln.no,
-                                           ln.last_unterminated)
-                    if row:
-                        n += 1
-                        yield row
-                    continue
-                # Exchange 5.5: header line (event number in field 2) or recipient line
-                if len(f) >= 10 and f[1].strip().isdecimal():
-                    if r55:
-                        n += 1
-                        yield self._row55(r55)
-                    r55 = {"f": f, "line": ln.no, "recipients": []}
-                    continue
-                if r55 is not None:
-                    r55["recipients"].append(f[0].strip())
-                    continue
-            trail = list(_TRAIL.finditer(stripped))
-            if trail:
-                for m in trail:
-                    n += 1
-                    yield self._trail_row(m, ln.no)
-                continue
-            if r55 is not None and stripped:
-                r55["recipients"].append(stripped)
-                continue
-            if ln.last_unterminated:
-                ctx.warn("truncated last line", f"line={ln.no}")
-        if buf:
-            ctx.warn("unterminated quoted field at end of file", f"line={buf_no}")
-        if r55:
-            n += 1
-            yield self._row55(r55)
-        if n == 0:
+    def parse(self, ctx: ParseContext) -> Iterator[dict[str, Any] | pa.Table]:
+        """Rows of every variant; the rows of 2000/2003 TAB lines come in
+        Arrow batches built column by column (:class:`_LegacyBatch`), the
+        other variants (small in practice) as row dicts.
+
+        The legacy batch is flushed before any other line is acted on and
+        at the end of each block of lines, so rows and warnings keep file
+        order (an over-long line is reported between blocks)."""
+        st = _State()
+        batch = _LegacyBatch()
+        for block in _columnar.line_blocks(ctx.fs_path, chars=_BLOCK_CHARS):
+            lines, start, end = block.lines, block.start, len(block.lines)
+            joined = "\n".join(lines)
+            batch.checked = _columnar.no_json_specials([joined])
+            batch.plain = batch.checked and joined.isascii()
+            # Which lines look like 2000/2003 rows (a TAB, not a comment, not
+            # blank); runs of them are taken in bulk while the state allows.
+            found = list(map(_ROWLIKE.match, lines)) if "\x00" not in joined else [None] * end
+            pos = 0
+            while pos < end:
+                try:
+                    j = found.index(None, pos)
+                except ValueError:
+                    j = end
+                if j > pos and not st.buf and (st.legacy_mode or st.legacy_cols):
+                    cols = st.legacy_cols or LEGACY_COLUMNS
+                    if batch.cols is not cols:
+                        yield from batch.flush(ctx, self)
+                        batch.cols = cols
+                    batch.extend(start + pos, lines[pos:j], block.last_unterminated and j == end)
+                    pos = j
+                for i in range(pos, min(j + 1, end)):
+                    yield from self._one(ctx, st, batch, lines[i], start + i,
+                                         block.last_unterminated and i == end - 1)
+                pos = j + 1
+            yield from batch.flush(ctx, self)
+        if st.buf:
+            ctx.warn("unterminated quoted field at end of file", f"line={st.buf_no}")
+        if st.r55:
+            st.n += 1
+            yield self._row55(st.r55)
+        if st.n + batch.rows == 0:
             ctx.warn("no tracking entries found", None)
+
+    def _one(self, ctx: ParseContext, st: _State, batch: _LegacyBatch, raw: str, no: int,
+             last: bool) -> Iterator[dict[str, Any] | pa.Table]:
+        """One line the bulk path did not take, in file order."""
+        text = raw.replace("\x00", "")
+        stripped = text.strip()
+        if not st.buf and (st.legacy_mode or st.legacy_cols) and "\t" in text \
+                and stripped and stripped[0] != "#":
+            cols = st.legacy_cols or LEGACY_COLUMNS
+            if batch.cols is not cols:
+                yield from batch.flush(ctx, self)
+                batch.cols = cols
+            batch.extend(no, [text], last)
+            return
+        if not stripped and not st.buf:
+            return
+        yield from batch.flush(ctx, self)
+        yield from self._line(ctx, st, text, stripped, no, last)
+        if st.legacy_batch is not None:  # a headerless 2000/2003 line
+            batch.cols = LEGACY_COLUMNS
+            no, text, last = st.legacy_batch
+            batch.extend(no, [text], last)
+            st.legacy_batch = None
+
+    def _line(self, ctx: ParseContext, st: _State, text: str, stripped: str, no: int,
+              last: bool) -> Iterator[dict[str, Any]]:
+        """One line that is not a 2000/2003 row of a log with a header: the
+        state machine of every variant (a headerless 2000/2003 row is handed
+        back through ``st.legacy_batch``)."""
+        if st.buf:  # a quoted CSV field spanning lines
+            st.buf.append(text)
+            joined = "\n".join(st.buf)
+            if joined.count('"') % 2 == 0:
+                st.buf = []
+                row = self._csv_row(ctx, joined, st.csv_fields or [], st.buf_no)
+                if row:
+                    st.n += 1
+                    yield row
+            return
+        if stripped.startswith("#"):
+            if (m := _FIELDS.match(stripped)):
+                st.csv_fields = [c.strip() for c in m["f"].split(",")]
+            elif _LEGACY_COLS.match(stripped):
+                st.legacy_cols = [c.strip() for c in stripped.lstrip("#").split("\t") if c.strip()]
+                if len(st.legacy_cols) < 10:  # whitespace-collapsed copy
+                    st.legacy_cols = LEGACY_COLUMNS
+                st.legacy_mode = True
+            elif _LEGACY_HDR.match(stripped):
+                st.legacy_mode = True
+            return
+        if st.csv_fields is not None and not st.legacy_mode and "\t" not in text:
+            if text.count('"') % 2:
+                st.buf, st.buf_no = [text], no
+                return
+            row = self._csv_row(ctx, text, st.csv_fields, no)
+            if row:
+                st.n += 1
+                yield row
+            return
+        if "\t" in text:
+            f = text.split("\t")
+            if st.legacy_mode or st.legacy_cols or self._legacy_row_ok(f):
+                st.legacy_batch = (no, text, last)
+                return
+            # Exchange 5.5: header line (event number in field 2) or recipient line
+            if len(f) >= 10 and f[1].strip().isdecimal():
+                if st.r55:
+                    st.n += 1
+                    yield self._row55(st.r55)
+                st.r55 = {"f": f, "line": no, "recipients": []}
+                return
+            if st.r55 is not None:
+                st.r55["recipients"].append(f[0].strip())
+                return
+        trail = list(_TRAIL.finditer(stripped))
+        if trail:
+            for m in trail:
+                st.n += 1
+                yield self._trail_row(m, no)
+            return
+        if st.r55 is not None and stripped:
+            st.r55["recipients"].append(stripped)
+            return
+        if last:
+            ctx.warn("truncated last line", f"line={no}")
 
     # -- 2007+ CSV ------------------------------------------------------------
     def _csv_row(self, ctx: ParseContext, text: str, fields: list[str], no: int) -> dict[str, Any] | None:

@@ -6,10 +6,11 @@ import codecs
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from analyzer import sources
 from analyzer.sources import Options, ParseContext
-from analyzer.table import row_data, rows_to_frame, validate
+from analyzer.table import arrow_to_frame, conform_arrow, row_data, rows_to_arrow, validate
 from analyzer.textio import read_head
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "text"
@@ -22,17 +23,27 @@ def fixture(name: str) -> Path:
 
 
 def run(source_name: str, path: Path) -> tuple[pd.DataFrame, ParseContext]:
-    """Parse ``path`` with the named source; the frame is validated."""
+    """Parse ``path`` with the named source; the frame is validated. Row
+    dicts and Arrow batches (netstat, tracking) are kept in the order yielded."""
     src = sources.get(source_name)
     ctx = ParseContext(path=path.name, fs_path=path, options=Options())
-    rows = []
-    for row in src.parse(ctx):
-        assert isinstance(row, dict)
-        row = dict(row)
+    parts: list[pa.Table] = []
+    rows: list[dict] = []
+    for chunk in src.parse(ctx):
+        if isinstance(chunk, pa.Table):
+            if rows:
+                parts.append(rows_to_arrow(rows))
+                rows = []
+            parts.append(conform_arrow(chunk))
+            continue
+        assert isinstance(chunk, dict)
+        row = dict(chunk)
         row.setdefault("source", src.name)
         row.setdefault("path", ctx.path)
         rows.append(row)
-    df = rows_to_frame(rows)
+    if rows or not parts:
+        parts.append(rows_to_arrow(rows))
+    df = arrow_to_frame(pa.concat_tables(parts).unify_dictionaries().combine_chunks())
     validate(df)
     return df, ctx
 
