@@ -734,6 +734,47 @@ def _fill_group(con: Any, group: pa.Table, keys: list[str],
     return msg, pc.fill_null(python, True).to_numpy(zero_copy_only=False)
 
 
+def _join_slots(vals: pa.ListArray, named: list[int], parts: tuple[Any, ...]) -> pa.Array:
+    """Messages of rows whose values (``vals``, one list a row, every row
+    with the same keys) fill slot ``j`` from list index ``named[j - 1]``.
+
+    One ``take`` lays every row's pieces (template literals, slot values,
+    ``%n`` for a slot beyond the values) end to end, and one
+    ``binary_join`` of fixed-size groups writes the messages: two passes
+    over the output instead of one ``list_element`` and one ``fill_null``
+    per slot before a join of all pieces (a 4625 template has 21 slots)."""
+    n = len(vals)
+    lengths = pc.list_value_length(vals)
+    slots = sorted({q[0] for q in parts[1::2]})
+    need = max((named[j - 1] for j in slots if j <= len(named)), default=-1)
+    if n and (lengths.null_count or pc.min(lengths).as_py() <= need):
+        raise ValueError("rows of one shape with fewer values than keys")
+    literals: list[str] = []
+    layout: list[tuple[bool, int]] = []  # (slot value?, literal index or list index)
+    for i, q in enumerate(parts):
+        if i % 2 == 0:
+            if q:
+                layout.append((False, len(literals)))
+                literals.append(q)
+        elif q[0] <= len(named):
+            layout.append((True, named[q[0] - 1]))
+        else:
+            layout.append((False, len(literals)))
+            literals.append("%" + str(q[0]))
+    if not layout:
+        return pa.array([""] * n, pa.string())
+    starts = vals.offsets.to_numpy()[:-1].astype(np.int64) + len(literals)
+    idx = np.empty((n, len(layout)), dtype=np.int64)
+    for k, (is_slot, at) in enumerate(layout):
+        idx[:, k] = starts + at if is_slot else at
+    pool = pa.concat_arrays([pa.array(literals, pa.string()),
+                             pc.fill_null(vals.values, "").cast(pa.string())])
+    pieces = pool.take(pa.array(idx.ravel()))
+    groups = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, n * len(layout) + 1, len(layout), dtype=np.int32)), pieces)
+    return pc.binary_join(groups, "")
+
+
 def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     """Messages of the catalog rows ``sub`` (columns p, e, d) that Arrow can
     fill: (positions in sub, messages, positions left to Python).
@@ -788,16 +829,7 @@ def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
             if not_plain is None:
                 not_plain = pc.fill_null(pc.match_substring_regex(sub["d"], _NOT_PLAIN_TEXT),
                                          True).to_numpy(zero_copy_only=False)
-            vals = values.take(pa.array(positions))
-            by_slot: dict[int, Any] = {}
-            for j in sorted({q[0] for q in parts[1::2]}):
-                by_slot[j] = pc.fill_null(pc.list_element(vals, named[j - 1]), "") \
-                    if j <= len(named) else "%" + str(j)
-            pieces = [q if i % 2 == 0 else by_slot[q[0]] for i, q in enumerate(parts)]
-            pieces = [q for q in pieces if not (isinstance(q, str) and q == "")] or [""]
-            msg = pc.binary_join_element_wise(*pieces, "")
-            if not isinstance(msg, pa.Array):  # every piece a literal
-                msg = pa.array([msg.as_py()] * len(positions), pa.string())
+            msg = _join_slots(values.take(pa.array(positions)), named, parts)
             left = not_plain[positions]
         keep = ~left
         done_pos.append(positions[keep])
@@ -817,6 +849,24 @@ def _loads(text: str | None) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return None
+
+
+def _catalog_hits(provs: pa.Array, eids: pa.Array) -> np.ndarray:
+    """Rows whose (provider, event id) is in the catalog, asked once per
+    distinct pair (a log holds a few hundred at most)."""
+    enc = pc.dictionary_encode(provs)
+    names = enc.dictionary.to_pylist()
+    code = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    eid = pc.fill_null(eids, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs, inverse = np.unique((code + 1) * (1 << 32) + (eid + 1), return_inverse=True)
+    known = np.array([_known(names, int(k)) for k in pairs], dtype=bool)
+    return known[inverse.ravel()] if len(pairs) else np.zeros(len(provs), dtype=bool)
+
+
+def _known(names: list[str | None], key: int) -> bool:
+    code, eid = (key >> 32) - 1, (key & 0xFFFFFFFF) - 1
+    p = names[code] if code >= 0 else None
+    return bool(p) and eid >= 0 and _template(p, eid)[0]
 
 
 def messages_column(provider: pa.Array, event_id: pa.Array, data: pa.Array) -> pa.Array:
@@ -843,14 +893,13 @@ def messages_column(provider: pa.Array, event_id: pa.Array, data: pa.Array) -> p
     if not len(cand):
         return pa.nulls(n, pa.string())
     idx = pa.array(cand)
-    provs = provider.take(idx).to_pylist()
-    eids = event_id.take(idx).to_pylist()
-    hits = [i for i, (p, e) in enumerate(zip(provs, eids)) if p and _template(p, e)[0]]
-    if not hits:
+    provs, eids = provider.take(idx), pc.cast(event_id.take(idx), pa.int32())
+    hits = _catalog_hits(provs, eids)
+    if not hits.any():
         return pa.nulls(n, pa.string())
     rows = cand[hits]
-    sub = pa.table({"p": pa.array([provs[i] for i in hits], pa.string()),
-                    "e": pa.array([eids[i] for i in hits], pa.int32()),
+    mask = pa.array(hits)
+    sub = pa.table({"p": provs.filter(mask), "e": eids.filter(mask),
                     "d": data.take(pa.array(rows))})
     try:
         pos, msgs, left = _vectorized(sub)
