@@ -235,37 +235,6 @@ def _object_text(arr: pa.Array) -> np.ndarray:
     return hit
 
 
-def _valid(arr: pa.Array) -> np.ndarray:
-    if not arr.null_count:
-        return np.ones(len(arr), dtype=bool)
-    return pc.is_valid(arr).to_numpy(zero_copy_only=False)
-
-
-#: Byte -> is an ASCII digit.
-_IS_DIGIT = np.zeros(256, dtype=bool)
-_IS_DIGIT[ord("0"):ord("9") + 1] = True
-
-
-def _digits(arr: pa.Array) -> np.ndarray:
-    """Rows of a string array matching :data:`_DIGITS` (``-?[0-9]{1,18}``,
-    a plain integer), null rows False: read from the value bytes with numpy
-    (one cumulative count of non-digit bytes) instead of an RE2 call a row."""
-    n = len(arr)
-    buf = arr.buffers()[2] if n else None
-    if buf is None:
-        return np.zeros(n, dtype=bool)
-    offs = _offsets(arr).astype(np.int64)
-    raw = np.frombuffer(buf, dtype=np.uint8)[offs[0]:offs[-1]]
-    offs = offs - offs[0]
-    other = np.concatenate([[0], np.cumsum(~_IS_DIGIT[raw], dtype=np.int64)])
-    start, lens = offs[:-1], np.diff(offs)
-    first = raw[np.minimum(start, max(len(raw) - 1, 0))] if len(raw) else np.zeros(n, np.uint8)
-    neg = ((lens > 0) & (first == ord("-"))).astype(np.int64)
-    digits = lens - neg
-    ok = (other[offs[1:]] - other[start] == neg) & (digits >= 1) & (digits <= 18)
-    return ok & _valid(arr)
-
-
 def _system_fast(heads: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
     """System fields of every record, and the rows to redo by the slow path.
 
@@ -287,18 +256,20 @@ def _system_fast(heads: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
     finally:
         con.unregister("heads")
     cols = {k: res.column(k).combine_chunks() for k in _SYS_PATHS}
-    eid_num = _digits(cols["eid"])
-    eid_obj = pc.fill_null(pc.starts_with(cols["eid"], "{"), False).to_numpy(zero_copy_only=False)
-    bad_np = _valid(cols["eid"]) & ~(eid_num | eid_obj)
+    eid_num = pc.match_substring_regex(cols["eid"], _DIGITS)
+    eid_obj = pc.starts_with(cols["eid"], "{")
+    bad = pc.and_kleene(pc.is_valid(cols["eid"]), pc.invert(pc.or_(eid_num, eid_obj)))
     for k in _INT_FIELDS:
-        bad_np |= _valid(cols[k]) & ~_digits(cols[k])
+        bad = pc.or_kleene(bad, pc.and_kleene(pc.is_valid(cols[k]),
+                                              pc.invert(pc.match_substring_regex(cols[k], _DIGITS))))
+    bad_np = pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
     for k in _STR_FIELDS:
         # An object or array comes back as its JSON text ({"..., {}, [...]);
         # a GUID text "{fc65...}" is a string. Read from each value's first
         # two bytes with numpy (a per-row RE2 call cost ~0.03 us a field).
         bad_np = bad_np | _object_text(cols[k])
     out: dict[str, pa.Array] = {k: cols[k] for k in _STR_FIELDS}
-    eid_text = pc.if_else(pa.array(eid_num), cols["eid"], cols["eid_text"])
+    eid_text = pc.if_else(pc.fill_null(eid_num, False), cols["eid"], cols["eid_text"])
     ok = pa.array(~bad_np)
     for k, v in (("eid", eid_text), ("qual", cols["qual"]), ("level", cols["level"]),
                  ("task", cols["task"]), ("rid", cols["rid"])):
