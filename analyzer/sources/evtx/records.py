@@ -189,6 +189,8 @@ _STR_FIELDS = ("name", "guid", "esn", "keywords", "time", "channel", "computer",
 _SYS_SQL = "SELECT {cols} FROM (SELECT json_extract_string(doc, [{paths}]) AS v FROM heads)".format(
     cols=", ".join(f"v[{i + 1}] AS {k}" for i, k in enumerate(_SYS_PATHS)),
     paths=", ".join("'$.Event.System." + p + "'" for p in _SYS_PATHS.values()))
+#: The same over the System objects themselves (see :func:`_system_docs`).
+_SYS_SQL_SYSTEM = _SYS_SQL.replace("'$.Event.System.", "'$.")
 _DIGITS = r"^-?[0-9]{1,18}$"
 
 _local = threading.local()
@@ -235,6 +237,39 @@ def _object_text(arr: pa.Array) -> np.ndarray:
     return hit
 
 
+def _arrow_of(con: Any, docs: pa.Table, query: str) -> pa.Table:
+    con.register("heads", docs)
+    try:
+        rel = con.sql(query)
+        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    finally:
+        con.unregister("heads")
+
+
+def _system_docs(heads: pa.Array) -> pa.Array | None:
+    """The System object of every head, cut by offsets (no copy), or None.
+
+    The crate writes System last in the head (``{"Event":{...,"System":
+    {...}``), so the text after the first ``"System":`` key is the System
+    object alone: DuckDB parses ~80 bytes a record less than the whole head
+    and no ``}}`` is appended to every head. A head where the key is not
+    found with a quote before it gives None; one where something follows
+    System is not valid JSON, DuckDB refuses it and the caller reads the
+    whole heads."""
+    n = len(heads)
+    buf = heads.buffers()[2]
+    if not n or buf is None or heads.null_count:
+        return None
+    at = pc.find_substring_regex(heads, _lit('System":')).to_numpy(zero_copy_only=False)
+    if (at < 1).any():
+        return None
+    offs = _offsets(heads).astype(np.int64)
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    if (raw[offs[:-1] + at - 1] != ord('"')).any():
+        return None
+    return _cut(heads, offs[:-1] + at + len('System":'), offs[1:])
+
+
 def _system_fast(heads: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
     """System fields of every record, and the rows to redo by the slow path.
 
@@ -247,14 +282,17 @@ def _system_fast(heads: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
     not a plain integer or a text field holds an object or array, i.e. when
     the record is not shaped as the evtx crate writes it.
     """
-    docs = pa.table({"doc": pc.binary_join_element_wise(heads, "}}", "")})
     con = _duckdb()
-    con.register("heads", docs)
-    try:
-        rel = con.sql(_SYS_SQL)
-        res = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-    finally:
-        con.unregister("heads")
+    system = _system_docs(heads)
+    res = None
+    if system is not None:
+        try:
+            res = _arrow_of(con, pa.table({"doc": system}), _SYS_SQL_SYSTEM)
+        except Exception:  # noqa: BLE001 - duckdb.Error: not the crate's shape, whole heads below
+            res = None
+    if res is None:
+        res = _arrow_of(con, pa.table({"doc": pc.binary_join_element_wise(heads, "}}", "")}),
+                        _SYS_SQL)
     cols = {k: res.column(k).combine_chunks() for k in _SYS_PATHS}
     eid_num = pc.match_substring_regex(cols["eid"], _DIGITS)
     eid_obj = pc.starts_with(cols["eid"], "{")
