@@ -26,9 +26,10 @@ from .layout import CHUNK_SIZE, FILE_HEADER_SIZE, ChunkRange, Layout
 from .records import records_to_table
 
 #: Records per Arrow batch: large enough to amortize the per-batch kernels
-#: and queries (measured: 6.2 us a record at 20k, 5.8 at 50k), small enough
-#: that one batch of JSON text stays a few tens of MB (about 45 MB here).
-BATCH = 50_000
+#: and queries, small enough that one batch of JSON text stays a few tens
+#: of MB. Measured: 50k records cost ~0.4 us a record less than 20k but
+#: raised each reader process's peak RSS from ~370 to ~540 MB.
+BATCH = 20_000
 
 #: A batch ends earlier when its record text reaches this many bytes, so
 #: memory stays bounded (and below Arrow's 2 GiB string offsets) even for
