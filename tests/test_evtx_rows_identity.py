@@ -176,7 +176,10 @@ def test_offset_readers_equal_their_regexes():
     """The numpy/offset readers of the batch build give what the RE2
     patterns they replace give, on the shapes the crate writes and on the
     ones that must fall back (two Binary items, a key ending in Binary,
-    non-hex text, a number)."""
+    non-hex text, a number; a key ending in Data before the marker)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
     from analyzer.sources.evtx import records as R
     bodies = [
         '{"param1":"a","Binary":"0A0B"}', '{"Binary":"FF","x":"y"}', '{"Binary":null,"x":1}',
@@ -189,3 +192,14 @@ def test_offset_readers_equal_their_regexes():
     for sub in (arr, arr.slice(3), arr.take(pa.array([5, 0, 7]))):
         assert [x.to_pylist() for x in R._binary_cut(sub)] == \
             [x.to_pylist() for x in R._binary_regex(sub)]
+    records = pa.array([
+        '{"Event":{"System":{"a":1},"EventData":{"x":"Data\\":"}}}',
+        '{"Event":{"System":{"MyData":1},"UserData":{"y":{}}}}',
+        '{"Event":{"System":{"a":"b"}}}', '{"Event":{"System":{"ExtData":1},"EventData":null}}',
+        '{"Event":{"System":{},"UserData":{"EventData":1}}}', 'Data":', '',
+    ])
+    for sub in (records, records.slice(2)):
+        offs = R._offsets(sub).astype("int64")
+        values = np.frombuffer(sub.buffers()[2], dtype="uint8")
+        assert list(R._marker_at(sub, offs[:-1], values)) == \
+            pc.find_substring_regex(sub, R._MARKERS).to_pylist()

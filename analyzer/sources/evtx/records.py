@@ -246,6 +246,12 @@ def _arrow_of(con: Any, docs: pa.Table, query: str) -> pa.Table:
         con.unregister("heads")
 
 
+#: How the evtx crate starts every record: the Event element's namespace,
+#: then System.
+_HEAD_PREFIX = ('{"Event":{"#attributes":{"xmlns":'
+                '"http://schemas.microsoft.com/win/2004/08/events/event"},"System":')
+
+
 def _system_docs(heads: pa.Array) -> pa.Array | None:
     """The System object of every head, cut by offsets (no copy), or None.
 
@@ -260,7 +266,11 @@ def _system_docs(heads: pa.Array) -> pa.Array | None:
     buf = heads.buffers()[2]
     if not n or buf is None or heads.null_count:
         return None
-    at = pc.find_substring_regex(heads, _lit('System":')).to_numpy(zero_copy_only=False)
+    if pc.all(pc.starts_with(heads, _HEAD_PREFIX)).as_py():
+        # The crate's constant start of a record: no search.
+        at = np.full(n, len(_HEAD_PREFIX) - len('System":'), dtype=np.int64)
+    else:
+        at = pc.find_substring_regex(heads, _lit('System":')).to_numpy(zero_copy_only=False)
     if (at < 1).any():
         return None
     offs = _offsets(heads).astype(np.int64)
@@ -346,6 +356,33 @@ def system_fields(arr: pa.Array, heads: pa.Array) -> dict[str, pa.Array]:
     return {k: pc.replace_with_mask(cols[k], mask, slow[k].cast(cols[k].type)) for k in cols}
 
 
+def _marker_at(arr: pa.Array, start: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per record, where its first EventData/UserData marker starts (-1: none).
+
+    Every marker ends in ``Data":``, and the first ``Data":`` of a record
+    is found with RE2 skipping ahead to each ``D`` (memchr), where the
+    marker's own leading ``,`` occurs all over JSON text (measured 0.17 vs
+    0.28 us a record). A ``Data":`` that is not preceded by ``,"Event`` or
+    ``,"User`` (a key ending in Data before the marker) sends that record to
+    the marker regex itself. A record without ``Data":`` has no marker."""
+    at = pc.find_substring_regex(arr, _lit('Data":')).to_numpy(zero_copy_only=False) \
+        .astype(np.int64)
+    pos = start + at
+    out = np.full(len(at), -1, dtype=np.int64)
+    for lead in (_EVENTDATA[:-len('Data":')], _USERDATA[:-len('Data":')]):
+        k = len(lead)
+        rows = np.flatnonzero((at >= k) & (out < 0))
+        if len(rows):
+            got = values[pos[rows, None] - k + np.arange(k)]
+            hit = (got == np.frombuffer(lead.encode(), dtype=np.uint8)).all(axis=1)
+            out[rows[hit]] = at[rows[hit]] - k
+    odd = np.flatnonzero((at >= 0) & (out < 0))
+    if len(odd):
+        out[odd] = pc.find_substring_regex(arr.take(pa.array(odd)), _MARKERS) \
+            .to_numpy(zero_copy_only=False)
+    return out
+
+
 def split_records(arr: pa.StringArray) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """(heads, bodies, kinds) of a batch of record texts.
 
@@ -358,11 +395,9 @@ def split_records(arr: pa.StringArray) -> tuple[pa.Array, pa.Array, np.ndarray]:
     n = len(arr)
     offs = _offsets(arr).astype(np.int64)
     lens = np.diff(offs)
-    # One pass finds the first marker of either kind; the byte after ',"'
-    # says which (E or U).
-    at = pc.find_substring_regex(arr, _MARKERS).to_numpy(zero_copy_only=False).astype(np.int64)
-    found = at >= 0
     values = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    at = _marker_at(arr, offs[:-1], values)
+    found = at >= 0
     which = np.zeros(n, dtype=np.uint8)
     which[found] = values[offs[:-1][found] + at[found] + 2]
     kinds = np.where(found & (which == ord("E")), 0, np.where(found, 1, 2)).astype(np.int8)
