@@ -203,3 +203,11 @@ def test_offset_readers_equal_their_regexes():
         values = np.frombuffer(sub.buffers()[2], dtype="uint8")
         assert list(R._marker_at(sub, offs[:-1], values)) == \
             pc.find_substring_regex(sub, R._MARKERS).to_pylist()
+    for ints in (["1", "22", None, "333"], ["1", "-2"], [None, None], ["1" * 19], ["1", ""],
+                 ["12", "x"], ["0"] * 3):
+        col = pa.array(ints, pa.string())
+        assert R._integers(col).to_pylist() == pc.match_substring_regex(col, R._DIGITS).to_pylist()
+    text = pa.array(['{"a":true}', '{"b":"x"}', '{"c":1.5}', '{"d":{"e":1}}'])
+    for sub in (text, text.slice(1, 1)):
+        assert list(R._rows_matching(sub, R._NOT_PLAIN_TEXT)) == \
+            pc.match_substring_regex(sub, R._NOT_PLAIN_TEXT).to_pylist()
