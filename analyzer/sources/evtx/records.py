@@ -15,16 +15,17 @@ them on the second core while the Rust iterator produces the next batch):
 
 * **Split, zero-copy.** A record is ``{"Event":{...,"System":{...}`` +
   ``,"EventData":<value>`` (or ``,"UserData":<value>``) + ``}}``. The split
-  points come from one RE2 search for either marker (the markers cannot
-  occur inside a JSON string, where quotes are escaped). New
+  points come from one RE2 search for the markers' common tail ``Data":``
+  checked by bytes (the markers cannot occur inside a JSON string, where
+  quotes are escaped; see :func:`_marker_at`). New
   offsets over the *same* value buffer then cut every record into four rows
   (head, marker, body, ``}}``) without copying text, and head and body are
   taken from that. Before this, a Python loop cut the bodies (~0.5 us a
   record) and every regex below ran over whole records.
 * **System** fields are read by DuckDB's JSON functions (yyjson) from the
-  heads only (head + ``}}`` is a complete document), one
-  ``json_extract_string`` with all paths, so EventData is never parsed for
-  them. Measured on a 20k-record batch: Arrow's JSON reader took 48 ms plus
+  System objects cut from the heads (:func:`_system_docs`; else head +
+  ``}}``, a complete document), one ``json_extract_string`` with all paths,
+  so EventData is never parsed for them. Measured on a 20k-record batch: Arrow's JSON reader took 48 ms plus
   12 ms for a regex giving ``"EventID"`` one shape; DuckDB 22 ms.
 * **data** is the body rewritten into the table convention: named EventData
   items stay keys in document order, unnamed ``<Data>`` values become
@@ -32,7 +33,10 @@ them on the second core while the Rust iterator produces the next batch):
   stays nested under ``"UserData"``, and EventSourceName / provider_guid are
   appended. Each RE2 rewrite runs only on the rows a plain substring test
   says it can change (``filter`` -> rewrite -> ``replace_with_mask``), so
-  its cost follows the matching rows, not the batch.
+  its cost follows the matching rows, not the batch; the Binary item is cut
+  by offsets where the row has the crate's shape (:func:`_binary_cut`), and
+  the provider GUID and event source name pieces are built once per
+  distinct value.
 * level, qualifiers, the low 16 bits of the event id, the record locator are
   Arrow kernels too.
 * **message** is filled only for rows whose (provider, event id) is in the
