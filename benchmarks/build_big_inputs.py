@@ -31,7 +31,8 @@ next-record-id check meaningless. Each record's identifier is rewritten
 where both readers take it: the record header and the EventRecordID
 substitution value of its BinXml template instance; the chunk header's
 ranges and both CRC32s and the file header (chunk count, next record id,
-clean flag, CRC32) are rewritten to match. Timestamps are kept as written,
+clean flag, CRC32) are rewritten to match. (A forwarded event's BinXml has
+no template instance: its XML keeps the id it was written with.) Timestamps are kept as written,
 so time runs backwards where a cycle of chunks starts again.
 
 ``--scale`` shrinks every size (a 0.001 build takes a second, for the smoke
@@ -103,21 +104,23 @@ def _binxml_rid_offset(c: bytes, rec: int, rid: int) -> int | None:
     p = rec + 0x18
     if c[p] == 0x0F:                     # fragment header token
         p += 4
-    if c[p] != 0x0C:                     # template instance token
+    if c[p] != 0x0C or p + 24 > len(c):  # not a template instance
         return None
     def_off = struct.unpack_from("<I", c, p + 6)[0]
     p += 10
     if def_off == p:                     # template definition inline
         p += 24 + struct.unpack_from("<I", c, p + 20)[0]
+    if p + 4 > len(c):
+        return None
     n = struct.unpack_from("<I", c, p)[0]
     p += 4
-    if n > 512:
+    if n > 512 or p + 4 * n > len(c):
         return None
     desc = [struct.unpack_from("<HBx", c, p + 4 * i) for i in range(n)]
     v = p + 4 * n
     uint64: dict[int, int] = {}               # substitution index -> offset
     for i, (size, vtype) in enumerate(desc):
-        if vtype == 0x0A and size == 8:
+        if vtype == 0x0A and size == 8 and v + 8 <= len(c):
             uint64[i] = v
         v += size
     same = [at for at in uint64.values() if struct.unpack_from("<Q", c, at)[0] == rid]
