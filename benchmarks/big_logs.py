@@ -49,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,10 +197,6 @@ def commands(d: Path, out: Path) -> dict[str, Command]:
     return {c.key: c for c in cmds}
 
 
-#: Row -> the commands it needs, in the order they alternate.
-ROWS: dict[int, list[str]] = {1: ["bare_evtx", "parse_big"], 2: ["parse_big", "analyze_big"],
-                              3: ["parse_sec"], 4: ["analyze_sec"], 5: ["parse_netstat"],
-                              6: ["parse_tracking"], 7: ["bare_regf", "parse_hive"]}
 #: Commands on one input run together, alternating within each round.
 GROUPS = [["bare_evtx", "parse_big", "analyze_big"], ["parse_sec", "analyze_sec"], ["parse_netstat"],
           ["parse_tracking"], ["bare_regf", "parse_hive"]]
@@ -291,6 +288,10 @@ def _gb(v: float | None) -> str:
     return "?" if v is None else f"{v / GB:.2f} GB" if v >= GB else f"{v / MB:.0f} MB"
 
 
+def _rate(v: float) -> str:
+    return f"{v / 1e3:.1f}k" if v >= 1e4 else f"{v:,.0f}"
+
+
 def _failed(*cmds: Command) -> str | None:
     for c in cmds:
         if not ok_runs(c):
@@ -299,65 +300,79 @@ def _failed(*cmds: Command) -> str | None:
     return None
 
 
+def _evtx_vs_bare(bare: Command, ours: Command) -> tuple[str, bool] | None:
+    ratio = paired(ours, bare, lambda o, b: (o["rows"] / o["wall"]) / (b["rows"] / b["wall"]))
+    if ratio is None:
+        return None
+    today = (f"{ratio:.2f}x ({_rate(fig(ours, 'rate'))} vs {_rate(fig(bare, 'rate'))} rec/s; "
+             f"{_gb(fig(ours, 'tree_peak'))})")
+    wrote, read = ok_runs(ours)[-1]["rows"], ok_runs(bare)[-1]["rows"]
+    if wrote != read:
+        today += f"; wrote {wrote:,} rows of {read:,} records"
+    return today, ratio >= 0.5
+
+
+def _analyze_vs_parse(parse: Command, an: Command) -> tuple[str, bool]:
+    ratio = paired(an, parse, lambda a, p: a["wall"] / p["wall"])
+    return f"{fig(an, 'wall'):.1f} s, {_gb(fig(an, 'tree_peak'))}; {ratio:.2f}x parse", ratio <= 1.3
+
+
+def _parse_memory(p: Command) -> tuple[str, bool]:
+    rss = fig(p, "tree_peak")
+    return f"{_gb(rss)} peak RSS, {fig(p, 'wall'):.1f} s", rss < 1.5 * GB
+
+
+def _analyze_memory(a: Command) -> tuple[str, bool]:
+    rss, secs = fig(a, "tree_peak"), fig(a, "wall")
+    return f"{_gb(rss)} peak RSS, {secs:.1f} s", rss < 2 * GB and secs < 60
+
+
+def _text_rate(p: Command) -> tuple[str, bool] | None:
+    rate, rss = fig(p, "rate"), fig(p, "tree_peak")
+    if rate is None:
+        return None
+    return f"{_rate(rate)} rows/s, {_gb(rss)}", rate >= 150e3 and rss < 300 * MB
+
+
+def _hive_vs_bare(bare: Command, ours: Command) -> tuple[str, bool]:
+    ratio = paired(bare, ours, lambda b, o: b["wall"] / o["wall"])
+    return (f"{ratio:.2f}x ({fig(ours, 'wall'):.2f} s vs {fig(bare, 'wall'):.2f} s; "
+            f"{_gb(fig(ours, 'tree_peak'))})", ratio >= 0.5)
+
+
+@dataclass
+class Row:
+    """One row of the table: the commands it needs (in the order they
+    alternate) and how their runs give today's figure and the verdict
+    (None: no rows were counted)."""
+
+    what: str
+    goal: str
+    needs: list[str]
+    judge: Callable[..., tuple[str, bool] | None]
+
+
+ROWS: dict[int, Row] = {
+    1: Row("parse BIG.evtx vs bare evtx loop", ">= 0.5x", ["bare_evtx", "parse_big"], _evtx_vs_bare),
+    2: Row("analyze BIG.evtx", "<= 1.3x parse time", ["parse_big", "analyze_big"], _analyze_vs_parse),
+    3: Row("parse SEC.evtx (Security-only)", "< 1.5 GB", ["parse_sec"], _parse_memory),
+    4: Row("analyze sec-case (SEC.evtx + SYSTEM)", "< 2 GB, < 60 s", ["analyze_sec"], _analyze_memory),
+    5: Row("parse netstat.txt (netstat -ano)", ">= 150k rows/s, < 300 MB", ["parse_netstat"], _text_rate),
+    6: Row("parse tracking.log (Exchange 2003)", ">= 150k rows/s, < 300 MB", ["parse_tracking"], _text_rate),
+    7: Row("full load of SYSTEM hive vs bare libregf", ">= 0.5x", ["bare_regf", "parse_hive"], _hive_vs_bare),
+}
+
+
 def row_figures(n: int, c: dict[str, Command]) -> tuple[str, str, str, str]:
     """(what, today's figure, goal, met) of row ``n``."""
-    if n == 1:
-        bare, ours = c["bare_evtx"], c["parse_big"]
-        what, goal = "parse BIG.evtx vs bare evtx loop", ">= 0.5x"
-        if (err := _failed(bare, ours)):
-            return what, err, goal, "no"
-        ratio = paired(ours, bare, lambda o, b: (o["rows"] / o["wall"]) / (b["rows"] / b["wall"]))
-        if ratio is None:
-            return what, "no rows counted", goal, "no"
-        today = (f"{ratio:.2f}x ({fig(ours, 'rate') / 1e3:.0f}k vs {fig(bare, 'rate') / 1e3:.0f}k rec/s; "
-                 f"{_gb(fig(ours, 'tree_peak'))})")
-        wrote, read = ok_runs(ours)[-1]["rows"], ok_runs(bare)[-1]["rows"]
-        if wrote != read:
-            today += f"; wrote {wrote:,} rows of {read:,} records"
-        return what, today, goal, _yes(ratio >= 0.5)
-    if n == 2:
-        parse, an = c["parse_big"], c["analyze_big"]
-        what, goal = "analyze BIG.evtx", "<= 1.3x parse time"
-        if (err := _failed(parse, an)):
-            return what, err, goal, "no"
-        ratio = paired(an, parse, lambda a, p: a["wall"] / p["wall"])
-        today = f"{fig(an, 'wall'):.1f} s, {_gb(fig(an, 'tree_peak'))}; {ratio:.2f}x parse"
-        return what, today, goal, _yes(ratio <= 1.3)
-    if n == 3:
-        p = c["parse_sec"]
-        what, goal = "parse SEC.evtx (Security-only)", "< 1.5 GB"
-        if (err := _failed(p)):
-            return what, err, goal, "no"
-        rss = fig(p, "tree_peak")
-        return what, f"{_gb(rss)} peak RSS, {fig(p, 'wall'):.1f} s", goal, _yes(rss < 1.5 * GB)
-    if n == 4:
-        a = c["analyze_sec"]
-        what, goal = "analyze sec-case (SEC.evtx + SYSTEM)", "< 2 GB, < 60 s"
-        if (err := _failed(a)):
-            return what, err, goal, "no"
-        rss, secs = fig(a, "tree_peak"), fig(a, "wall")
-        return what, f"{_gb(rss)} peak RSS, {secs:.1f} s", goal, _yes(rss < 2 * GB and secs < 60)
-    if n in (5, 6):
-        p = c["parse_netstat" if n == 5 else "parse_tracking"]
-        what = "parse netstat.txt (netstat -ano)" if n == 5 else "parse tracking.log (Exchange 2003)"
-        goal = ">= 150k rows/s, < 300 MB"
-        if (err := _failed(p)):
-            return what, err, goal, "no"
-        rate, rss = fig(p, "rate"), fig(p, "tree_peak")
-        if rate is None:
-            return what, "no rows written", goal, "no"
-        return what, f"{rate / 1e3:.1f}k rows/s, {_gb(rss)}", goal, _yes(rate >= 150e3 and rss < 300 * MB)
-    bare, ours = c["bare_regf"], c["parse_hive"]
-    what, goal = "full load of SYSTEM hive vs bare libregf", ">= 0.5x"
-    if (err := _failed(bare, ours)):
-        return what, err, goal, "no"
-    ratio = paired(bare, ours, lambda b, o: b["wall"] / o["wall"])
-    today = f"{ratio:.2f}x ({fig(ours, 'wall'):.2f} s vs {fig(bare, 'wall'):.2f} s; {_gb(fig(ours, 'tree_peak'))})"
-    return what, today, goal, _yes(ratio >= 0.5)
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
+    row = ROWS[n]
+    cmds = [c[k] for k in row.needs]
+    if (err := _failed(*cmds)):
+        return row.what, err, row.goal, "no"
+    judged = row.judge(*cmds)
+    if judged is None:
+        return row.what, "no rows counted", row.goal, "no"
+    return row.what, judged[0], row.goal, "yes" if judged[1] else "no"
 
 
 def print_table(rows: list[int], cmds: dict[str, Command], scale: float) -> None:
@@ -387,7 +402,7 @@ def run(args: argparse.Namespace) -> None:
     print(build_big_inputs.describe(manifest))
     print(f"build/check of inputs: {time.monotonic() - started:.0f} s")
     cmds = commands(d, d / "out")
-    needed = {k for r in rows for k in ROWS[r]}
+    needed = {k for r in rows for k in ROWS[r].needs}
     cap, timeout = int(args.cap_gb * GB), args.timeout
     print(f"checkout {REPO}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; "
           f"{args.rounds} round(s); tree capped at {args.cap_gb} GB, {timeout:.0f} s")
