@@ -96,22 +96,29 @@ def rss(pid):
         pass
     return 0
 
+def stop(*_):
+    raise SystemExit(1)
+
+signal.signal(signal.SIGTERM, stop)
 with open(out, "wb") as so, open(out + ".err", "wb") as se:
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=so, stderr=se, start_new_session=True)
     peak, pids, tick, killed = 0, [p.pid], 0, None
-    while p.poll() is None:
-        if tick % 5 == 0:
-            pids = tree(p.pid)
-        tick += 1
-        total = sum(rss(x) for x in pids)
-        peak = max(peak, total)
-        if total > cap or time.perf_counter() - t0 > timeout:
-            killed = f"killed at {total / 2**30:.1f} GB" if total > cap else f"killed after {timeout:.0f} s"
+    try:
+        while p.poll() is None:
+            if tick % 5 == 0:
+                pids = tree(p.pid)
+            tick += 1
+            total = sum(rss(x) for x in pids)
+            peak = max(peak, total)
+            if total > cap or time.perf_counter() - t0 > timeout:
+                killed = f"killed at {total / 2**30:.1f} GB" if total > cap else f"killed after {timeout:.0f} s"
+                break
+            time.sleep(0.05)
+    finally:  # the command runs in its own session: never leave it behind
+        if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-            break
-        time.sleep(0.05)
     wall = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 # the tree held at least its largest process's peak, which sampling can miss
@@ -392,6 +399,9 @@ def print_table(rows: list[int], cmds: dict[str, Command], scale: float) -> None
 def run(args: argparse.Namespace) -> None:
     rows = sorted({int(x) for x in args.only.split(",") if x.strip()} or ROWS)
     rows = [r for r in rows if r in ROWS]
+    if not rows:
+        print(f"no row to run: --only takes row numbers among {', '.join(map(str, ROWS))}")
+        return
     started = time.monotonic()
     d = Path(args.dir)
     try:
