@@ -396,6 +396,15 @@ def print_table(rows: list[int], cmds: dict[str, Command], scale: float) -> None
         print(f"(scale {scale}: the goals are set for scale 1; sizes, seconds and start-up shares differ)")
 
 
+def _commit() -> str:
+    """The measured checkout's commit (``+changes`` when its files differ)."""
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    return head + (" +changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def run(args: argparse.Namespace) -> None:
     rows = sorted({int(x) for x in args.only.split(",") if x.strip()} or ROWS)
     rows = [r for r in rows if r in ROWS]
@@ -414,7 +423,8 @@ def run(args: argparse.Namespace) -> None:
     cmds = commands(d, d / "out")
     needed = {k for r in rows for k in ROWS[r].needs}
     cap, timeout = int(args.cap_gb * GB), args.timeout
-    print(f"checkout {REPO}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; "
+    print(f"command: python {' '.join(sys.argv)}")
+    print(f"checkout {REPO} at {_commit()}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; "
           f"{args.rounds} round(s); tree capped at {args.cap_gb} GB, {timeout:.0f} s")
     for group in GROUPS:
         todo = [cmds[k] for k in group if k in needed]
