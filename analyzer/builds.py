@@ -52,11 +52,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import knowledge
 from .hosts import host_key
-from .table import row_data
+from .table import filter_rows, map_values, row_data
 
 Build = tuple[int, ...]
 #: Rows of evidence a BuildInfo lists at most (the deciding ones first).
@@ -283,11 +284,24 @@ def _rows_for(df: pd.DataFrame, host: str | None) -> pd.DataFrame:
     want = host_key(host)
     names = {str(h): host_key(h) for h in df["host"].dropna().unique()}
     mine = [h for h, k in names.items() if k == want]
-    col = df["host"].astype("string")
-    mask = col.isin(mine).fillna(False)
-    if all(k == want for k in names.values()):
-        mask = mask | col.isna()
-    return df[mask.astype(bool)]
+    hostless_too = all(k == want for k in names.values())
+    mine_set = set(mine)
+    return filter_rows(df, map_values(df["host"], lambda h: h in mine_set if h is not None
+                                      else hostless_too, bool))
+
+
+#: Row kinds any build evidence comes from (events: only Application Error
+#: 1000 naming store.exe).
+_EVIDENCE_KINDS = frozenset({"registry_key", "registry_value", "ps_object", "setup_line"})
+
+
+def evidence_mask(df: pd.DataFrame) -> np.ndarray:
+    """The rows build evidence can come from: a server's event logs are most
+    of its table, and every step of :func:`host_build` filters again."""
+    kinds = map_values(df["kind"], lambda k: 1 if k in _EVIDENCE_KINDS else 2 if k == "event" else 0,
+                       np.int8)
+    ids = df["event_id"].to_numpy(dtype="float64", na_value=np.nan)
+    return (kinds == 1) | ((kinds == 2) & (ids == 1000))
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -444,6 +458,7 @@ def host_build(case_or_table: Any, host: str | None = None) -> BuildInfo:
     lists what would tell.
     """
     df = _rows_for(_frame(case_or_table), host)
+    df = filter_rows(df, evidence_mask(df))
     obs = _registry(df) + _powershell(df, host) + _setup_log(df) + _crash_events(df)
     info = BuildInfo(host=host)
     obs = [o for o in obs if version_of(o.build) is not None]

@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import archive, eventdata, filebudget, safeio, sources, table, textio
+from . import archive, filebudget, safeio, sources, table, textio
+from .tablesink import FILE_SPILL_BYTES, SPILL_BYTES, FileRows, TableSink
 from .sources import Options, ParseContext, Source, Warning_
 
 ROW_BATCH = 50_000
@@ -205,14 +206,15 @@ def _unrecognized(fs_path: Path, display: str, head: bytes, size: int,
 
 class _Loader:
     def __init__(self, options: Options, limits: archive.Limits, work: Path,
-                 progress: Callable[[str], None] | None) -> None:
+                 progress: Callable[[str], None] | None, sink: TableSink) -> None:
         self.options = options
         self.budget = archive.Budget(limits)
         #: per-file parse budgets; its timer runs while the case loads
         self.guard = filebudget.Guard(limits.file_seconds, limits.file_memory_bytes)
         self.work = work
         self.inventory: list[InventoryEntry] = []
-        self.frames: list[pa.Table] = []
+        #: the case's rows, batch by batch (memory, or a file past its limit)
+        self.sink = sink
         self._small: list[tuple[str, list[dict]]] = []
         self._small_rows = 0
         #: extracted members needing a note or their real name, by disk path
@@ -388,7 +390,7 @@ class _Loader:
         self.add_tree(dest, display, depth + 1)
 
     @staticmethod
-    def _collect(src: Source, ctx: ParseContext, display: str, out: list[pa.Table | list[dict]],
+    def _collect(src: Source, ctx: ParseContext, display: str, out: FileRows,
                  check: Callable[[], None]) -> str | None:
         """Run the parser, appending its output to ``out`` in order: Arrow
         tables from fast paths, lists of row dicts otherwise (turned into
@@ -428,16 +430,21 @@ class _Loader:
                 out.append(pending)
         return None
 
-    def _keep(self, display: str, out: list[pa.Table | list[dict]]) -> int:
+    def _keep(self, display: str, out: FileRows) -> int:
         """Keep a file's output; rows of small files are pooled and turned
         into one Arrow table per :data:`SMALL_ROWS` rows, so that 50,000
         small files cost their rows, not a table (and its conversion) each.
-        Returns the file's row count."""
+        A file whose output went to a segment of its own (a large log) is
+        committed as that segment. Returns the file's row count."""
+        if out.seg is not None:
+            self.flush_small()  # keep the rows in file order
+            self.warnings.extend(Warning_(display, None, d) for d in out.dropped)
+            return self.sink.add_segment(out.seg)
         n = 0
-        for item in out:
+        for item in out.items:
             if isinstance(item, pa.Table):
                 self.flush_small()  # keep the rows in file order
-                self.frames.append(item)
+                self.sink.append(item)
                 n += item.num_rows
             else:
                 self._small.append((display, item))
@@ -455,16 +462,20 @@ class _Loader:
             return
         groups, self._small, self._small_rows = self._small, [], 0
         try:
-            self.frames.append(table.rows_to_arrow([r for _d, rows in groups for r in rows]))
-            return
+            pooled = table.rows_to_arrow([r for _d, rows in groups for r in rows])
         except Exception:  # noqa: BLE001 - find the file, keep the others
-            pass
+            pooled = None
+        if pooled is not None:
+            self.sink.append(pooled)
+            return
         for display, rows in groups:
             try:
-                self.frames.append(table.rows_to_arrow(rows))
+                one = table.rows_to_arrow(rows)
             except Exception as exc:  # noqa: BLE001
                 self.warnings.append(Warning_(display, None, f"{len(rows)} row(s) dropped: "
                                               f"{type(exc).__name__}: {exc}"))
+                continue
+            self.sink.append(one)
 
     def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str,
                siblings: _FolderFiles | None) -> None:
@@ -477,7 +488,7 @@ class _Loader:
             ctx.warn(textio.long_line_message(no, offset, length, lim.max_line_chars),
                      f"line={no}")
 
-        batches: list[pa.Table | list[dict]] = []
+        batches = self.sink.file_rows()
         error: str | None = None
         over: str | None = None
         try:
@@ -549,8 +560,15 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
               work_root: str | os.PathLike[str] | None = None,
               name: str | None = None,
               progress: Callable[[str], None] | None = None,
+              parquet: str | os.PathLike[str] | None = None,
+              spill_bytes: int = SPILL_BYTES,
               **option_kw: Any) -> Case:
     """Load a case from a folder, an archive or a single artifact file.
+
+    ``parquet``: also write the table there, batch by batch as it is
+    produced. ``spill_bytes``: past this many bytes of rows (or of one
+    file's rows, up to 64 MiB) the table is built in files of the work
+    directory and memory-mapped (see :mod:`analyzer.tablesink`).
 
     ``option_kw`` are :class:`~analyzer.sources.Options` fields, e.g.
     ``evtx_backend="python"`` or ``registry="full"``.
@@ -564,16 +582,17 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
     opts = options or Options(**option_kw)
     started = time.monotonic()
     with archive.work_directory(work_root) as work:
-        loader = _Loader(opts, limits or archive.Limits(), work, progress)
-        loader.work_root = work_root
-        with loader.guard:
-            loader.add_input(real, p)
-        loader.flush_small()
-        merged = (pa.concat_tables(loader.frames).unify_dictionaries().combine_chunks()
-                  if loader.frames else table.rows_to_arrow([]))
-    # Structured fields (back-pressure resources, crash module, service name)
-    # for the few rows whose event has them, whatever export they came from.
-    merged = eventdata.enrich(merged)
+        sink = TableSink(work / "table", spill_bytes=spill_bytes, parquet=parquet,
+                         file_spill_bytes=min(FILE_SPILL_BYTES, spill_bytes))
+        try:
+            loader = _Loader(opts, limits or archive.Limits(), work, progress, sink)
+            loader.work_root = work_root
+            with loader.guard:
+                loader.add_input(real, p)
+            loader.flush_small()
+            merged = sink.finish()
+        finally:
+            sink.close()
     frame = table.arrow_to_frame(merged)
     return Case(name or display_name(upload_name(p)), display_name(str(p)), loader.inventory, frame,
                 loader.warnings, opts, duration_s=time.monotonic() - started)

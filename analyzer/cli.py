@@ -8,6 +8,7 @@ here and only here; the library raises ordinary exceptions.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -270,14 +271,28 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
           max_depth: int | None, max_bytes: int | None) -> None:
     """Parse a case into the normalized event table and its inventory. The
     format follows the output's extension: .parquet, .csv or .jsonl."""
-    from .timeline import write_table
+    from .timeline import export_format, write_table
 
     out = _export_path(output)
-    case = _load(path, _load_options(evtx_backend, registry, max_depth, max_bytes), work_dir,
-                 progress=True)
+    opts = _load_options(evtx_backend, registry, max_depth, max_bytes)
+    # Parquet is written batch by batch while the case loads (a large log
+    # never has to be written from the whole table); under a temporary name
+    # until the load has ended, so a failed parse leaves no half file.
+    part = out.with_name(f".{out.name}.part") if export_format(out) == "parquet" else None
+    if part is not None:
+        opts["parquet"] = part
+    try:
+        case = _load(path, opts, work_dir, progress=True)
+    except BaseException:
+        if part is not None:
+            part.unlink(missing_ok=True)
+        raise
     inv_path = out.with_name(out.stem + ".inventory.json")
     try:
-        write_table(case.table, out)
+        if part is not None:
+            os.replace(part, out)
+        else:
+            write_table(case.table, out)
         inv_path.write_text(json.dumps([e.to_dict() for e in case.inventory], indent=2,
                                        ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:

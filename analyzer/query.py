@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import knowledge
 from .hosts import display_names, host_key, is_ip
-from .table import row_data
+from .table import filter_rows, map_values, of_kind, row_data, search_text
 
 
 def provider_aliases(name: str) -> set[str]:
@@ -38,25 +41,35 @@ def _as_list(v: Any) -> list[Any]:
     return list(v)
 
 
-def _ci_isin(col: pd.Series, values: set[str]) -> pd.Series:
-    return col.astype("string").str.lower().isin(values).fillna(False).astype(bool)
+def _ci_isin(col: pd.Series, values: set[str]) -> np.ndarray:
+    """Case-insensitive membership of a text column, as a numpy mask."""
+    return map_values(col, lambda v: v is not None and v.lower() in values, bool)
 
 
-def select(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
-           provider: str | Iterable[str] | None = None,
-           event_id: int | Iterable[int] | None = None,
-           channel: str | Iterable[str] | None = None,
-           host: str | Iterable[str] | None = None,
-           source: str | Iterable[str] | None = None,
-           level: str | Iterable[str] | None = None,
-           since: Any = None, until: Any = None,
-           contains: str | None = None) -> pd.DataFrame:
-    """Rows matching every given filter (strings match case-insensitively).
+def select(df: pd.DataFrame, **filters: Any) -> pd.DataFrame:
+    """Rows matching every given filter (strings match case-insensitively);
+    the filters are those of :func:`select_mask`.
 
     ``contains`` searches ``message`` and ``data`` for a substring
     (case-insensitive), e.g. a CLSID in a DCOM event's insertion strings.
+    ``within`` is a mask of the rows to search (one machine's, see
+    :class:`HostRows`). Every filter is a mask over the cheap columns; only
+    the rows that pass all of them are copied out of the table.
     """
-    mask = pd.Series(True, index=df.index)
+    return filter_rows(df, select_mask(df, **filters))
+
+
+def select_mask(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
+                provider: str | Iterable[str] | None = None,
+                event_id: int | Iterable[int] | None = None,
+                channel: str | Iterable[str] | None = None,
+                host: str | Iterable[str] | None = None,
+                source: str | Iterable[str] | None = None,
+                level: str | Iterable[str] | None = None,
+                since: Any = None, until: Any = None,
+                contains: str | None = None, within: np.ndarray | None = None) -> np.ndarray:
+    """The rows :func:`select` keeps, as a numpy mask over ``df``."""
+    mask = np.ones(len(df), dtype=bool) if within is None else np.array(within, dtype=bool)
     if kind is not None:
         mask &= _ci_isin(df["kind"], {k.lower() for k in _as_list(kind)})
     if provider is not None:
@@ -66,20 +79,25 @@ def select(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
         mask &= _ci_isin(df["provider"], names)
     if event_id is not None:
         ids = [int(i) for i in _as_list(event_id)]
-        mask &= df["event_id"].isin(ids).fillna(False).astype(bool)
+        mask &= _bools(df["event_id"].isin(ids))
     for col, val in (("channel", channel), ("host", host), ("source", source), ("level", level)):
         if val is not None:
             mask &= _ci_isin(df[col], {str(v).lower() for v in _as_list(val)})
     if since is not None:
-        mask &= (df["ts"] >= _utc(since)).fillna(False).astype(bool)
+        mask &= _bools(df["ts"] >= _utc(since))
     if until is not None:
-        mask &= (df["ts"] <= _utc(until)).fillna(False).astype(bool)
-    if contains is not None:
-        needle = contains.lower()
-        text = (df["message"].astype("string").fillna("") + "\n"
-                + df["data"].astype("string").fillna("")).str.lower()
-        mask &= text.str.contains(needle, regex=False).fillna(False).astype(bool)
-    return df[mask]
+        mask &= _bools(df["ts"] <= _utc(until))
+    if contains is not None and mask.any():
+        # Text is searched only in the rows the other filters kept: message
+        # and data are most of a large table.
+        mask &= search_text(df, "message", contains, mask, literal=True) | \
+            search_text(df, "data", contains, mask, literal=True)
+    return mask
+
+
+def _bools(s: pd.Series) -> np.ndarray:
+    """A nullable boolean Series as a numpy mask (missing = False)."""
+    return s.fillna(False).to_numpy(dtype=bool)
 
 
 def _utc(value: Any) -> pd.Timestamp:
@@ -159,25 +177,53 @@ class HostRows:
     host-less rows (a hive, a setup log) were handed to several machines
     because nothing says whose they are: a key or line missing from them may
     be another machine's, so their absence proves nothing.
+
+    The machine's rows are ``table`` where ``mask`` holds (every row when it
+    is None): a question about them (:meth:`select`, :meth:`of_kind`) is
+    answered from the whole table's cheap columns with the machine's mask
+    added, and only the answer's rows are copied. :attr:`rows` copies all
+    of the machine's rows, once, for code that wants them as one frame.
     """
 
     name: str | None
     key: str | None
-    rows: pd.DataFrame
+    table: pd.DataFrame
     shared: bool = False
+    mask: np.ndarray | None = None
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        return self.table if self.mask is None else filter_rows(self.table, self.mask)
+
+    def __len__(self) -> int:
+        return len(self.table) if self.mask is None else int(self.mask.sum())
+
+    def select(self, **filters: Any) -> pd.DataFrame:
+        """This machine's rows matching :func:`select` filters."""
+        return select(self.table, within=self.mask, **filters)
+
+    def where(self, mask: np.ndarray) -> pd.DataFrame:
+        """This machine's rows where ``mask`` (over the whole table) holds."""
+        return filter_rows(self.table, mask if self.mask is None else mask & self.mask)
+
+    def count(self, mask: np.ndarray) -> int:
+        """How many of this machine's rows ``mask`` (over the whole table) holds for."""
+        return int((mask if self.mask is None else mask & self.mask).sum())
+
+    def of_kind(self, *kinds: str) -> pd.DataFrame:
+        wanted = set(kinds)
+        return self.where(map_values(self.table["kind"], wanted.__contains__, bool))
 
 
 def host_keys(df: pd.DataFrame) -> pd.Series:
     """The comparable host key of every row (None where the row names no host)."""
-    raw = df["host"].astype(object)
-    keys = {h: host_key(h) for h in raw.dropna().unique()}
-    return raw.map(keys).astype(object).where(raw.notna(), None)
+    return pd.Series(map_values(df["host"], lambda h: None if h is None else host_key(h)),
+                     index=df.index, dtype=object)
 
 
 def _system_names(df: pd.DataFrame) -> set[str]:
     """Machines a SYSTEM hive or export names (its rows' host, ComputerName)."""
-    kind = df["kind"].astype("string")
-    regs = df[kind.isin(["registry_key", "registry_value"]).fillna(False).to_numpy()]
+    regs = of_kind(df, "registry_key", "registry_value")
     if regs.empty:
         return set()
     names = {host_key(h) for h in regs["host"].dropna().astype(str)}
@@ -200,24 +246,26 @@ def split_by_host(df: pd.DataFrame, among: Iterable[str] | None = None) -> list[
     judged machine the whole table is one host-less group.
     """
     keys = host_keys(df)
-    named = sorted({k for k in keys.dropna() if not is_ip(k)})
-    subjects = sorted(set(among)) if among is not None else (
-        named or sorted(set(keys.dropna())))
+    distinct = set(keys.dropna().unique())
+    named = sorted(k for k in distinct if not is_ip(k))
+    subjects = sorted(set(among)) if among is not None else (named or sorted(distinct))
     # A name that is only an IP address (``rpcdump /s 10.0.0.5``) is no
     # machine of its own when machines are named: such rows are host-less.
-    hostless = (keys.isna() | keys.map(lambda k: k is not None and is_ip(k) and k not in subjects)).to_numpy()
+    ip_only = [k for k in keys.dropna().unique() if is_ip(k) and k not in subjects]
+    hostless = keys.isna().to_numpy() | keys.isin(ip_only).to_numpy()
     if not subjects:
         return [HostRows(None, None, df)]
     owner: str | None = subjects[0] if len(subjects) == 1 else None
     if owner is None:
         claimed = [s for s in subjects if s in _system_names(df)]
         owner = claimed[0] if len(claimed) == 1 else None
+    spellings = {h: host_key(h) for h in df["host"].dropna().unique()}
     out = []
     for k in subjects:
-        mine = (keys == k).fillna(False).to_numpy()
-        if owner is None or owner == k:
-            mine = mine | hostless
-        names = df["host"][(keys == k).fillna(False).to_numpy()].dropna().astype(str)
-        name = display_names(names)[0] if len(names) else k
-        out.append(HostRows(name, k, df[mine], shared=owner is None and bool(hostless.any())))
+        own = (keys == k).to_numpy(dtype=bool)
+        mine = own | hostless if owner is None or owner == k else own
+        names = [h for h, hk in spellings.items() if hk == k]
+        name = display_names(names)[0] if names else k
+        out.append(HostRows(name, k, df, shared=owner is None and bool(hostless.any()),
+                            mask=None if mine.all() else mine))
     return out

@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from .table import row_data
+from .table import of_kind, row_data
 
 # --------------------------------------------------------------------------
 # Key names
@@ -249,9 +249,7 @@ class RegistryView:
 
     def __init__(self, df: pd.DataFrame, *, damaged: frozenset[str] = frozenset(),
                  targeted: bool = False, shared: bool = False) -> None:
-        kinds = df["kind"].astype("string")
-        mask = kinds.isin(["registry_key", "registry_value"]).fillna(False).astype(bool)
-        self._df = df.loc[mask.to_numpy()].reset_index(drop=True)
+        self._df = of_kind(df, "registry_key", "registry_value").reset_index(drop=True)
         self._built = False
         #: Files the inventory marks partial/failed: a key missing from them proves nothing.
         self.damaged = damaged

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from .knowledge import load as load_knowledge
+from .table import of_kind
 
 #: ``by`` values of :func:`message_stats`: what one row of the result is.
 GROUPINGS = ("server", "day", "hour", "sender", "recipient")
@@ -65,7 +66,7 @@ def tracking_events(table: pd.DataFrame, start: Any = None, end: Any = None) -> 
 
     ``start``/``end`` bound ``ts`` (UTC; naive values are taken as UTC);
     rows without a time are kept only when no bound is given."""
-    rows = table[table["kind"] == "tracking_entry"]
+    rows = of_kind(table, "tracking_entry")
     if start is not None or end is not None:
         ts = rows["ts"]
         keep = ts.notna()

@@ -20,8 +20,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Column name -> Arrow type. The order is the table's column order.
 SCHEMA: dict[str, pa.DataType] = {
@@ -158,6 +160,80 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     tables = [to_arrow(f) for f in frames]
     merged = pa.concat_tables(tables, promote_options="none").unify_dictionaries()
     return arrow_to_frame(merged.combine_chunks())
+
+
+def filter_rows(df: pd.DataFrame, mask: Any) -> pd.DataFrame:
+    """``df[mask]`` that keeps the index, chunk by chunk.
+
+    pandas selects rows of an Arrow column with a take, and Arrow's take on a
+    chunked text column first concatenates every chunk into new memory: for
+    a memory-mapped million-row table (see :mod:`analyzer.tablesink`) that
+    copies all of ``data`` and ``message`` to pick a few rows. Arrow's filter
+    works chunk by chunk and reads only the pages of the rows it keeps.
+    """
+    keep = np.asarray(mask, dtype=bool)
+    if keep.all():
+        return df
+    if not keep.any() or not len(df.columns):
+        return df.iloc[0:0] if not keep.any() else df[keep]
+    if not all(isinstance(t, pd.ArrowDtype) for t in df.dtypes):
+        return df[keep]
+    sel = pa.array(keep)
+    cols = {name: pd.arrays.ArrowExtensionArray(df[name].array.__arrow_array__().filter(sel))
+            for name in df.columns}
+    return pd.DataFrame(cols, index=df.index[keep], copy=False)
+
+
+def map_values(col: pd.Series, fn: Any, dtype: Any = object) -> np.ndarray:
+    """``fn`` of every value of a text column (None for a missing one), as a
+    numpy array. A dictionary column is mapped through its dictionary (a few
+    distinct values) and its indices, not row by row: a million-row column
+    costs one numpy take."""
+    arrow = col.dtype.pyarrow_dtype if isinstance(col.dtype, pd.ArrowDtype) else None
+    if arrow is None or not pa.types.is_dictionary(arrow):
+        vals = col.astype(object).where(col.notna(), None)
+        return np.array([fn(v) for v in vals], dtype=dtype) if len(vals) else np.array([], dtype=dtype)
+    parts = []
+    for chunk in col.array.__arrow_array__().chunks:
+        dictionary = chunk.dictionary.to_pylist()
+        mapped = np.empty(len(dictionary) + 1, dtype=dtype)
+        mapped[:] = [fn(d) for d in dictionary] + [fn(None)]
+        idx = chunk.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+        parts.append(mapped[idx.astype(np.int64)])
+    return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+
+def search_text(df: pd.DataFrame, column: str, pattern: str, within: np.ndarray | None = None,
+                *, literal: bool = False) -> np.ndarray:
+    """Where a text column matches ``pattern`` (RE2, case-insensitive; a
+    substring when ``literal``), among the rows ``within``, as a mask.
+
+    Chunk by chunk: only the text of the rows searched is read, and only
+    one chunk of it is copied at a time, so searching the 4625 events of a
+    million-row Security log never copies the log's ``data``.
+    """
+    hit = np.zeros(len(df), dtype=bool)
+    if not len(df):
+        return hit
+    rows = np.ones(len(df), dtype=bool) if within is None else np.asarray(within, dtype=bool)
+    kernel = pc.match_substring if literal else pc.match_substring_regex
+    start = 0
+    for chunk in df[column].array.__arrow_array__().chunks:
+        end = start + len(chunk)
+        sel = rows[start:end]
+        if sel.any():
+            text = chunk if sel.all() else chunk.filter(pa.array(sel))
+            found = kernel(text, pattern, ignore_case=True).fill_null(False) \
+                .to_numpy(zero_copy_only=False).astype(bool)
+            hit[start + np.flatnonzero(sel)[found]] = True
+        start = end
+    return hit
+
+
+def of_kind(df: pd.DataFrame, *kinds: str) -> pd.DataFrame:
+    """The rows of the given kinds (through :func:`filter_rows`)."""
+    wanted = set(kinds)
+    return filter_rows(df, map_values(df["kind"], wanted.__contains__, bool))
 
 
 def row_data(value: Any) -> dict[str, Any]:

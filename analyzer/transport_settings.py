@@ -21,7 +21,7 @@ from typing import Any
 
 from . import knowledge
 from .hosts import host_key
-from .table import row_data
+from .table import of_kind, row_data
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _default(spec: dict[str, Any], vkey: str | None, install: str | None) -> tup
 def _config_rows(case_or_table: Any, path: str | None,
                  host: str | None = None) -> tuple[list[dict[str, Any]], list[str], str | None]:
     df = case_or_table.table if hasattr(case_or_table, "table") else case_or_table
-    rows = df[(df["kind"] == "config")]
+    rows = of_kind(df, "config")
     notes: list[str] = []
     recs = []
     for r in rows.to_dict("records"):

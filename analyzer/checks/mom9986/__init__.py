@@ -98,7 +98,7 @@ class Mom9986Check(ToolkitCheck):
     def in_world(self, host: Host) -> bool:
         """Exchange MOM script events exist only where the Exchange 2000/2003
         Management Pack runs."""
-        return bool(self._survey.mom_rows.loc[host.rows.index].any())
+        return host.part.count(self._survey.mom_rows.to_numpy(dtype=bool)) > 0
 
     def applies(self, host: Host) -> Applicability:
         """Exchange 2000/2003 (or its MOM script events) and a MOM agent. With

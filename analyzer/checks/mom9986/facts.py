@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...query import provider_aliases
+from ...query import map_values, provider_aliases
 from ..toolkit import Host, records
 from .paths import exe_path, path_in
 
@@ -232,10 +232,11 @@ def gather(host: Host, sv: Survey, kb: dict) -> Facts:
 def _outcomes(f: Facts, host: Host, sv: Survey) -> None:
     """Step 2: what the publish script logged for this host, oldest first."""
     kb = f.kb
-    rows = host.rows
-    mom = rows[sv.mom_rows.loc[rows.index].to_numpy()]
-    chan = rows["channel"].astype("string").str.lower().fillna("")
-    f.mom_host_rows = int(chan.isin({c.lower() for c in kb["mom_channels"].values()}).sum()) + len(mom)
+    part = host.part
+    mom = part.where(sv.mom_rows.to_numpy(dtype=bool))
+    mom_chans = {c.lower() for c in kb["mom_channels"].values()}
+    f.mom_host_rows = part.count(map_values(part.table["channel"],
+                                            lambda c: c is not None and c.lower() in mom_chans, bool)) + len(mom)
     me = kb["mom_events"]
     ids = {me["published"]: "published", me["no_key"]: "no_key"}
     ids.update({eid: "publish_failed" for eid in me["publish_failed"].values()})
@@ -255,14 +256,14 @@ def _system_log(f: Facts, host: Host) -> None:
     """Step 4 inputs: is the System log here, and the DCOM events naming a
     helper CLSID (10000 cannot start the file, 10016 access denied)."""
     kb = f.kb
-    rows = host.rows
-    chan = rows["channel"].astype("string").str.lower().fillna("")
-    prov = rows["provider"].astype("string").str.lower().fillna("")
+    table = host.part.table
     sys_names: set[str] = set()
     for p in kb["system_log_providers"]:
         sys_names |= provider_aliases(p)
-    is_event = (rows["kind"].astype("string") == "event").fillna(False)
-    f.system_present = bool((is_event & ((chan == "system") | ((chan == "") & prov.isin(sys_names)))).any())
+    chan = map_values(table["channel"], lambda c: (c or "").lower())
+    by_prov = map_values(table["provider"], lambda p: p is not None and p.lower() in sys_names, bool)
+    is_event = map_values(table["kind"], lambda k: k == "event", bool)
+    f.system_present = host.part.count(is_event & ((chan == "system") | ((chan == "") & by_prov))) > 0
     dcom = records(host.events(provider=kb["dcom"]["provider"],
                                event_id=[kb["dcom"]["start_failed"], kb["dcom"]["access_denied"]]))
     f.dcom_by_helper = {k: [] for k in kb["helpers"]}

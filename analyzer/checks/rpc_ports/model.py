@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ... import knowledge
 from ...findings import Evidence
+from ...table import search_text
 
 TCP = "ncacn_ip_tcp"
 
@@ -281,6 +283,31 @@ def candidates(ev: dict[str, Any], spec: dict[str, Any]) -> list[str]:
             m = re.search(spec["text"], line, re.I)
             if m:
                 out.append(m.group(1).strip())
+    return out
+
+
+def may_be_symptom(df: pd.DataFrame, within: np.ndarray) -> np.ndarray:
+    """A necessary condition of :func:`is_symptom` for the rows ``within``,
+    all at once: a failed-logon event that can be the symptom carries the
+    failure status (or NtLmSsp, for 529) somewhere in its data or message
+    text. A busy Security log holds hundreds of thousands of 4625s, nearly
+    all of them bad passwords (0xC000006A); only these few rows are worth
+    turning into records."""
+    k = kb()
+    out = np.zeros(len(df), dtype=bool)
+    if not len(df):
+        return out
+    eids = df["event_id"].to_numpy(dtype="float64", na_value=np.nan)
+    status = "|".join(re.escape(v) for v in k["symptom_status"])
+    for spec in k["symptom_events"]:
+        ok = within & (eids == spec["event_id"])
+        need = ([status] if "status" in spec else []) + \
+            ([re.escape(spec["logon_process"]["want"])] if "logon_process" in spec else [])
+        for pattern in need:
+            if not ok.any():
+                break
+            ok &= search_text(df, "data", pattern, ok) | search_text(df, "message", pattern, ok)
+        out |= ok
     return out
 
 

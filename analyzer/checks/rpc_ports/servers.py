@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...hosts import host_key, is_ip
-from ...query import provider_aliases, select
+from ...query import host_keys, map_values, provider_aliases, select, select_mask
 from ...registry import RegistryView
+from ...table import filter_rows
 from ..toolkit import records
-from .model import Server, is_symptom, kb, uuid_of
+from .model import Server, is_symptom, kb, may_be_symptom, uuid_of
 
 
 def _security(ev: dict[str, Any]) -> bool:
@@ -68,7 +70,8 @@ def find_servers(df: pd.DataFrame) -> list[Server]:
     """The servers to judge, each with its endpoints, sockets, processes,
     symptoms and registry rows."""
     ids = [s["event_id"] for s in kb()["symptom_events"]]
-    symptoms = [e for e in records(select(df, kind="event", event_id=ids)) if _security(e) and is_symptom(e)]
+    failed = filter_rows(df, may_be_symptom(df, select_mask(df, kind="event", event_id=ids)))
+    symptoms = [e for e in records(failed) if _security(e) and is_symptom(e)]
     endpoints = records(select(df, kind="endpoint"))
     sockets = records(select(df, kind=["listener", "connection"]))
     processes = records(select(df, kind="process"))
@@ -116,15 +119,16 @@ def attach_logs(df: pd.DataFrame, servers: list[Server]) -> None:
     events = select(df, kind="event")
     if events.empty:
         return
-    hosts = [host_key(h) for h in events["host"].astype("object").tolist()]
-    channels = [str(c or "").lower() if c is not pd.NA else "" for c in events["channel"].astype("object").tolist()]
+    hosts = host_keys(events).to_numpy()
+    channels = map_values(events["channel"], lambda c: (c or "").lower())
     scm_rows = records(select(events, provider=spec["provider"], event_id=spec["event_ids"]))
     scm_hosts = [host_key(r.get("host")) for r in scm_rows]
     single = len(servers) == 1
     for srv in servers:
-        mine = [single or h == srv.key or h is None for h in hosts]
-        srv.has_system_log = any(m and c == "system" for m, c in zip(mine, channels))
-        srv.has_app_log = any(m and c == "application" for m, c in zip(mine, channels))
+        mine = np.ones(len(hosts), dtype=bool) if single else \
+            np.array([h == srv.key or h is None for h in hosts], dtype=bool)
+        srv.has_system_log = bool((mine & (channels == "system")).any())
+        srv.has_app_log = bool((mine & (channels == "application")).any())
         srv.service_events = [r for r, h in zip(scm_rows, scm_hosts) if single or h == srv.key or h is None]
         # A .evt whose log name could not be read still is the System log
         # when Service Control Manager wrote in it.

@@ -79,7 +79,7 @@ class ToolkitCheck(Check):
     def lacks_needs(self, case: Any) -> Finding | None:
         """``not_applicable`` when the case holds no row of a kind in
         :attr:`needs` (nothing this check reads), else None."""
-        kinds = set(case.table["kind"].dropna().astype(str).unique()) if len(case.table) else set()
+        kinds = {str(k) for k in case.table["kind"].dropna().unique()} if len(case.table) else set()
         if self.needs and not kinds & set(self.needs):
             return not_applicable(self, only_host(case), "The case holds no rows of the kinds this check reads "
                                   f"({', '.join(self.needs)}).")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from ...builds import BuildInfo, host_build
-from ...query import HostRows, select
+from ...builds import BuildInfo, evidence_mask, host_build
+from ...query import HostRows, map_values
 from ...registry import RegistryView
 from ...table import row_data
 from ...transport_settings import effective_settings
@@ -49,26 +49,33 @@ class Host:
         self.case = case
         self.name = part.name
         self.key = part.key
-        self.rows = part.rows
+        self.part = part
         self.shared = part.shared
 
     def __repr__(self) -> str:
-        return f"<Host {self.name!r}: {len(self.rows)} rows>"
+        return f"<Host {self.name!r}: {len(self.part)} rows>"
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """Every row of this host as one frame (copied once, on first use:
+        the questions below read only the rows they answer with)."""
+        return self.part.rows
 
     # ---- rows ----------------------------------------------------------------
     def kind(self, *kinds: str) -> pd.DataFrame:
         """This host's rows of the given kinds."""
-        k = self.rows["kind"].astype("string")
-        return self.rows[k.isin(kinds).fillna(False).to_numpy()]
+        return self.part.of_kind(*kinds)
 
     def events(self, **filters: Any) -> pd.DataFrame:
         """Event rows matching :func:`analyzer.query.select` filters; the
         provider matches through its aliases (DCOM = DistributedCOM)."""
-        return select(self.rows, kind="event", **filters)
+        return self.part.select(kind="event", **filters)
 
     def has_channel(self, *names: str) -> bool:
-        ch = self.rows["channel"].astype("string").str.lower()
-        return bool(ch.isin([n.lower() for n in names]).fillna(False).any())
+        wanted = {n.lower() for n in names}
+        hit = map_values(self.part.table["channel"], lambda c: c is not None and c.lower() in wanted,
+                         bool)
+        return bool((hit if self.part.mask is None else hit & self.part.mask).any())
 
     # ---- registry -----------------------------------------------------------
     @cached_property
@@ -82,7 +89,7 @@ class Host:
         targeted = getattr(opts, "registry", "targeted") != "full"
         regs = self.kind("registry_key", "registry_value")
         shared = self.shared and bool(len(regs)) and bool(regs["host"].isna().all())
-        return RegistryView(self.rows, damaged=damaged, targeted=targeted, shared=shared)
+        return RegistryView(regs, damaged=damaged, targeted=targeted, shared=shared)
 
     def absent(self, key: str, what: str, expected: bool = True) -> Absence | None:
         """Absence as proof, in one place: evidence that ``key`` is not in
@@ -103,7 +110,7 @@ class Host:
     def build(self) -> BuildInfo:
         """The host's Exchange build and its certainty
         (:func:`analyzer.builds.host_build` on this host's rows)."""
-        return host_build(self.rows)
+        return host_build(self.part.where(evidence_mask(self.part.table)))
 
     @cached_property
     def transport_settings(self) -> Any:
@@ -112,7 +119,7 @@ class Host:
         its Exchange version); None without the file in the case."""
         if not len(self.kind("config")):
             return None
-        found = effective_settings(self.rows, version=self.build, host=self.name)
+        found = effective_settings(self.kind("config"), version=self.build, host=self.name)
         return found if found.path else None
 
     @cached_property

@@ -11,7 +11,6 @@ keys, ``Exchange\\Setup`` build and setup logs listed in
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,14 +51,10 @@ class Applicability:
     evidence: list[Evidence] = field(default_factory=list)
 
 
-def _from_builds(rows: Any) -> Generation | None:
-    """The build function (``analyzer.builds.host_build``), when the
-    repository has it: its ``family`` is ``2000/2003`` or ``2007+``."""
-    try:
-        builds = importlib.import_module("analyzer.builds")
-    except ImportError:
-        return None
-    info = builds.host_build(rows)
+def _from_builds(host: Any) -> Generation | None:
+    """The host's build (:attr:`Host.build`, ``analyzer.builds.host_build``):
+    its ``family`` is ``2000/2003`` or ``2007+``."""
+    info = host.build
     family = getattr(info, "family", None)
     if family not in ("2000/2003", "2007+"):
         return None
@@ -74,7 +69,7 @@ def exchange_generation(host: Any) -> Generation:
     """The generation of the host's Exchange, from its registry and setup
     logs (or the build function); ``generation`` is None when nothing says
     or the evidence disagrees."""
-    found = _from_builds(host.rows)
+    found = _from_builds(host)
     if found is not None:
         return found
     kb = knowledge.load("applicability")
