@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from . import knowledge
 from .hosts import display_names, host_key, is_ip
-from .table import distinct, filter_rows, map_values, of_kind, row_data, search_text
+from .table import distinct, filter_rows, map_values, of_kind, row_data, search_any
 
 
 def provider_aliases(name: str) -> set[str]:
@@ -90,8 +89,7 @@ def select_mask(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
     if contains is not None and mask.any():
         # Text is searched only in the rows the other filters kept: message
         # and data are most of a large table.
-        mask &= search_text(df, "message", contains, mask, literal=True) | \
-            search_text(df, "data", contains, mask, literal=True)
+        mask &= search_any(df, [contains], mask, ("message", "data"))
     return mask
 
 

@@ -242,6 +242,18 @@ def search_text(df: pd.DataFrame, column: str, pattern: str, within: np.ndarray 
     return hit
 
 
+def search_any(df: pd.DataFrame, needles: Iterable[str], within: np.ndarray,
+               columns: Iterable[str] = ("data", "message")) -> np.ndarray:
+    """Rows among ``within`` whose text in one of ``columns`` holds one of
+    ``needles`` (case-insensitive substrings, :func:`search_text`); a row
+    once found is not searched again."""
+    hit = np.zeros(len(df), dtype=bool)
+    for column in columns:
+        for needle in needles:
+            hit |= search_text(df, column, needle, within & ~hit, literal=True)
+    return hit
+
+
 def distinct(col: pd.Series) -> list[Any]:
     """The distinct non-null values of a column, through Arrow (a dictionary
     column's unique indices, not a million Python strings)."""

@@ -78,7 +78,7 @@ def _ends_with_newline(raw: IO[bytes], encoding: str) -> bool:
         if size == 0:
             return True
         raw.seek(max(0, size - 2))
-        tail = raw.read()
+        tail = raw.read(2)
         raw.seek(pos)
     except OSError:
         return True

@@ -1,7 +1,7 @@
 """Event log exports as delimited text: Event Viewer Save-As .csv/.txt and
 PowerShell ``Export-Csv``.
 
-Variants (reference note 10):
+Variants (examples: tests/fixtures/eventtext/*.csv, tests/fixtures/eventdata/*.csv):
 
 - **Windows 2003 Event Viewer "Save Log File As"** ``.csv`` (comma) and
   ``.txt`` (TAB): one event per line, no header, documented column order

@@ -1,8 +1,9 @@
 """Event log text exports made of "Label: value" blocks.
 
 One parser for every block-shaped export, because customers (and KB
-articles) mix them in one file (seed 000 has MOM console blocks and a KB
-block for DCOM 10000 in the same text):
+articles) mix them in one file
+(tests/fixtures/eventtext/mom2005_console_seed000.txt holds MOM console
+blocks and a KB block for DCOM 10000 in the same text):
 
 - **KB blocks** (NT4-2003 Event Viewer "copy to clipboard", KB articles):
   ``Event Type:``, ``Event Source:``, ``Event Category:``, ``Event ID:``,
@@ -15,7 +16,7 @@ block for DCOM 10000 in the same text):
   ids, record id, qualifiers and the UTC time.
 - **wevtutil qe /f:text**: ``Event[n]:`` then indented labels, the
   description on the following lines at column 0 until the next ``Event[n]:``.
-- **MOM 2005 Operator Console event details** (seed 000): ``Description:``
+- **MOM 2005 Operator Console event details**: ``Description:``
   first, then ``Domain:``, ``Computer:``, ``Time:``, ``Type:``,
   ``Provider Name:``, ``Event Number:``, ``Provider Type:``, ``Source:``.
   These events never were in a Windows log (MOM wrote them to its own
@@ -23,8 +24,8 @@ block for DCOM 10000 in the same text):
   ("Exchange MOM"), event id the Event Number. OpsMgr 2007 events come from
   the real "Operations Manager" log and keep that channel from ``Log Name:``.
 
-Robustness rules for text scraped from the web (seed 000 lost its line
-breaks): a label may be glued to the preceding text (``Exchange_Server_Name
+Robustness rules for text scraped from the web (a pasted article may have
+lost its line breaks): a label may be glued to the preceding text (``Exchange_Server_Name
 Time:`` arrives as ``Exchange_Server_NameTime:``) — glued labels are only
 recognised case-sensitively in their English spelling; ``Event Number 9970``
 may lack its colon; a value may wrap onto the next line (``Source: Exchange``
@@ -95,7 +96,8 @@ def _vocab() -> tuple[dict[str, str], dict[str, str], re.Pattern[str], re.Patter
     glued_names.sort(key=len, reverse=True)
     event_names = [n for n in glued_names if n.startswith("Event ")]
     # Glued to the previous word (lost line break), or "Event ..." labels after
-    # ": " (seed 004: "... in the application log: Event Type: Error").
+    # ": " (tests/fixtures/eventtext/kb828938_seed004.txt: "... in the application
+    # log: Event Type: Error").
     glued = re.compile(rf"(?:(?<=[^\s\-\\/])(?P<label>{alt(glued_names)})"
                        rf"|(?<=: )(?P<label2>{alt(event_names)}))\s?:[ \t]*")
     strong = frozenset(n for n, f in spell.items()
@@ -165,7 +167,7 @@ def _known_providers() -> tuple[str, ...]:
 
 
 def _clean_provider(value: str) -> tuple[str, str | None]:
-    """A ``Source:`` value glued to following prose (seed 000: ``Exchange
+    """A ``Source:`` value glued to following prose (a pasted article: ``Exchange
     MOMMOM may not log event 9986 ...``) is cut back to the known provider
     name it starts with; returns (provider, original text or None)."""
     v = value.strip()

@@ -1,6 +1,6 @@
 """Windows event XML exports: Event Viewer "Save as XML", ``wevtutil qe /f:xml``.
 
-Formats (reference note 10, 15):
+Formats (examples: tests/fixtures/eventtext/*.xml):
 
 - Event Viewer XML export: ``<Events><Event xmlns="http://schemas.microsoft.com/
   win/2004/08/events/event">...</Event>...</Events>``, optionally with

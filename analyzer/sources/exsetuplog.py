@@ -1,5 +1,5 @@
 """``ExchangeSetup.log`` of Exchange 2007 / 2010 / 2013 / 2016 / 2019
-(reference note 06).
+(examples: tests/fixtures/text/exsetup_*.txt).
 
 Line format ``[<date> <HH:MM:SS>.<ffff>] [<depth>] <message>``. Pitfalls:
 

@@ -1,4 +1,5 @@
-"""Endpoint-mapper dumps from impacket's ``rpcdump.py`` (reference note 02).
+"""Endpoint-mapper dumps from impacket's ``rpcdump.py`` (examples:
+tests/fixtures/text/impacket_*.txt).
 
 Block layout, one block per interface registration::
 

@@ -1,5 +1,6 @@
 """``netstat -an`` / ``-ano`` / ``-anob`` output -> ``listener`` and
-``connection`` rows (reference note 12, KB 926210 step 2).
+``connection`` rows (KB 926210 step 2; examples:
+tests/fixtures/text/netstat_*.txt).
 
 Row shape: ``Proto Local Foreign [State] [PID]``. Pitfalls this parser
 handles:

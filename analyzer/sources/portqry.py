@@ -1,4 +1,5 @@
-"""Endpoint-mapper dumps from ``PortQry -e 135`` (reference note 03).
+"""Endpoint-mapper dumps from ``PortQry -e 135`` (examples:
+tests/fixtures/text/portqry_*.txt).
 
 Record = ``UUID: <uuid>[ <annotation>]`` followed by one binding line
 (``ncacn_ip_tcp:169.254.12.191[4144]``); a blank line usually separates

@@ -1,7 +1,7 @@
 """Endpoint-mapper dumps from ``rpcdump.exe``: the Windows 2000/2003 Resource
 Kit tool and Todd Sabin's (BindView RPCTools) tool of the same name.
 
-Resource Kit layout (KB 926210, reference note 01)::
+Resource Kit layout (KB 926210; tests/fixtures/text/rpcdump_*.txt)::
 
     ncacn_ip_tcp(Connection-oriented TCP/IP)
       10.0.100.32[1033] [a4f1db00-ca47-1067-b31f-00dd010662da] Exchange Server STORE EMSMDB Interface :NOT_PINGED

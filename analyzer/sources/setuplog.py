@@ -1,5 +1,5 @@
 """Exchange 2000/2003 ``Exchange Server Setup Progress.log`` and Exchange 5.5
-``Exchange Server Setup.log`` (reference note 05, seed 000).
+``Exchange Server Setup.log`` (examples: tests/fixtures/text/setup*.txt).
 
 2000/2003 format facts and pitfalls:
 
@@ -14,7 +14,7 @@
   (``(f:\\titanium\\...\\svcmgr.cxx:537)``) sit on following indented lines:
   every line without a ``[HH:MM:SS]`` prefix is folded into the previous
   line's message (joined by one space, so a path wrapped at a space, like
-  seed 000's ``C:\\Program`` / ``Files\\Exchsrvr\\bin``, comes back whole);
+  setup_progress_seed000.txt's ``C:\\Program`` / ``Files\\Exchsrvr\\bin``, comes back whole);
 - most errors are expected: ``=== IGNORING PREVIOUS ERRORS ===`` marks the
   error lines just before it (the contiguous block, ``Leaving``/``Entering``
   lines included) as ``ignored`` — they keep level "error" so nothing is

@@ -1,5 +1,5 @@
 """``tasklist /svc`` (and plain ``tasklist``) output -> ``process`` rows
-(reference note 12).
+(examples: tests/fixtures/text/tasklist_*.txt).
 
 The ``====`` ruler under the (localized) header gives the column widths, so
 nothing depends on English header words. Pitfalls:

@@ -1,5 +1,5 @@
-"""Message tracking logs -> ``tracking_entry`` rows (reference notes 07, 08;
-seed 004).
+"""Message tracking logs -> ``tracking_entry`` rows (examples:
+tests/fixtures/text/tracking_*.log, msgtrk_*.log).
 
 Three variants:
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ...query import map_values, provider_aliases
-from ...table import filter_rows, search_text
+from ...table import filter_rows, search_any
 from ..toolkit import Host, records
 from .paths import exe_path, path_in
 
@@ -141,11 +140,7 @@ class Facts:
 def _marked(df: pd.DataFrame, cand: pd.Series, markers: list[str]) -> pd.Series:
     """The candidate rows whose message or data names one of ``markers``
     (searched in those rows only, chunk by chunk)."""
-    rows = cand.to_numpy(dtype=bool)
-    hit = np.zeros(len(df), dtype=bool)
-    for m in markers:
-        for column in ("message", "data"):
-            hit |= search_text(df, column, m.lower(), rows & ~hit, literal=True)
+    hit = search_any(df, [m.lower() for m in markers], cand.to_numpy(dtype=bool), ("message", "data"))
     return pd.Series(hit, index=df.index)
 
 

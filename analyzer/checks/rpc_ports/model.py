@@ -11,7 +11,7 @@ import pandas as pd
 
 from ... import knowledge
 from ...findings import Evidence
-from ...table import map_values, search_text
+from ...table import map_values, search_any
 
 TCP = "ncacn_ip_tcp"
 
@@ -308,10 +308,8 @@ def may_be_symptom(df: pd.DataFrame, within: np.ndarray) -> np.ndarray:
         for needles in need:
             if not ok.any():
                 break
-            hit = np.zeros(len(df), dtype=bool)
-            for column, rows in (("data", ok), ("message", ok & ~rendered)):
-                for needle in needles:
-                    hit |= search_text(df, column, needle, rows & ~hit, literal=True)
+            hit = search_any(df, needles, ok, ("data",))
+            hit |= search_any(df, needles, ok & ~rendered & ~hit, ("message",))
             ok &= hit
         out |= ok
     return out

@@ -73,9 +73,8 @@ class Host:
 
     def has_channel(self, *names: str) -> bool:
         wanted = {n.lower() for n in names}
-        hit = map_values(self.part.table["channel"], lambda c: c is not None and c.lower() in wanted,
-                         bool)
-        return bool((hit if self.part.mask is None else hit & self.part.mask).any())
+        return self.part.count(map_values(self.part.table["channel"],
+                                          lambda c: c is not None and c.lower() in wanted, bool)) > 0
 
     # ---- registry -----------------------------------------------------------
     @cached_property
