@@ -72,6 +72,12 @@ class Case:
         self.options = options
         self.duration_s = duration_s
         self._registry = None
+        #: Facts derived from ``table`` once and shared by every check (the
+        #: per-host split, the toolkit's hosts with their build and roles):
+        #: a large case is split and its hosts decided once, not once per
+        #: check. Keyed together with the table it was derived from, so a
+        #: table replaced afterwards is never answered from the old one.
+        self.memo: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         return (f"<Case {self.name!r}: {len(self.inventory)} files, "
@@ -109,7 +115,11 @@ class Case:
         """The table split per machine (see :func:`analyzer.query.split_by_host`
         for where rows without a host go)."""
         from .query import split_by_host
-        return split_by_host(self.table, among)
+        key = ("per_host", id(self.table), None if among is None else tuple(sorted(among)))
+        found = self.memo.get(key)
+        if found is None or found[0] is not self.table:
+            found = self.memo[key] = (self.table, split_by_host(self.table, among))
+        return list(found[1])
 
     def sql(self, query: str) -> pd.DataFrame:
         """Run SQL (DuckDB) over the case: ``events`` is the table, scanned

@@ -137,6 +137,34 @@ def test_mailbox_server_is_not_applicable():
     assert f.status == "not_applicable" and "not a Hub or Edge Transport" in f.summary
 
 
+def scm_7036(service: str, n: int) -> dict:
+    return event(HUB, "Service Control Manager", 7036, T0 + timedelta(minutes=n), level="information",
+                 channel="System", n=500 + n, data={"param1": service, "param2": "running"},
+                 message=f"The {service} service entered the running state.")
+
+
+def test_transport_log_search_service_does_not_make_a_transport_server():
+    """A Mailbox server runs "Microsoft Exchange Transport Log Search": that
+    service name starts with the Transport service's but is another service."""
+    rows = chatter(HUB) + [scm_7036("Microsoft Exchange Transport Log Search", i) for i in range(300)]
+    (f,) = CHECK.run(case(rows))
+    assert f.status == "not_applicable" and "no Exchange 2007/2010 Hub or Edge Transport evidence" in f.summary
+
+
+def test_transport_service_in_the_system_log_makes_a_transport_server():
+    from analyzer.checks.toolkit import Host
+    from analyzer.checks.toolkit.roles import exchange_roles
+    rows = chatter(HUB) + [scm_7036("Microsoft Exchange Transport Log Search", i) for i in range(300)]
+    rows.append(scm_7036("Microsoft Exchange Transport", 400))
+    (part,) = case(rows).per_host()
+    roles = exchange_roles(Host(case(rows), part))
+    assert roles.has("transport") is True and roles.has("mailbox") is None
+    assert roles.why("transport") == "Service Control Manager logs the Microsoft Exchange Transport"
+    assert roles.evidence["transport"][0].locator == "record=900"
+    f, _ = run(rows)
+    assert f.status != "not_applicable"
+
+
 def test_pressure_events_alone_make_a_transport_server():
     rows = chatter(HUB) + [bp(15004, T0, "Normal", "Medium", lines(140, "Medium"), 1)]
     f, c = run(rows)

@@ -88,7 +88,7 @@ class SmtpMailboxStuck(ToolkitCheck):
                 "MSExchangeIS 1194 events, no message tracking logs).")])
         keys = sorted({k for p in parts for k in host_keys(p).dropna()})
         ldap = select(df, kind="ldap_entry")
-        return self.within_world(case, [self.judge_host(Host(case, part), ldap)
+        return self.within_world(case, [self.judge_host(Host.of(case, part), ldap)
                                         for part in case.per_host(keys)])
 
     def judge_host(self, host: Host, ldap: Any) -> Finding:

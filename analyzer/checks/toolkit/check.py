@@ -94,7 +94,7 @@ class ToolkitCheck(Check):
             return [not_applicable(self, only_host(case), self.nothing_here())]
         findings = []
         for part in case.per_host(subjects):
-            host = Host(case, part)
+            host = Host.of(case, part)
             applies = self.applies(host)
             if applies.state == "out":
                 findings.append(not_applicable(self, host.name, applies.reason, applies.evidence))
@@ -114,7 +114,7 @@ class ToolkitCheck(Check):
             return findings
         outs = {}
         for part in case.per_host():
-            host = Host(case, part)
+            host = Host.of(case, part)
             applies = decide(self.world, host)
             if applies.state == "out" and part.key is not None:
                 outs[part.key] = not_applicable(self, part.name, applies.reason, applies.evidence)

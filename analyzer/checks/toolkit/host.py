@@ -52,6 +52,21 @@ class Host:
         self.part = part
         self.shared = part.shared
 
+    @classmethod
+    def of(cls, case: Any, part: HostRows) -> "Host":
+        """The one :class:`Host` of ``part`` in ``case``: every check asks
+        the same machine's build, generation, registry and roles, so they
+        are decided once per case (kept in ``case.memo`` while ``part``,
+        which the case's per-host split keeps, is alive)."""
+        memo = getattr(case, "memo", None)
+        if memo is None:
+            return cls(case, part)
+        key = ("toolkit_host", id(part))
+        found = memo.get(key)
+        if found is None or found.part is not part:
+            found = memo[key] = cls(case, part)
+        return found
+
     def __repr__(self) -> str:
         return f"<Host {self.name!r}: {len(self.part)} rows>"
 

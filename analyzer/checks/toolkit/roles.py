@@ -13,9 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ... import knowledge
 from ...findings import Evidence
 from .causes import as_evidence
+from ...query import select_mask
+from ...table import search_any
 from .host import records
 
 
@@ -82,11 +86,48 @@ def _activity(host: Any, kb: dict[str, Any], out: Roles) -> None:
         if len(hit):
             out.note(role, f"{hit['provider'].iloc[0]} events", hit.iloc[0])
     for role, names in kb["service_names"].items():
-        scm = host.events(provider="Service Control Manager")
-        for r in records(scm):
-            if r["_data"].get("service") in names or any(n in str(r.get("message") or "") for n in names):
-                out.note(role, f"Service Control Manager logs the {r['_data'].get('service') or names[0]}", r)
-                break
+        r = _service_logged(host, names)
+        if r is not None:
+            out.note(role, f"Service Control Manager logs the {_service_of(r, names)}", r)
+
+
+def _names_service(r: dict[str, Any], names: list[str]) -> bool:
+    """Whether a Service Control Manager row is about one of ``names``: a
+    service name among its fields, or "<name> service" in its message, so
+    "Microsoft Exchange Transport Log Search" (a Mailbox server's service)
+    is not "Microsoft Exchange Transport"."""
+    wanted = {n.lower() for n in names}
+    values = {str(v).lower() for v in r["_data"].values() if isinstance(v, str)}
+    message = str(r.get("message") or "").lower()
+    return bool(values & wanted) or any(f"{n} service" in message for n in wanted)
+
+
+def _service_of(r: dict[str, Any], names: list[str]) -> str:
+    wanted = {n.lower(): n for n in names}
+    found = [wanted[str(v).lower()] for v in r["_data"].values() if isinstance(v, str) and str(v).lower() in wanted]
+    return (found or names)[0]
+
+
+def _service_logged(host: Any, names: list[str]) -> dict[str, Any] | None:
+    """The first Service Control Manager row of ``host`` about one of
+    ``names`` (:func:`_names_service`), or None.
+
+    The names are searched as text over the host's SCM rows first; only the
+    rows holding one become records, a slice at a time: a busy server's
+    System log holds hundreds of thousands of SCM 7036 events.
+    """
+    part = host.part
+    scm = select_mask(part.table, kind="event", provider="Service Control Manager", within=part.mask)
+    if not scm.any():
+        return None
+    rows = np.flatnonzero(search_any(part.table, names, scm))
+    for start in range(0, len(rows), 256):
+        mask = np.zeros(len(part.table), dtype=bool)
+        mask[rows[start:start + 256]] = True
+        for r in records(part.where(mask)):
+            if _names_service(r, names):
+                return r
+    return None
 
 
 def exchange_roles(host: Any) -> Roles:
