@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -72,6 +73,9 @@ class Case:
         self.options = options
         self.duration_s = duration_s
         self._registry = None
+        #: Rows the load produced: ``len(table)``, or with
+        #: ``load_case(keep_table=False)`` the rows written to Parquet only.
+        self.rows_written = len(table_)
         #: Facts derived from ``table`` once and shared by every check (the
         #: per-host split, the toolkit's hosts with their build and roles):
         #: a large case is split and its hosts decided once, not once per
@@ -164,6 +168,43 @@ def _sha256_and_head(path: Path) -> tuple[int, str, bytes]:
     return size, h.hexdigest(), head
 
 
+def _size_and_head(path: Path) -> tuple[int, bytes]:
+    with safeio.open_regular(path) as fh:
+        return os.fstat(fh.fileno()).st_size, fh.read(textio.HEAD_BYTES)
+
+
+#: Files from this size on are hashed by a thread while they parse.
+DIGEST_APART_BYTES = 32 * 1024 * 1024
+
+
+class _Digest(threading.Thread):
+    """The sha256 of a large file, computed beside its parse: hashing
+    releases the GIL, so the parse does not wait for a pass over the whole
+    file first (0.6 s of a 750 MB log, all of it before the first record
+    was read). :meth:`value` waits for it; None when the file could not be
+    read again (the inventory then shows no digest)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="sha256", daemon=True)
+        self.path = path
+        self._value: str | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._value = _sha256_and_head(self.path)[1]
+        except OSError:
+            self._value = None
+
+    def value(self) -> str | None:
+        self.join()
+        return self._value
+
+
+def _value(digest: str | _Digest) -> str | None:
+    return digest.value() if isinstance(digest, _Digest) else digest
+
+
 def display_name(name: str) -> str:
     """A file name as it may be shown and written to JSON: bytes that are
     not UTF-8 (a tar made with latin-1 names, a share mounted without utf8,
@@ -222,7 +263,7 @@ def _plain_kind(head: bytes) -> str:
 
 
 def _unrecognized(fs_path: Path, display: str, head: bytes, size: int,
-                  digest: str) -> InventoryEntry:
+                  digest: str | None) -> InventoryEntry:
     """The inventory entry of a file no parser reads, named by what it is
     (a PDF, an image, an e-mail...) when the file-type database knows it."""
     from .filekinds import identify
@@ -368,18 +409,21 @@ class _Loader:
         if self.progress:
             self.progress(display)
         try:
-            size, digest, head = _sha256_and_head(fs_path)
+            size, head = _size_and_head(fs_path)
+            big = size >= DIGEST_APART_BYTES and not archive.detect_archive(head)
+            digest: str | _Digest = _Digest(fs_path) if big else _sha256_and_head(fs_path)[1]
         except OSError as exc:
             self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
                                                  detail=f"cannot read: {exc.strerror or exc}"))
             return
         akind = archive.detect_archive(head)
         if akind:
+            assert isinstance(digest, str)
             self._add_archive(fs_path, display, akind, size, digest, depth)
             return
         src, score = sources.sniff(head, fs_path.name)
         if src is None:
-            self.inventory.append(_unrecognized(fs_path, display, head, size, digest))
+            self.inventory.append(_unrecognized(fs_path, display, head, size, _value(digest)))
             return
         self._parse(src, fs_path, display, size, digest, siblings)
 
@@ -470,9 +514,11 @@ class _Loader:
         small files cost their rows, not a table (and its conversion) each.
         A file whose output went to a segment of its own (a large log) is
         committed as that segment. Returns the file's row count."""
-        if out.seg is not None:
-            self.flush_small()  # keep the rows in file order
+        if out.spilled:
             self.warnings.extend(Warning_(display, None, d) for d in out.dropped)
+            if out.seg is None:  # written straight to Parquet (flushed before)
+                return out.commit_direct()
+            self.flush_small()  # keep the rows in file order
             return self.sink.add_segment(out.seg)
         n = 0
         for item in out.items:
@@ -511,7 +557,7 @@ class _Loader:
                 continue
             self.sink.append(one)
 
-    def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str,
+    def _parse(self, src: Source, fs_path: Path, display: str, size: int, digest: str | _Digest,
                siblings: _FolderFiles | None) -> None:
         ctx = ParseContext(path=display, fs_path=fs_path, options=self.options,
                            siblings=_Siblings(siblings, fs_path),  # type: ignore[arg-type]
@@ -549,7 +595,7 @@ class _Loader:
         if ctx.warnings:
             detail_parts.append(f"{len(ctx.warnings)} warning(s)")
         self.inventory.append(InventoryEntry(
-            display, src.kind, size, digest, status, rows,
+            display, src.kind, size, _value(digest), status, rows,
             detail="; ".join(detail_parts) or None, source=src.name,
             warnings=[f"{w.locator}: {w.message}" if w.locator else w.message
                       for w in ctx.warnings[:50]]))
@@ -595,12 +641,14 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
               name: str | None = None,
               progress: Callable[[str], None] | None = None,
               parquet: str | os.PathLike[str] | None = None,
-              spill_bytes: int = SPILL_BYTES,
+              spill_bytes: int = SPILL_BYTES, keep_table: bool = True,
               **option_kw: Any) -> Case:
     """Load a case from a folder, an archive or a single artifact file.
 
     ``parquet``: also write the table there, batch by batch as it is
-    produced. ``spill_bytes``: past this many bytes of rows (or of one
+    produced; with ``keep_table=False`` write it only there (the case's
+    ``table`` is then empty and ``rows_written`` says how many rows the
+    file holds): a parse to a file never holds the table. ``spill_bytes``: past this many bytes of rows (or of one
     file's rows, up to 64 MiB) the table is built in files of the work
     directory and memory-mapped (see :mod:`analyzer.tablesink`).
 
@@ -617,9 +665,10 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
     started = time.monotonic()
     with archive.work_directory(work_root) as work:
         sink = TableSink(work / "table", spill_bytes=spill_bytes, parquet=parquet,
-                         file_spill_bytes=min(FILE_SPILL_BYTES, spill_bytes))
+                         file_spill_bytes=min(FILE_SPILL_BYTES, spill_bytes), keep=keep_table)
         try:
             loader = _Loader(opts, limits or archive.Limits(), work, progress, sink)
+            sink.before_direct = loader.flush_small
             loader.work_root = work_root
             with loader.guard:
                 loader.add_input(real, p)
@@ -628,6 +677,8 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
         finally:
             sink.close()
     frame = table.arrow_to_frame(merged)
-    return Case(name or display_name(upload_name(p)), display_name(str(p)), loader.inventory, frame,
+    case = Case(name or display_name(upload_name(p)), display_name(str(p)), loader.inventory, frame,
                 loader.warnings, opts, duration_s=time.monotonic() - started, arrow=merged)
+    case.rows_written = sink.rows
+    return case
 

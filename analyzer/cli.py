@@ -281,6 +281,7 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
     part = out.with_name(f".{out.name}.part") if export_format(out) == "parquet" else None
     if part is not None:
         opts["parquet"] = part
+        opts["keep_table"] = False  # nothing here reads the table back
     try:
         case = _load(path, opts, work_dir, progress=True)
     except BaseException:
@@ -297,7 +298,7 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
                                        ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write {exc.filename or output}: {exc.strerror or exc}") from None
-    click.echo(f"{len(case.table)} rows from {len(case.inventory)} files -> {out}; "
+    click.echo(f"{case.rows_written} rows from {len(case.inventory)} files -> {out}; "
                f"inventory -> {inv_path}", err=True)
 
 

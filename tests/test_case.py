@@ -165,3 +165,21 @@ def test_damaged_file_with_no_rows_is_failed_not_partial(tmp_path: Path) -> None
     (tmp_path / "x.evt").write_bytes(raw[:0x30] + b"\xff" * 64)
     (entry,) = load_case(tmp_path).inventory
     assert entry.rows == 0 and entry.status == "failed", (entry.status, entry.detail)
+
+
+def test_large_files_are_hashed_beside_their_parse(monkeypatch) -> None:
+    """A file from ``DIGEST_APART_BYTES`` on is hashed by a thread while it
+    parses; the inventory's digests are the files' sha256 either way."""
+    import hashlib
+
+    from analyzer import case as case_module
+    from test_samples import SAMPLES
+
+    case_dir = SAMPLES / "smtp-mailbox-stuck-evtx" / "case"
+    inline = load_case(case_dir)
+    monkeypatch.setattr(case_module, "DIGEST_APART_BYTES", 1)
+    apart = load_case(case_dir)
+    assert [e.to_dict() for e in apart.inventory] == [e.to_dict() for e in inline.inventory]
+    for e in apart.inventory:
+        assert e.sha256 == hashlib.sha256((case_dir / e.path).read_bytes()).hexdigest()
+    assert len(apart.inventory) >= 3

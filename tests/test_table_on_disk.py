@@ -151,3 +151,53 @@ def test_case_sql_reads_the_table_in_place(spill: int) -> None:
     assert int(sec["n"][0]) == len(case.events(event_id=529, channel="Security")) > 0
     inv = case.sql("SELECT path, rows FROM inventory ORDER BY path")
     assert sorted(inv["path"].astype(str)) == sorted(e.path for e in case.inventory)
+
+
+@pytest.mark.parametrize("spill", [0, 30_000])
+@pytest.mark.parametrize("name", NAMES)
+def test_parse_to_parquet_only_writes_the_same_table(name: str, spill: int, tmp_path: Path) -> None:
+    """``keep_table=False`` (the ``parse`` command): no table is held, a
+    file's rows past the limit go straight into the Parquet file; the file
+    holds the very rows an in-memory load gives, in the same order."""
+    case_dir = SAMPLES / name / "case"
+    mem = load_case(case_dir)
+    only = load_case(case_dir, spill_bytes=spill, parquet=tmp_path / "t.parquet", work_root=tmp_path,
+                     keep_table=False)
+    assert len(only.table) == 0 and only.rows_written == len(mem.table)
+    written = table.read_parquet(tmp_path / "t.parquet")
+    assert list(written.dtypes) == list(mem.table.dtypes)
+    assert _values(written) == _values(mem.table)
+    assert [e.to_dict() for e in only.inventory] == [e.to_dict() for e in mem.inventory]
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_parquet_only_cuts_a_dropped_file_back_out(tmp_path: Path, batches_source) -> None:
+    """A file whose rows already went straight to Parquet and which then
+    goes over its budget is cut back out of the file; the files before and
+    after it keep their rows, in order, and nothing is left beside it."""
+    case_dir = tmp_path / "case"
+    case_dir.mkdir()
+    netstat = (SAMPLES.parent / "tests" / "fixtures" / "text" / "netstat_ano.txt").read_bytes()
+    (case_dir / "a-netstat.txt").write_bytes(netstat)
+    (case_dir / "b-spin.bin").write_bytes(b"BATCH-SPIN")
+    (case_dir / "c-fail.bin").write_bytes(b"BATCH-FAIL")
+    (case_dir / "d-netstat.txt").write_bytes(netstat)
+    work = tmp_path / "work"
+    work.mkdir()
+    watchdog = threading.Timer(60, _thread.interrupt_main)
+    watchdog.start()
+    try:
+        kw = dict(limits=Limits(file_seconds=1.0), spill_bytes=0, work_root=work)
+        kept = load_case(case_dir, **kw)
+        only = load_case(case_dir, parquet=tmp_path / "t.parquet", keep_table=False, **kw)
+    finally:
+        watchdog.cancel()
+    inv = {e.path: e for e in only.inventory}
+    assert inv["b-spin.bin"].status == "failed" and inv["b-spin.bin"].rows == 0
+    assert inv["c-fail.bin"].rows == 300
+    written = table.read_parquet(tmp_path / "t.parquet")
+    assert "b-spin.bin" not in set(written["path"].astype(str))
+    assert only.rows_written == len(written) == len(kept.table) == 300 + 2 * inv["a-netstat.txt"].rows
+    assert _values(written) == _values(kept.table)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case", "t.parquet", "work"]
+    assert list(work.iterdir()) == []

@@ -99,3 +99,22 @@ def test_event_names_are_knowledge() -> None:
     k = knowledge.load("tracking")
     assert k["event_names"][1019] and k["event_names"][1031] == "SMTP End Outbound Transfer"
     assert set(k["event_2007"].values()) <= set(knowledge.load("smtp_mailbox")["tracking_2007_events"])
+
+
+@pytest.mark.parametrize("lines", [
+    ["2003-9-12\t22:53:18 GMT\t10.0.0.1", "2003-9-12\t22:53:19 GMT\t10.0.0.2"],
+    ["2003-9-12\t1", "# Fields: Date\tTime", "2003-9-12\t2"],
+    ["2003-9-12\t1", "", "2003-9-12\t2"],
+    ["  2003-9-12\t1", "\t\t", "\x1c\tx", " #\tx", "no tab here", "x\t"],
+    ["\u3000x\ty", "\xa0#\ty", "2003-9-12\t1"],
+])
+def test_rowlike_lines_are_those_the_row_pattern_matches(lines) -> None:
+    """The block shortcut of the 2000/2003 reader says "row" for exactly
+    the lines its row pattern matches, ASCII or not."""
+    from analyzer.sources.tracking import _ROWLIKE, _rowlike
+
+    want = [bool(_ROWLIKE.match(ln)) for ln in lines]
+    for ascii_only in (True, False):
+        if ascii_only and not all(ln.isascii() for ln in lines):
+            continue
+        assert [bool(x) for x in _rowlike(lines, ascii_only)] == want

@@ -40,6 +40,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import methodcaller
 from typing import Any
 
 import pyarrow as pa
@@ -161,6 +162,25 @@ def _iso_ts(v: str) -> datetime | None:
 #: A line that may be a 2000/2003 row: a TAB somewhere, and a first
 #: non-blank character that is not ``#`` (``\\s`` is what ``str.strip`` strips).
 _ROWLIKE = re.compile(r"(?=[^\t]*\t)\s*[^\s#]")
+#: What a line of an ASCII block starting with may still be a row (Python's
+#: ``\s`` in ASCII, and the comment mark): see :func:`_rowlike`.
+_ASCII_SPACE_OR_HASH = (" ", "\t", "\n", "\r", "\f", "\v", "\x1c", "\x1d", "\x1e", "\x1f", "#")
+_HAS_TAB = methodcaller("__contains__", "\t")
+_ODD_START = methodcaller("startswith", _ASCII_SPACE_OR_HASH)
+
+
+def _rowlike(lines: list[str], ascii_only: bool) -> list[Any]:
+    """Per line, whether it looks like a 2000/2003 row (:data:`_ROWLIKE`:
+    a TAB, and a first non-blank character that is not ``#``), truthy or
+    None. A block of an ASCII log whose every line holds a TAB and starts
+    with neither a blank nor ``#`` is all rows, decided by two C-level
+    passes (the regex a line cost 0.9 us: 0.45 s of a 500k-line log)."""
+    if ascii_only and "" not in lines and all(map(_HAS_TAB, lines)) \
+            and not any(map(_ODD_START, lines)):
+        return [True] * len(lines)
+    return list(map(_ROWLIKE.match, lines))
+
+
 #: Characters per block of lines: a legacy batch is flushed at the end of each
 #: block, so this bounds a batch (about 10k rows of a 2003 log).
 _BLOCK_CHARS = 2 << 20
@@ -232,7 +252,7 @@ class TrackingLogSource(Source):
             batch.plain = batch.checked and joined.isascii()
             # Which lines look like 2000/2003 rows (a TAB, not a comment, not
             # blank); runs of them are taken in bulk while the state allows.
-            found = list(map(_ROWLIKE.match, lines)) if "\x00" not in joined else [None] * end
+            found = _rowlike(lines, joined.isascii()) if "\x00" not in joined else [None] * end
             pos = 0
             while pos < end:
                 try:
