@@ -201,3 +201,27 @@ def test_parquet_only_cuts_a_dropped_file_back_out(tmp_path: Path, batches_sourc
     assert _values(written) == _values(kept.table)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case", "t.parquet", "work"]
     assert list(work.iterdir()) == []
+
+
+def test_parquet_thread_writes_in_order_and_raises_its_error(tmp_path: Path) -> None:
+    """The background Parquet writer keeps the order of the batches, and a
+    batch it cannot write fails the caller (at the next call or at close),
+    never silently."""
+    import pyarrow as pa
+
+    from analyzer.tablesink import _ParquetThread
+
+    rows = [table.rows_to_arrow([{"kind": "process", "source": "t", "path": "p", "locator": f"line={i}"}])
+            for i in range(7)]
+    w = _ParquetThread(tmp_path / "ok.parquet")
+    for r in rows:
+        w.write_table(r)
+    w.close()
+    assert pq.read_table(tmp_path / "ok.parquet")["locator"].to_pylist() == [f"line={i}" for i in range(7)]
+
+    bad = _ParquetThread(tmp_path / "bad.parquet")
+    bad.write_table(pa.table({"x": [1]}))  # not the table's schema
+    with pytest.raises(Exception, match="(?i)schema"):
+        for r in rows * 10:
+            bad.write_table(r)
+        bad.close()
