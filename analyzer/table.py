@@ -123,6 +123,8 @@ def rows_to_arrow(rows: Iterable[Row]) -> pa.Table:
 def conform_arrow(table: pa.Table) -> pa.Table:
     """Cast an Arrow table built by a fast path (e.g. the evtx source) to the
     canonical schema: missing columns become nulls, column order is fixed."""
+    if table.schema.equals(ARROW_SCHEMA):  # conformed already (a source's batch)
+        return table
     n = table.num_rows
     arrays = []
     for name, typ in SCHEMA.items():

@@ -183,3 +183,18 @@ def test_large_files_are_hashed_beside_their_parse(monkeypatch) -> None:
     for e in apart.inventory:
         assert e.sha256 == hashlib.sha256((case_dir / e.path).read_bytes()).hexdigest()
     assert len(apart.inventory) >= 3
+
+
+def test_knowledge_files_read_the_same_with_either_yaml_parser() -> None:
+    """The knowledge loader takes LibYAML's parser when there is one: every
+    knowledge file must give what the pure-Python safe loader gives."""
+    from importlib import resources
+
+    import yaml
+
+    from analyzer import knowledge
+
+    files = sorted(p for p in resources.files("analyzer.knowledge").iterdir() if p.name.endswith(".yaml"))
+    assert len(files) >= 10
+    for f in files:
+        assert knowledge.load(f.name[:-5]) == yaml.safe_load(f.read_text(encoding="utf-8")), f.name
