@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ...hosts import host_key, is_ip
-from ...query import host_keys, map_values, provider_aliases, select, select_mask
+from ...query import host_codes, map_values, provider_aliases, select, select_mask
 from ...registry import RegistryView
 from ...table import filter_rows
 from ..toolkit import records
@@ -116,17 +116,19 @@ def attach_logs(df: pd.DataFrame, servers: list[Server]) -> None:
     of its logs the case holds: endpoints-missing cites the SCM event that
     says the service stopped, and asks only for the logs that are absent."""
     spec = kb()["service_events"]
-    events = select(df, kind="event")
-    if events.empty:
+    events = select_mask(df, kind="event")
+    if not events.any():
         return
-    hosts = host_keys(events).to_numpy()
-    channels = map_values(events["channel"], lambda c: (c or "").lower())
-    scm_rows = records(select(events, provider=spec["provider"], event_id=spec["event_ids"]))
+    # Masks over the whole table: a copy of its event rows would be all of
+    # a large Security log's text.
+    codes, keys = host_codes(df)
+    channels = map_values(df["channel"], lambda c: (c or "").lower())
+    scm_rows = records(select(df, within=events, provider=spec["provider"], event_id=spec["event_ids"]))
     scm_hosts = [host_key(r.get("host")) for r in scm_rows]
     single = len(servers) == 1
     for srv in servers:
-        mine = np.ones(len(hosts), dtype=bool) if single else \
-            np.array([h == srv.key or h is None for h in hosts], dtype=bool)
+        own = codes == keys.index(srv.key) if srv.key in keys else np.zeros(len(df), dtype=bool)
+        mine = events if single else events & (own | (codes < 0))
         srv.has_system_log = bool((mine & (channels == "system")).any())
         srv.has_app_log = bool((mine & (channels == "application")).any())
         srv.service_events = [r for r, h in zip(scm_rows, scm_hosts) if single or h == srv.key or h is None]
