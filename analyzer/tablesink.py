@@ -44,7 +44,6 @@ import threading
 from collections.abc import Callable
 from itertools import count
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ...findings import Finding
 from ..toolkit import FindingParts, KeySpec, ToolkitCheck, World, build_finding
 from ..toolkit.host import Host
@@ -80,15 +82,16 @@ class Mom9986Check(ToolkitCheck):
     def subjects(self, case: Any) -> set[str] | None:
         """Servers with Exchange evidence (a MOM export also lists agents that
         are not); with only host-less evidence, the case's one machine."""
-        from ...query import host_keys
+        from ...query import host_codes
         df = case.table
         self._survey = survey(df, self.kb)
         world, exch = exchange_rows(df, self.kb, self._survey.mom_rows)
         if not world.any():
             return set()
-        keys = host_keys(df)
-        hosts = {k for k in keys[exch.to_numpy()].dropna()}
-        every = {k for k in keys.dropna()}
+        codes, keys = host_codes(df)
+        named = codes >= 0
+        hosts = {keys[c] for c in np.unique(codes[named & exch.to_numpy(dtype=bool)])}
+        every = {keys[c] for c in np.unique(codes[named])}
         return hosts or (every if len(every) == 1 else None if not every else set())
 
     def nothing_here(self) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ...query import map_values, provider_aliases
+from ...query import map_values, provider_aliases, select_mask, text_in
 from ...table import filter_rows, search_any
 from ..toolkit import Host, records
 from .paths import exe_path, path_in
@@ -151,15 +152,15 @@ def script_events(df: pd.DataFrame, kb: dict) -> pd.Series:
     Operations Manager 2007, the agent's "Health Service Script" events whose
     parameters name the Exchange Management Pack's scripts. Another named
     source's 10000 is not ours (the provider decides what an id means)."""
-    is_event = pd.Series(map_values(df["kind"], lambda k: k == "event", bool), index=df.index)
-    prov = pd.Series(map_values(df["provider"], lambda p: (p or "").lower()), index=df.index)
-    out = is_event & prov.isin(provider_aliases(kb["mom_provider"]))
-    mom_chans = {c.lower() for c in kb["mom_channels"].values()}
-    chan = pd.Series(map_values(df["channel"], lambda c: (c or "").lower() in mom_chans, bool),
-                     index=df.index)
-    generic = is_event & chan & ~out & prov.isin({p.lower() for p in kb["mom_generic_providers"]})
+    def mask(m: np.ndarray) -> pd.Series:
+        return pd.Series(m, index=df.index)
+
+    is_event = select_mask(df, kind="event")
+    out = mask(select_mask(df, kind="event", provider=kb["mom_provider"]))
+    chan = text_in(df["channel"], kb["mom_channels"].values())
+    generic = mask(is_event & chan & text_in(df["provider"], kb["mom_generic_providers"])) & ~out
     out |= _marked(df, generic, kb["mom_text_markers"] + [kb["mom_provider"]])
-    hss = is_event & prov.isin(provider_aliases(kb["opsmgr"]["script_provider"]))
+    hss = mask(select_mask(df, kind="event", provider=kb["opsmgr"]["script_provider"]))
     out |= _marked(df, hss, kb["opsmgr"]["script_markers"])
     return out.fillna(False).astype(bool)
 
@@ -182,12 +183,14 @@ def exchange_rows(df: pd.DataFrame, kb: dict, mom: pd.Series) -> tuple[pd.Series
     management servers that are not)."""
     if df.empty:
         return mom, mom
-    kind = pd.Series(map_values(df["kind"], lambda k: k or ""), index=df.index)
-    prov = pd.Series(map_values(df["provider"], lambda p: (p or "").lower()), index=df.index)
-    chan = pd.Series(map_values(df["channel"], lambda c: (c or "").lower()), index=df.index)
-    mask = mom | ((kind == "event") & prov.str.startswith("msexchange")) | kind.isin(
-        ["setup_line", "setup_process"])
-    isreg = kind.isin(["registry_key", "registry_value"])
+
+    def mask(m: np.ndarray) -> pd.Series:
+        return pd.Series(m, index=df.index)
+
+    exchange_source = map_values(df["provider"], lambda p: (p or "").lower().startswith("msexchange"), bool)
+    mask_ = mom | mask(select_mask(df, kind="event") & exchange_source) | \
+        mask(text_in(df["kind"], ["setup_line", "setup_process"]))
+    isreg = mask(text_in(df["kind"], ["registry_key", "registry_value"]))
     if isreg.any():
         from ...registry import normalize_key
         regs = filter_rows(df, isreg.to_numpy(dtype=bool))
@@ -199,12 +202,12 @@ def exchange_rows(df: pd.DataFrame, kb: dict, mom: pd.Series) -> tuple[pd.Series
         for p in prefixes:
             np_ = normalize_key(p).lower()
             hit |= (keys == np_) | keys.str.startswith(np_ + "\\")
-        mask.loc[hit.index] |= hit.fillna(False).astype(bool)
-    dcom = (kind == "event") & prov.isin(provider_aliases(kb["dcom"]["provider"]))
-    mask |= _marked(df, dcom, [h["clsid"].strip("{}") for h in kb["helpers"].values()])
-    mask = mask.fillna(False).astype(bool)
-    world = mask | chan.isin({c.lower() for c in kb["mom_channels"].values()})
-    return world.fillna(False).astype(bool), mask
+        mask_.loc[hit.index] |= hit.fillna(False).astype(bool)
+    dcom = mask(select_mask(df, kind="event", provider=kb["dcom"]["provider"]))
+    mask_ |= _marked(df, dcom, [h["clsid"].strip("{}") for h in kb["helpers"].values()])
+    mask_ = mask_.fillna(False).astype(bool)
+    world = mask_ | mask(text_in(df["channel"], kb["mom_channels"].values()))
+    return world.fillna(False).astype(bool), mask_
 
 
 # ---------------------------------------------------------------- one server
@@ -229,8 +232,7 @@ def _outcomes(f: Facts, host: Host, sv: Survey) -> None:
     part = host.part
     mom = part.where(sv.mom_rows.to_numpy(dtype=bool))
     mom_chans = {c.lower() for c in kb["mom_channels"].values()}
-    f.mom_host_rows = part.count(map_values(part.table["channel"],
-                                            lambda c: c is not None and c.lower() in mom_chans, bool)) + len(mom)
+    f.mom_host_rows = part.count(text_in(part.table["channel"], mom_chans)) + len(mom)
     me = kb["mom_events"]
     ids = {me["published"]: "published", me["no_key"]: "no_key"}
     ids.update({eid: "publish_failed" for eid in me["publish_failed"].values()})
@@ -254,10 +256,11 @@ def _system_log(f: Facts, host: Host) -> None:
     sys_names: set[str] = set()
     for p in kb["system_log_providers"]:
         sys_names |= provider_aliases(p)
-    chan = map_values(table["channel"], lambda c: (c or "").lower())
-    by_prov = map_values(table["provider"], lambda p: p is not None and p.lower() in sys_names, bool)
-    is_event = map_values(table["kind"], lambda k: k == "event", bool)
-    f.system_present = host.part.count(is_event & ((chan == "system") | ((chan == "") & by_prov))) > 0
+    # A row with no channel (a .evt whose log name was not read) is in the
+    # System log when a System-only provider wrote it.
+    system = text_in(table["channel"], ["system"]) | \
+        (text_in(table["channel"], [""]) | table["channel"].isna().to_numpy()) & text_in(table["provider"], sys_names)
+    f.system_present = host.part.count(select_mask(table, kind="event") & system) > 0
     dcom = records(host.events(provider=kb["dcom"]["provider"],
                                event_id=[kb["dcom"]["start_failed"], kb["dcom"]["access_denied"]]))
     f.dcom_by_helper = {k: [] for k in kb["helpers"]}

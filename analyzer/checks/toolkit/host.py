@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ...builds import BuildInfo, evidence_mask, host_build
-from ...query import HostRows, map_values
+from ...query import HostRows, select_mask
 from ...registry import RegistryView
 from ...table import row_data
 from ...transport_settings import effective_settings
@@ -87,9 +87,7 @@ class Host:
         return self.part.select(kind="event", **filters)
 
     def has_channel(self, *names: str) -> bool:
-        wanted = {n.lower() for n in names}
-        return self.part.count(map_values(self.part.table["channel"],
-                                          lambda c: c is not None and c.lower() in wanted, bool)) > 0
+        return self.part.count(select_mask(self.part.table, channel=list(names))) > 0
 
     # ---- registry -----------------------------------------------------------
     @cached_property
