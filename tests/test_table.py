@@ -150,3 +150,29 @@ def test_endpoints_of_a_table_without_endpoints_has_endpoint_columns() -> None:
     from analyzer.query import ENDPOINT_COLUMNS, endpoints
 
     assert list(endpoints(table.rows_to_frame(_rows())).columns) == ENDPOINT_COLUMNS
+
+
+def test_text_masks_of_a_large_table_are_kept_and_never_stale() -> None:
+    """``query.text_in`` keeps the masks of a large table's columns: the
+    same question is answered once, the answer cannot be changed by a
+    caller, and another table (even of the same values) is asked anew."""
+    import gc
+
+    import numpy as np
+
+    from analyzer.query import _MASKS, text_in
+
+    n = _MASKS.MIN_ROWS + 10
+    kinds = np.array(["event", "process", "EVENT", None], dtype=object)[np.arange(n) % 4]
+    col = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(kinds).dictionary_encode()))
+    first = text_in(col, {"event"})
+    assert first.tolist() == [k is not None and k.lower() == "event" for k in kinds]
+    assert text_in(col, ["EVENT"]) is first
+    with pytest.raises(ValueError):
+        first[0] = False
+    other = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(kinds[::-1]).dictionary_encode()))
+    assert text_in(other, {"event"}).tolist() == first.tolist()[::-1]
+    del col
+    gc.collect()
+    fresh = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(["process"] * n).dictionary_encode()))
+    assert not text_in(fresh, {"event"}).any()
