@@ -1040,7 +1040,8 @@ class HiveSource(Source):
         mixed = reg_root is not None and reg_root is not root  # libregf walks, cells fill in
         walker = _Walker(ctx, mount, status, fallback if mixed else None)
         walker.host = host
-        declared = _declared_paths().get(htype) or []
+        # A full load needs no declared subtrees (they import every check).
+        declared = [] if full else _declared_paths().get(htype) or []
         if full or (not declared and size <= SMALL_HIVE):
             if not full:
                 ctx.note("no declared subtrees for this hive type; loaded whole (small hive)")
