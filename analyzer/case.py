@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import archive, filebudget, safeio, sources, table, textio
-from .tablesink import FILE_SPILL_BYTES, SPILL_BYTES, FileRows, TableSink
+from .tablesink import FILE_SPILL_BYTES, SPILL_BYTES, FileRows, OutputError, TableSink
 from .sources import Options, ParseContext, Source, Warning_
 
 ROW_BATCH = 50_000
@@ -156,25 +156,23 @@ class Case:
         return self._registry
 
 
-def _sha256_and_head(path: Path) -> tuple[int, str, bytes]:
-    """(size, sha256, first bytes for sniffing) in one pass over the file."""
-    h = hashlib.sha256()
+#: Files from this size on are hashed by a thread while they parse.
+DIGEST_APART_BYTES = 32 * 1024 * 1024
+
+
+def _size_head_digest(path: Path, apart: int | None = DIGEST_APART_BYTES) -> tuple[int, bytes, str | _Digest]:
+    """(size, first bytes for sniffing, sha256) with one open of the file;
+    from ``apart`` bytes on the sha256 is a :class:`_Digest` computed beside
+    the parse."""
     with safeio.open_regular(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         head = fh.read(textio.HEAD_BYTES)
-        h.update(head)
+        if apart is not None and size >= apart and not archive.detect_archive(head):
+            return size, head, _Digest(path)
+        h = hashlib.sha256(head)
         while buf := fh.read(archive.CHUNK):
             h.update(buf)
-    return size, h.hexdigest(), head
-
-
-def _size_and_head(path: Path) -> tuple[int, bytes]:
-    with safeio.open_regular(path) as fh:
-        return os.fstat(fh.fileno()).st_size, fh.read(textio.HEAD_BYTES)
-
-
-#: Files from this size on are hashed by a thread while they parse.
-DIGEST_APART_BYTES = 32 * 1024 * 1024
+    return size, head, h.hexdigest()
 
 
 class _Digest(threading.Thread):
@@ -182,7 +180,8 @@ class _Digest(threading.Thread):
     releases the GIL, so the parse does not wait for a pass over the whole
     file first (0.6 s of a 750 MB log, all of it before the first record
     was read). :meth:`value` waits for it; None when the file could not be
-    read again (the inventory then shows no digest)."""
+    read again (the inventory then shows no digest). Each block is hashed
+    under :data:`analyzer.safeio.FORK_LOCK` (the .evtx reader forks)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(name="sha256", daemon=True)
@@ -192,8 +191,16 @@ class _Digest(threading.Thread):
 
     def run(self) -> None:
         try:
-            self._value = _sha256_and_head(self.path)[1]
-        except OSError:
+            h = hashlib.sha256()
+            with safeio.open_regular(self.path) as fh:
+                while True:
+                    with safeio.FORK_LOCK:
+                        buf = fh.read(archive.CHUNK)
+                        if not buf:
+                            break
+                        h.update(buf)
+            self._value = h.hexdigest()
+        except BaseException:  # noqa: BLE001 - no digest is shown as none
             self._value = None
 
     def value(self) -> str | None:
@@ -409,9 +416,7 @@ class _Loader:
         if self.progress:
             self.progress(display)
         try:
-            size, head = _size_and_head(fs_path)
-            big = size >= DIGEST_APART_BYTES and not archive.detect_archive(head)
-            digest: str | _Digest = _Digest(fs_path) if big else _sha256_and_head(fs_path)[1]
+            size, head, digest = _size_head_digest(fs_path)
         except OSError as exc:
             self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
                                                  detail=f"cannot read: {exc.strerror or exc}"))
@@ -421,11 +426,14 @@ class _Loader:
             assert isinstance(digest, str)
             self._add_archive(fs_path, display, akind, size, digest, depth)
             return
-        src, score = sources.sniff(head, fs_path.name)
-        if src is None:
-            self.inventory.append(_unrecognized(fs_path, display, head, size, _value(digest)))
-            return
-        self._parse(src, fs_path, display, size, digest, siblings)
+        try:
+            src, score = sources.sniff(head, fs_path.name)
+            if src is None:
+                self.inventory.append(_unrecognized(fs_path, display, head, size, _value(digest)))
+                return
+            self._parse(src, fs_path, display, size, digest, siblings)
+        finally:
+            _value(digest)  # a failed load leaves no hashing thread behind
 
     def _add_archive(self, fs_path: Path, display: str, akind: str, size: int,
                      digest: str, depth: int) -> None:
@@ -499,7 +507,7 @@ class _Loader:
             # Out of memory is the case's budget, not one bad file: let the
             # caller (e.g. a batch worker under a memory limit) see it.
             raise MemoryError(f"while parsing {display}") from exc
-        except filebudget.BudgetExceeded:
+        except (filebudget.BudgetExceeded, OutputError):
             raise
         except Exception as exc:  # noqa: BLE001 - bad input must never stop the case
             return f"{type(exc).__name__}: {exc}"
@@ -533,6 +541,12 @@ class _Loader:
         if self._small_rows >= SMALL_ROWS:
             self.flush_small()
         return n
+
+    def flush_before_direct(self) -> None:
+        """Write the pooled rows of earlier files before a file's rows go
+        straight to Parquet; their time is not the file's budget."""
+        with self.guard.paused():
+            self.flush_small()
 
     def flush_small(self) -> None:
         """Turn the pooled rows into one Arrow table (file by file if one
@@ -668,7 +682,7 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
                          file_spill_bytes=min(FILE_SPILL_BYTES, spill_bytes), keep=keep_table)
         try:
             loader = _Loader(opts, limits or archive.Limits(), work, progress, sink)
-            sink.before_direct = loader.flush_small
+            sink.before_direct = loader.flush_before_direct
             loader.work_root = work_root
             with loader.guard:
                 loader.add_input(real, p)

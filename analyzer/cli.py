@@ -282,11 +282,15 @@ def parse(path: str, output: str, evtx_backend: str, registry: str, work_dir: st
     if part is not None:
         opts["parquet"] = part
         opts["keep_table"] = False  # nothing here reads the table back
+    from .tablesink import OutputError
+
     try:
         case = _load(path, opts, work_dir, progress=True)
-    except BaseException:
+    except BaseException as exc:
         if part is not None:
             part.unlink(missing_ok=True)
+        if isinstance(exc, OutputError):
+            raise InputError(f"{output}: {exc}") from None
         raise
     inv_path = out.with_name(out.stem + ".inventory.json")
     try:

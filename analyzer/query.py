@@ -16,7 +16,6 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -75,6 +74,10 @@ class _MaskCache:
         found = _ci_map(col, values)
         found.setflags(write=False)
         with self._lock:
+            # Masks of columns that are gone go first (no weakref callback:
+            # it could run in the middle of this very dict's update).
+            for k in [k for k, (ref, _m) in self._entries.items() if ref() is None]:
+                del self._entries[k]
             self._entries[key] = (weakref.ref(arrow), found)
             while len(self._entries) > self.SIZE:
                 self._entries.popitem(last=False)
@@ -243,8 +246,10 @@ class HostRows:
     shared: bool = False
     mask: np.ndarray | None = None
 
-    @cached_property
+    @property
     def rows(self) -> pd.DataFrame:
+        """Every row of the machine, copied at each call (a case keeps its
+        split for all checks: a cached copy would live as long as it)."""
         return self.table if self.mask is None else filter_rows(self.table, self.mask)
 
     def __len__(self) -> int:

@@ -294,6 +294,18 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
     """
     selected = select_checks(check_ids)
     out: list[Finding] = []
+    try:
+        _run_each(case, selected, out)
+    finally:
+        # What the checks shared (hosts that refer back to the case) goes
+        # with them: the case's table is freed as soon as the case is.
+        memo = getattr(case, "memo", None)
+        if memo is not None:
+            memo.clear()
+    return out
+
+
+def _run_each(case: Case, selected: list[checks.Check], out: list[Finding]) -> None:
     for check in selected:
         try:
             found = check.run(case)
@@ -311,7 +323,6 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
                 summary=f"The check could not run: {type(exc).__name__}: {exc}",
                 references=list(check.references),
                 collect=["Report this error to the exchange-analyzer maintainers with the case inventory."]))
-    return out
 
 
 def select_checks(check_ids: list[str] | tuple[str, ...] | None = None) -> list[checks.Check]:

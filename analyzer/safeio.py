@@ -17,8 +17,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import BinaryIO
+
+#: Held by the loader's helper threads around each piece of native work
+#: (hashing a block of a file, encoding a Parquet batch) and by the .evtx
+#: reader around ``fork()``: a child forked while another thread is inside
+#: a C library could inherit that library's locks held, with no thread left
+#: to release them.
+FORK_LOCK = threading.Lock()
 
 _FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
           | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))

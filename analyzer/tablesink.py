@@ -47,7 +47,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import eventdata, table
+from . import eventdata, filebudget, safeio, table
 
 #: The case's rows are held in memory up to this many bytes; past it the
 #: table is built in files of the work directory. Small cases (nearly every
@@ -103,18 +103,25 @@ class _Segment:
         self.path.unlink(missing_ok=True)
 
 
+class OutputError(Exception):
+    """The output file could not be written (a full disk, a bad schema):
+    the load fails, it is not any input file's fault."""
+
+
 class _ParquetThread:
     """A Parquet writer that encodes on a thread of its own, in the order
     written: encoding and compressing a batch release the GIL, so a parse
     goes on with the next batch meanwhile (measured: 0.36 s of a 500k-line
     tracking log's 3.6 s parse left the critical path). At most
-    :data:`QUEUED` batches wait, so memory stays bounded. A write error is
-    raised by the next call."""
+    :data:`QUEUED` batches wait, so memory stays bounded. The first write
+    error stops the writing and is raised, as :class:`OutputError`, by
+    every later call and by :meth:`close`."""
 
     QUEUED = 2
 
     def __init__(self, path: Path) -> None:
         import pyarrow.parquet as pq
+        self.path = path
         self._writer = pq.ParquetWriter(str(path), table.ARROW_SCHEMA, **table.parquet_options())
         self._queue: queue.Queue[pa.Table | pa.RecordBatch | None] = queue.Queue(self.QUEUED)
         self._error: BaseException | None = None
@@ -124,19 +131,20 @@ class _ParquetThread:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             if self._error is not None:
-                continue  # drain: the error is raised to the writer's caller
+                continue  # drain: nothing more is written after an error
             try:
-                if isinstance(item, pa.RecordBatch):
-                    self._writer.write_batch(item)
-                else:
-                    self._writer.write_table(item)
+                with safeio.FORK_LOCK:
+                    if isinstance(item, pa.RecordBatch):
+                        self._writer.write_batch(item)
+                    else:
+                        self._writer.write_table(item)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 self._error = exc
 
     def _raise(self) -> None:
         if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+            raise OutputError(f"cannot write {self.path.name}: {type(self._error).__name__}: "
+                              f"{self._error}") from self._error
 
     def write_table(self, tbl: pa.Table) -> None:
         self._raise()
@@ -256,8 +264,10 @@ class TableSink:
         """Write enriched rows to the Parquet file (each call its own row
         groups, so a file's rows can be cut off again: :meth:`cut_parquet`)."""
         assert self._parquet is not None
-        self._parquet.write_table(tbl)
+        # Counted first: a budget signal between the two must not leave
+        # queued rows that a cut would not know of.
         self._parquet_rows += tbl.num_rows
+        self._parquet.write_table(tbl)
 
     def cut_parquet(self, rows: int) -> None:
         """Keep only the first ``rows`` rows of the Parquet file: the row
@@ -274,16 +284,24 @@ class TableSink:
         new = old.with_name(f"{self._target.name}.{next(self._names)}.cut")
         writer = self._writer(new)
         copied = 0
-        source = pq.ParquetFile(str(old))
-        for i in range(source.num_row_groups):
-            if copied >= rows:
-                break
-            group = source.read_row_group(i)
-            writer.write_table(group)
-            copied += group.num_rows
-        source.close()
-        if copied != rows:  # row groups are whole calls of write_parquet
-            raise RuntimeError(f"Parquet cut at {rows} rows fell inside a row group ({copied})")
+        try:
+            with pq.ParquetFile(str(old)) as source:
+                for i in range(source.num_row_groups):
+                    if copied >= rows:
+                        break
+                    group = source.read_row_group(i)
+                    writer.write_table(group)
+                    copied += group.num_rows
+            if copied != rows:  # row groups are whole calls of write_parquet
+                raise OutputError(f"Parquet cut at {rows} rows fell inside a row group ({copied})")
+        except BaseException:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the first error is the one raised
+                pass
+            new.unlink(missing_ok=True)
+            self._parquet = None
+            raise
         old.unlink(missing_ok=True)
         self._parquet, self._current, self._parquet_rows = writer, new, copied
 
@@ -400,6 +418,8 @@ class FileRows:
         if not isinstance(item, pa.Table):
             try:
                 item = table.rows_to_arrow(item)
+            except (filebudget.BudgetExceeded, MemoryError):
+                raise
             except Exception as exc:  # noqa: BLE001 - the file's other rows are kept
                 self.dropped.append(f"{len(item)} row(s) dropped: {type(exc).__name__}: {exc}")
                 return

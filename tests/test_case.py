@@ -194,7 +194,32 @@ def test_knowledge_files_read_the_same_with_either_yaml_parser() -> None:
 
     from analyzer import knowledge
 
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML without LibYAML: the pure-Python loader is the only one")
+    assert knowledge._LOADER is yaml.CSafeLoader
     files = sorted(p for p in resources.files("analyzer.knowledge").iterdir() if p.name.endswith(".yaml"))
     assert len(files) >= 10
     for f in files:
-        assert knowledge.load(f.name[:-5]) == yaml.safe_load(f.read_text(encoding="utf-8")), f.name
+        text = f.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=yaml.CSafeLoader) == yaml.load(text, Loader=yaml.SafeLoader), f.name
+
+
+def test_what_the_checks_share_is_released_after_them(monkeypatch) -> None:
+    """The per-host split and the toolkit hosts are shared by the checks of
+    one run and dropped after it (a host refers back to its case)."""
+    from analyzer.checks.toolkit import host as host_module
+    from analyzer.report import run_checks
+    from test_samples import SAMPLES
+
+    case = load_case(SAMPLES / "smtp-mailbox-stuck-evtx" / "case")
+    seen: list[int] = []
+    original = host_module.Host.of.__func__
+
+    def spy(cls, c, part):
+        seen.append(len(c.memo))
+        return original(cls, c, part)
+
+    monkeypatch.setattr(host_module.Host, "of", classmethod(spy))
+    run_checks(case)
+    assert seen and max(seen) > 0  # shared while the checks ran
+    assert case.memo == {}

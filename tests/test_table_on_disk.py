@@ -209,7 +209,7 @@ def test_parquet_thread_writes_in_order_and_raises_its_error(tmp_path: Path) -> 
     never silently."""
     import pyarrow as pa
 
-    from analyzer.tablesink import _ParquetThread
+    from analyzer.tablesink import OutputError, _ParquetThread
 
     rows = [table.rows_to_arrow([{"kind": "process", "source": "t", "path": "p", "locator": f"line={i}"}])
             for i in range(7)]
@@ -221,7 +221,26 @@ def test_parquet_thread_writes_in_order_and_raises_its_error(tmp_path: Path) -> 
 
     bad = _ParquetThread(tmp_path / "bad.parquet")
     bad.write_table(pa.table({"x": [1]}))  # not the table's schema
-    with pytest.raises(Exception, match="(?i)schema"):
+    with pytest.raises(OutputError, match="(?i)schema"):
         for r in rows * 10:
             bad.write_table(r)
+    # the error stays: no later write or close goes through
+    with pytest.raises(OutputError):
+        bad.write_table(rows[0])
+    with pytest.raises(OutputError):
         bad.close()
+
+
+def test_an_output_write_error_fails_the_load_not_a_file(tmp_path: Path, monkeypatch) -> None:
+    """A Parquet write that fails (a full disk) is the output's failure: the
+    load stops with it, instead of one input file being marked partial."""
+    from analyzer import tablesink
+
+    def fail(self, tbl):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", fail)
+    case_dir = SAMPLES / "rpc-port-conflict-static-port-in-use" / "case"
+    with pytest.raises(tablesink.OutputError, match="No space left"):
+        load_case(case_dir, spill_bytes=0, parquet=tmp_path / "t.parquet", keep_table=False,
+                  work_root=tmp_path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from analyzer import checks
 
 from .exrows import T0, case, chatter, event, exchange2007, process, ps_object, tracked, volume
@@ -163,6 +165,22 @@ def test_transport_service_in_the_system_log_makes_a_transport_server():
     assert roles.evidence["transport"][0].locator == "record=900"
     f, _ = run(rows)
     assert f.status != "not_applicable"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"strings": ["Microsoft Exchange Transport", "running"]}, None),           # an .evt row
+    ({}, "The Microsoft Exchange\r\n   Transport service entered the running state."),  # wrapped
+])
+def test_transport_service_named_in_evt_strings_or_a_wrapped_message(data, message) -> None:
+    from analyzer.checks.toolkit import Host
+    from analyzer.checks.toolkit.roles import exchange_roles
+    row = event(HUB, "Service Control Manager", 7036, T0, level="information", channel="System", n=77,
+                data=data, message=message)
+    c = case(chatter(HUB) + [row])
+    (part,) = c.per_host()
+    roles = exchange_roles(Host(c, part))
+    assert roles.has("transport") is True
+    assert roles.evidence["transport"][0].locator == "record=77"
 
 
 def test_pressure_events_alone_make_a_transport_server():

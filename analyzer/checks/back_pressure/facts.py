@@ -239,6 +239,6 @@ def gather(host: Host, kb: dict[str, Any]) -> Facts:
             f.antivirus.append({**p, "_product": av[image]})
         if image == "edgetransport.exe":
             f.edgetransport = p
-    f.tracking = tracking_events(host.rows)
+    f.tracking = tracking_events(host.kind("tracking_entry"))
     _large_messages(f, kb)
     return f

@@ -10,6 +10,7 @@ in ``knowledge/exchange_roles.yaml``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,9 @@ import numpy as np
 
 from ... import knowledge
 from ...findings import Evidence
-from .causes import as_evidence
 from ...query import select_mask
-from ...table import search_any
+from ...table import search_text
+from .causes import as_evidence
 from .host import records
 
 
@@ -86,29 +87,38 @@ def _activity(host: Any, kb: dict[str, Any], out: Roles) -> None:
         if len(hit):
             out.note(role, f"{hit['provider'].iloc[0]} events", hit.iloc[0])
     for role, names in kb["service_names"].items():
-        r = _service_logged(host, names)
+        r = _service_logged(host, names, kb["service_message"])
         if r is not None:
             out.note(role, f"Service Control Manager logs the {_service_of(r, names)}", r)
 
 
-def _names_service(r: dict[str, Any], names: list[str]) -> bool:
+def _names_service(r: dict[str, Any], names: list[str], wording: str) -> bool:
     """Whether a Service Control Manager row is about one of ``names``: a
-    service name among its fields, or "<name> service" in its message, so
-    "Microsoft Exchange Transport Log Search" (a Mailbox server's service)
-    is not "Microsoft Exchange Transport"."""
+    service name among its fields (an .evt row's insertion strings are a
+    list), or the message's wording of it (``{name} service``,
+    ``knowledge/exchange_roles.yaml``), so "Microsoft Exchange Transport
+    Log Search" (a Mailbox server's service) is not "Microsoft Exchange
+    Transport". Whitespace is collapsed: exported messages wrap lines."""
     wanted = {n.lower() for n in names}
-    values = {str(v).lower() for v in r["_data"].values() if isinstance(v, str)}
-    message = str(r.get("message") or "").lower()
-    return bool(values & wanted) or any(f"{n} service" in message for n in wanted)
+    message = " ".join(str(r.get("message") or "").split()).lower()
+    return bool(_field_texts(r) & wanted) or any(wording.format(name=n) in message for n in wanted)
+
+
+def _field_texts(r: dict[str, Any]) -> set[str]:
+    values: set[str] = set()
+    for v in r["_data"].values():
+        for item in v if isinstance(v, list) else [v]:
+            if isinstance(item, str):
+                values.add(" ".join(item.split()).lower())
+    return values
 
 
 def _service_of(r: dict[str, Any], names: list[str]) -> str:
-    wanted = {n.lower(): n for n in names}
-    found = [wanted[str(v).lower()] for v in r["_data"].values() if isinstance(v, str) and str(v).lower() in wanted]
+    found = [n for n in names if n.lower() in _field_texts(r)]
     return (found or names)[0]
 
 
-def _service_logged(host: Any, names: list[str]) -> dict[str, Any] | None:
+def _service_logged(host: Any, names: list[str], wording: str) -> dict[str, Any] | None:
     """The first Service Control Manager row of ``host`` about one of
     ``names`` (:func:`_names_service`), or None.
 
@@ -120,12 +130,17 @@ def _service_logged(host: Any, names: list[str]) -> dict[str, Any] | None:
     scm = select_mask(part.table, kind="event", provider="Service Control Manager", within=part.mask)
     if not scm.any():
         return None
-    rows = np.flatnonzero(search_any(part.table, names, scm))
+    # The names as RE2 patterns whose words may be apart by any blanks
+    # (exported messages wrap lines), in the fields or the message.
+    pattern = "|".join(r"\s+".join(re.escape(w) for w in n.split()) for n in names)
+    found = search_text(part.table, "data", pattern, scm)
+    found |= search_text(part.table, "message", pattern, scm & ~found)
+    rows = np.flatnonzero(found)
     for start in range(0, len(rows), 256):
         mask = np.zeros(len(part.table), dtype=bool)
         mask[rows[start:start + 256]] = True
         for r in records(part.where(mask)):
-            if _names_service(r, names):
+            if _names_service(r, names, wording):
                 return r
     return None
 
