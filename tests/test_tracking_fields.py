@@ -118,3 +118,47 @@ def test_rowlike_lines_are_those_the_row_pattern_matches(lines) -> None:
         if ascii_only and not all(ln.isascii() for ln in lines):
             continue
         assert [bool(x) for x in _rowlike(lines, ascii_only)] == want
+
+
+def test_batches_built_on_workers_keep_rows_and_warnings_in_file_order(tmp_path, monkeypatch) -> None:
+    """The 2003 reader builds the batches of its blocks on worker threads:
+    rows and warnings (unreadable rows, an over-long line between blocks, a
+    comment in the middle, a cut last line) come out exactly as a reader
+    that builds every batch where it stands."""
+    from analyzer import table
+    from analyzer.archive import Limits
+    from analyzer.sources import _legacytracking, tracking
+
+    real = (Path(__file__).parent / "fixtures" / "text" / "tracking_2003_real.log").read_text(encoding="utf-8")
+    head = [ln for ln in real.splitlines() if ln.startswith("#")]
+    row = [ln for ln in real.splitlines() if not ln.startswith("#")][0]
+    lines = list(head)
+    for i in range(1200):
+        lines.append(row.replace("0:58:14 GMT", f"{i % 24}:{i % 60:02d}:{i % 60:02d} GMT", 1))
+        if i % 97 == 5 or (560 <= i <= 640 and i % 3 == 0):
+            lines.append("2003-8-12\tnot a time\tx")          # unreadable: a warning
+        if i == 600:
+            lines.append("x" * 5000)                          # over-long: skipped, warned
+        if i == 900:
+            lines.append("# a comment in the middle")
+    (tmp_path / "case").mkdir()
+    (tmp_path / "case" / "20030812.log").write_text("\r\n".join(lines) + "\r\n2003-8-12\t1:00", encoding="utf-8")
+    monkeypatch.setattr(tracking, "_BLOCK_CHARS", 4096)      # many blocks, several queued
+    limits = Limits(max_line_chars=4000)
+
+    def load():
+        case = load_case(tmp_path / "case", limits=limits)
+        (entry,) = case.inventory
+        return table.rows_to_frame([]) if case.table.empty else case.table, entry
+
+    piped, piped_entry = load()
+    original = _legacytracking.LegacyBatch.flush
+    monkeypatch.setattr(_legacytracking.LegacyBatch, "flush",
+                        lambda self, ctx, src, wait=True: original(self, ctx, src, wait=True))
+    plain, plain_entry = load()
+    assert len(piped) == len(plain) >= 1200
+    cols = ["ts", "locator", "data", "message", "parse_status"]
+    assert piped[cols].astype(str).values.tolist() == plain[cols].astype(str).values.tolist()
+    assert piped_entry.warnings == plain_entry.warnings
+    assert len(piped_entry.warnings) >= 10
+    assert any("line=" in w and "long" in w.lower() for w in piped_entry.warnings)

@@ -182,8 +182,10 @@ def _rowlike(lines: list[str], ascii_only: bool) -> list[Any]:
 
 
 #: Characters per block of lines: a legacy batch is flushed at the end of each
-#: block, so this bounds a batch (about 10k rows of a 2003 log).
-_BLOCK_CHARS = 2 << 20
+#: block, so this bounds a batch (about 5k rows of a 2003 log; with the
+#: batches built on workers, 2 MiB blocks raised a 500k-line log's peak from
+#: 245 to 290 MB for no gain in speed).
+_BLOCK_CHARS = 1 << 20
 
 
 @dataclass
@@ -241,10 +243,29 @@ class TrackingLogSource(Source):
         other variants (small in practice) as row dicts.
 
         The legacy batch is flushed before any other line is acted on and
-        at the end of each block of lines, so rows and warnings keep file
-        order (an over-long line is reported between blocks)."""
+        at the end of each block of lines (there built on a worker thread
+        while the next block is read: :meth:`_LegacyBatch.flush`), so rows
+        and warnings keep file order (an over-long line is reported between
+        blocks)."""
         st = _State()
         batch = _LegacyBatch()
+        try:
+            yield from self._blocks(ctx, st, batch)
+            yield from batch.flush(ctx, self)
+        finally:
+            batch.close()
+        if st.buf:
+            ctx.warn("unterminated quoted field at end of file", f"line={st.buf_no}")
+        if st.r55:
+            st.n += 1
+            yield self._row55(st.r55)
+        if st.n + batch.rows == 0:
+            ctx.warn("no tracking entries found", None)
+
+    def _blocks(self, ctx: ParseContext, st: _State,
+                batch: _LegacyBatch) -> Iterator[dict[str, Any] | pa.Table]:
+        """Every block of lines: runs of 2000/2003 rows go to the batch in
+        bulk, every other line through :meth:`_one`."""
         for block in _columnar.line_blocks(ctx.fs_path, chars=_BLOCK_CHARS):
             lines, start, end = block.lines, block.start, len(block.lines)
             joined = "\n".join(lines)
@@ -270,14 +291,7 @@ class TrackingLogSource(Source):
                     yield from self._one(ctx, st, batch, lines[i], start + i,
                                          block.last_unterminated and i == end - 1)
                 pos = j + 1
-            yield from batch.flush(ctx, self)
-        if st.buf:
-            ctx.warn("unterminated quoted field at end of file", f"line={st.buf_no}")
-        if st.r55:
-            st.n += 1
-            yield self._row55(st.r55)
-        if st.n + batch.rows == 0:
-            ctx.warn("no tracking entries found", None)
+            yield from batch.flush(ctx, self, wait=False)
 
     def _one(self, ctx: ParseContext, st: _State, batch: _LegacyBatch, raw: str, no: int,
              last: bool) -> Iterator[dict[str, Any] | pa.Table]:
