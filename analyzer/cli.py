@@ -549,3 +549,34 @@ def make_samples(out_dir: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+#: Commands that run in this process only (no worker processes or cluster
+#: whose shutdown an exit handler may do): they end with ``os._exit``.
+_FAST_EXIT = frozenset({"analyze", "parse", "timeline", "checks"})
+
+
+def run() -> None:
+    """The ``exchange-analyzer`` entry point: :func:`main`, then, for the
+    single-process commands, an exit that skips the interpreter's teardown.
+    Every output file is closed and every helper thread and process joined
+    by then; what is left is freeing pandas, Arrow and the case's memory
+    object by object, 0.15-0.2 s of a one-second command (a SYSTEM hive's
+    full load), for nothing the operating system does not do at exit."""
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if command not in _FAST_EXIT:
+        sys.exit(code)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more to say
+            pass
+    os._exit(code or 0)

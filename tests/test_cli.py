@@ -127,6 +127,25 @@ def test_python_m_entry_point(tmp_path: Path) -> None:
     validate_report(json.loads(res.stdout))
 
 
+def test_commands_end_without_teardown_yet_write_everything(tmp_path: Path) -> None:
+    """``parse`` and ``analyze`` leave with ``os._exit`` (no interpreter
+    teardown): the Parquet file, the inventory, the report and their exit
+    codes are complete all the same."""
+    from analyzer import table
+
+    case_dir = REPO / "samples" / "smtp-mailbox-stuck-evtx" / "case"
+    out = tmp_path / "t.parquet"
+    res = subprocess.run([sys.executable, "-m", "analyzer", "parse", str(case_dir), "-o", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert len(table.read_parquet(out)) == len(load_case(case_dir).table) > 0
+    assert json.loads((tmp_path / "t.inventory.json").read_text(encoding="utf-8"))
+    res = subprocess.run([sys.executable, "-m", "analyzer", "analyze", str(case_dir), "--format", "json"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stderr  # a problem found
+    validate_report(json.loads(res.stdout))
+
+
 def test_schema_rejects_a_renamed_field(tmp_path: Path) -> None:
     import jsonschema
 
