@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from . import safeio
+
 CHUNK = 1 << 20
 
 
@@ -868,9 +870,9 @@ def _cab_layout(path: Path) -> _CabLayout:
     it) and the CFFILE array (each file's buffer is a copy of usize bytes).
     Raises _CabRefused for what cannot be bounded.
     """
-    size = path.stat().st_size
     lay = _CabLayout()
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+    with safeio.open_regular(path) as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        size = len(buf)
         try:
             (sig, _cb, coff_files, _vmin, _vmaj, n_folders, n_files, flags,
              _set, _idx) = struct.unpack_from("<4sxxxxIxxxxIxxxxBBHHHHH", buf, 0)
@@ -945,8 +947,14 @@ def _cab(path: Path, dest: Path, budget: Budget, ex: Extraction) -> None:
         ex.error = (f"cabinet not extracted: compression ratio {need / max(size, 1):.0f}:1 "
                     f"above limit {lim.max_ratio:g}:1 ({need} bytes declared)")
         return
+    # cabarchive parses from bytes only: read at most the bound checked
+    # above (a file that grew since is refused, not read whole).
+    data = safeio.read_bounded(path, MAX_CAB_BYTES + 1)
+    if len(data) > MAX_CAB_BYTES:
+        ex.error = f"cabinet larger than {MAX_CAB_BYTES} bytes is not extracted"
+        return
     arc = cabarchive.CabArchive()
-    arc.parse(path.read_bytes())
+    arc.parse(data)
     # cabarchive keeps the last of several files with one name: list the others
     last = {}
     for i, (name, *_rest) in enumerate(lay.files):

@@ -1,7 +1,7 @@
 """Registry export files (``.reg``): ``REGEDIT4`` and ``Windows Registry
 Editor Version 5.00``.
 
-Format facts (../shared/reference/formats/13-reg-export-files.md):
+Format facts (samples of both kinds: tests/fixtures/reg/):
 
 * v5 files written by regedit are UTF-16LE with a BOM and CRLF; REGEDIT4 files
   are ANSI. Files pasted from KB articles are ASCII, often indented.

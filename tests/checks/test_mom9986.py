@@ -419,7 +419,7 @@ def test_finding_serializes():
     assert any("911143" in r for r in d["references"])
 
 
-# ------------------------------------------------- review fixes (issue 7)
+# ------------------------------------------------- review fixes
 CLSID_KEY = f"{SW}\\Classes\\CLSID\\{EMPKP}"
 
 

@@ -557,7 +557,7 @@ def test_conflict_scenario_reads_security_evt(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# review fixes (issue 8): remediation follows the cause and names the value
+# review fixes: remediation follows the cause and names the value
 
 def test_in_use_remediation_names_value_port_holder_and_service():
     f = _one(CHECK.run(_case(_conflict_rows())))

@@ -190,7 +190,7 @@ def test_326_from_insertion_strings_only_kb_0x80040158():
 
 
 def test_326_alone_is_inconclusive_likely_and_asks_for_tracking():
-    """Issue 9 status table: problem needs 326 plus 1194 or a retry loop; a
+    """KB 828938 status rule: problem needs 326 plus 1194 or a retry loop; a
     326 alone names the cause but not that mail is stuck now."""
     (f,) = run([ev326()])
     assert f.status == "inconclusive" and f.severity == "warning"

@@ -1,4 +1,5 @@
-"""Event text/CSV/XML exports and the message catalog (issue 3, items 5-6)."""
+"""Event text/CSV/XML exports and the message catalog (analyzer/sources/eventtext.py,
+analyzer/messages.py)."""
 from __future__ import annotations
 
 import codecs
