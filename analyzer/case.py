@@ -62,7 +62,8 @@ class Case:
 
     def __init__(self, name: str, source: str, inventory: list[InventoryEntry],
                  table_: pd.DataFrame, warnings: list[Warning_], options: Options,
-                 duration_s: float = 0.0, arrow: pa.Table | None = None) -> None:
+                 duration_s: float = 0.0, arrow: pa.Table | None = None,
+                 rows_written: int | None = None) -> None:
         self.name = name
         self.source = source
         self.inventory = inventory
@@ -75,7 +76,7 @@ class Case:
         self._registry = None
         #: Rows the load produced: ``len(table)``, or with
         #: ``load_case(keep_table=False)`` the rows written to Parquet only.
-        self.rows_written = len(table_)
+        self.rows_written = len(table_) if rows_written is None else rows_written
         #: Facts derived from ``table`` once and shared by every check (the
         #: per-host split, the toolkit's hosts with their build and roles):
         #: a large case is split and its hosts decided once, not once per
@@ -160,19 +161,20 @@ class Case:
 DIGEST_APART_BYTES = 32 * 1024 * 1024
 
 
-def _size_head_digest(path: Path, apart: int | None = DIGEST_APART_BYTES) -> tuple[int, bytes, str | _Digest]:
-    """(size, first bytes for sniffing, sha256) with one open of the file;
-    from ``apart`` bytes on the sha256 is a :class:`_Digest` computed beside
-    the parse."""
+def _read_start(path: Path) -> tuple[int, bytes, str | None, str | _Digest]:
+    """(size, first bytes for sniffing, archive kind, sha256) with one open
+    of the file; from :data:`DIGEST_APART_BYTES` on, a file that is not an
+    archive has its sha256 computed beside its parse (a :class:`_Digest`)."""
     with safeio.open_regular(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         head = fh.read(textio.HEAD_BYTES)
-        if apart is not None and size >= apart and not archive.detect_archive(head):
-            return size, head, _Digest(path)
+        akind = archive.detect_archive(head)
+        if size >= DIGEST_APART_BYTES and not akind:
+            return size, head, akind, _Digest(path)
         h = hashlib.sha256(head)
         while buf := fh.read(archive.CHUNK):
             h.update(buf)
-    return size, head, h.hexdigest()
+    return size, head, akind, h.hexdigest()
 
 
 class _Digest(threading.Thread):
@@ -416,15 +418,13 @@ class _Loader:
         if self.progress:
             self.progress(display)
         try:
-            size, head, digest = _size_head_digest(fs_path)
+            size, head, akind, digest = _read_start(fs_path)
         except OSError as exc:
             self.inventory.append(InventoryEntry(display, None, 0, None, "failed",
                                                  detail=f"cannot read: {exc.strerror or exc}"))
             return
-        akind = archive.detect_archive(head)
         if akind:
-            assert isinstance(digest, str)
-            self._add_archive(fs_path, display, akind, size, digest, depth)
+            self._add_archive(fs_path, display, akind, size, _value(digest), depth)
             return
         try:
             src, score = sources.sniff(head, fs_path.name)
@@ -436,7 +436,7 @@ class _Loader:
             _value(digest)  # a failed load leaves no hashing thread behind
 
     def _add_archive(self, fs_path: Path, display: str, akind: str, size: int,
-                     digest: str, depth: int) -> None:
+                     digest: str | None, depth: int) -> None:
         lim = self.budget.limits
         if depth >= lim.max_depth:
             self.inventory.append(InventoryEntry(
@@ -691,8 +691,7 @@ def load_case(path: str | os.PathLike[str], *, options: Options | None = None,
         finally:
             sink.close()
     frame = table.arrow_to_frame(merged)
-    case = Case(name or display_name(upload_name(p)), display_name(str(p)), loader.inventory, frame,
-                loader.warnings, opts, duration_s=time.monotonic() - started, arrow=merged)
-    case.rows_written = sink.rows
-    return case
+    return Case(name or display_name(upload_name(p)), display_name(str(p)), loader.inventory, frame,
+                loader.warnings, opts, duration_s=time.monotonic() - started, arrow=merged,
+                rows_written=sink.rows)
 

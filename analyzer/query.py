@@ -99,8 +99,6 @@ def text_in(col: pd.Series, values: Iterable[str]) -> np.ndarray:
     return _MASKS.mask(col, frozenset(v.lower() for v in values))
 
 
-_ci_isin = text_in
-
 
 def select(df: pd.DataFrame, **filters: Any) -> pd.DataFrame:
     """Rows matching every given filter (strings match case-insensitively);
@@ -127,18 +125,18 @@ def select_mask(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
     """The rows :func:`select` keeps, as a numpy mask over ``df``."""
     mask = np.ones(len(df), dtype=bool) if within is None else np.array(within, dtype=bool)
     if kind is not None:
-        mask &= _ci_isin(df["kind"], {k.lower() for k in _as_list(kind)})
+        mask &= text_in(df["kind"], {k.lower() for k in _as_list(kind)})
     if provider is not None:
         names: set[str] = set()
         for p in _as_list(provider):
             names |= provider_aliases(p)
-        mask &= _ci_isin(df["provider"], names)
+        mask &= text_in(df["provider"], names)
     if event_id is not None:
         ids = [int(i) for i in _as_list(event_id)]
         mask &= _bools(df["event_id"].isin(ids))
     for col, val in (("channel", channel), ("host", host), ("source", source), ("level", level)):
         if val is not None:
-            mask &= _ci_isin(df[col], {str(v).lower() for v in _as_list(val)})
+            mask &= text_in(df[col], {str(v).lower() for v in _as_list(val)})
     if since is not None:
         mask &= _bools(df["ts"] >= _utc(since))
     if until is not None:
@@ -268,7 +266,7 @@ class HostRows:
         return int((mask if self.mask is None else mask & self.mask).sum())
 
     def of_kind(self, *kinds: str) -> pd.DataFrame:
-        return self.where(_ci_isin(self.table["kind"], {k.lower() for k in kinds}))
+        return self.where(text_in(self.table["kind"], {k.lower() for k in kinds}))
 
 
 def host_codes(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:

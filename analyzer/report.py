@@ -299,9 +299,7 @@ def run_checks(case: Case, check_ids: list[str] | None = None) -> list[Finding]:
     finally:
         # What the checks shared (hosts that refer back to the case) goes
         # with them: the case's table is freed as soon as the case is.
-        memo = getattr(case, "memo", None)
-        if memo is not None:
-            memo.clear()
+        case.memo.clear()
     return out
 
 

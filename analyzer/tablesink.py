@@ -202,11 +202,8 @@ class TableSink:
         #: rows in the Parquet file (committed or provisional)
         self._parquet_rows = 0
         if parquet is not None:
-            self._parquet = self._writer(self._target)
+            self._parquet = _ParquetThread(self._target)
 
-    @staticmethod
-    def _writer(path: Path) -> _ParquetThread:
-        return _ParquetThread(path)
 
     @property
     def spilled(self) -> bool:
@@ -282,7 +279,7 @@ class TableSink:
         self._parquet.close()
         old = self._current
         new = old.with_name(f"{self._target.name}.{next(self._names)}.cut")
-        writer = self._writer(new)
+        writer = _ParquetThread(new)
         copied = 0
         try:
             with pq.ParquetFile(str(old)) as source:

@@ -178,7 +178,16 @@ def test_large_files_are_hashed_beside_their_parse(monkeypatch) -> None:
     case_dir = SAMPLES / "smtp-mailbox-stuck-evtx" / "case"
     inline = load_case(case_dir)
     monkeypatch.setattr(case_module, "DIGEST_APART_BYTES", 1)
+    started: list[str] = []
+    real_init = case_module._Digest.__init__
+
+    def init(self, path):
+        started.append(str(path))
+        real_init(self, path)
+
+    monkeypatch.setattr(case_module._Digest, "__init__", init)
     apart = load_case(case_dir)
+    assert len(started) == len(apart.inventory)  # every file hashed on a thread
     assert [e.to_dict() for e in apart.inventory] == [e.to_dict() for e in inline.inventory]
     for e in apart.inventory:
         assert e.sha256 == hashlib.sha256((case_dir / e.path).read_bytes()).hexdigest()

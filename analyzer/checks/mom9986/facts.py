@@ -138,11 +138,16 @@ class Facts:
 
 
 # ---------------------------------------------------------------- the survey
+def _series(df: pd.DataFrame, mask: np.ndarray) -> pd.Series:
+    """A numpy mask over ``df`` as the boolean Series these steps combine."""
+    return pd.Series(mask, index=df.index)
+
+
 def _marked(df: pd.DataFrame, cand: pd.Series, markers: list[str]) -> pd.Series:
     """The candidate rows whose message or data names one of ``markers``
     (searched in those rows only, chunk by chunk)."""
     hit = search_any(df, [m.lower() for m in markers], cand.to_numpy(dtype=bool), ("message", "data"))
-    return pd.Series(hit, index=df.index)
+    return _series(df, hit)
 
 
 def script_events(df: pd.DataFrame, kb: dict) -> pd.Series:
@@ -152,15 +157,12 @@ def script_events(df: pd.DataFrame, kb: dict) -> pd.Series:
     Operations Manager 2007, the agent's "Health Service Script" events whose
     parameters name the Exchange Management Pack's scripts. Another named
     source's 10000 is not ours (the provider decides what an id means)."""
-    def mask(m: np.ndarray) -> pd.Series:
-        return pd.Series(m, index=df.index)
-
     is_event = select_mask(df, kind="event")
-    out = mask(select_mask(df, kind="event", provider=kb["mom_provider"]))
+    out = _series(df, select_mask(df, kind="event", provider=kb["mom_provider"]))
     chan = text_in(df["channel"], kb["mom_channels"].values())
-    generic = mask(is_event & chan & text_in(df["provider"], kb["mom_generic_providers"])) & ~out
+    generic = _series(df, is_event & chan & text_in(df["provider"], kb["mom_generic_providers"])) & ~out
     out |= _marked(df, generic, kb["mom_text_markers"] + [kb["mom_provider"]])
-    hss = mask(select_mask(df, kind="event", provider=kb["opsmgr"]["script_provider"]))
+    hss = _series(df, select_mask(df, kind="event", provider=kb["opsmgr"]["script_provider"]))
     out |= _marked(df, hss, kb["opsmgr"]["script_markers"])
     return out.fillna(False).astype(bool)
 
@@ -184,13 +186,10 @@ def exchange_rows(df: pd.DataFrame, kb: dict, mom: pd.Series) -> tuple[pd.Series
     if df.empty:
         return mom, mom
 
-    def mask(m: np.ndarray) -> pd.Series:
-        return pd.Series(m, index=df.index)
-
     exchange_source = map_values(df["provider"], lambda p: (p or "").lower().startswith("msexchange"), bool)
-    mask_ = mom | mask(select_mask(df, kind="event") & exchange_source) | \
-        mask(text_in(df["kind"], ["setup_line", "setup_process"]))
-    isreg = mask(text_in(df["kind"], ["registry_key", "registry_value"]))
+    mask = mom | _series(df, select_mask(df, kind="event") & exchange_source) | \
+        _series(df, text_in(df["kind"], ["setup_line", "setup_process"]))
+    isreg = _series(df, text_in(df["kind"], ["registry_key", "registry_value"]))
     if isreg.any():
         from ...registry import normalize_key
         regs = filter_rows(df, isreg.to_numpy(dtype=bool))
@@ -202,12 +201,12 @@ def exchange_rows(df: pd.DataFrame, kb: dict, mom: pd.Series) -> tuple[pd.Series
         for p in prefixes:
             np_ = normalize_key(p).lower()
             hit |= (keys == np_) | keys.str.startswith(np_ + "\\")
-        mask_.loc[hit.index] |= hit.fillna(False).astype(bool)
-    dcom = mask(select_mask(df, kind="event", provider=kb["dcom"]["provider"]))
-    mask_ |= _marked(df, dcom, [h["clsid"].strip("{}") for h in kb["helpers"].values()])
-    mask_ = mask_.fillna(False).astype(bool)
-    world = mask_ | mask(text_in(df["channel"], kb["mom_channels"].values()))
-    return world.fillna(False).astype(bool), mask_
+        mask.loc[hit.index] |= hit.fillna(False).astype(bool)
+    dcom = _series(df, select_mask(df, kind="event", provider=kb["dcom"]["provider"]))
+    mask |= _marked(df, dcom, [h["clsid"].strip("{}") for h in kb["helpers"].values()])
+    mask = mask.fillna(False).astype(bool)
+    world = mask | _series(df, text_in(df["channel"], kb["mom_channels"].values()))
+    return world.fillna(False).astype(bool), mask
 
 
 # ---------------------------------------------------------------- one server

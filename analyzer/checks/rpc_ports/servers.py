@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ...hosts import host_key, is_ip
-from ...query import host_codes, map_values, provider_aliases, select, select_mask
+from ...query import host_codes, provider_aliases, select, select_mask, text_in
 from ...registry import RegistryView
 from ...table import filter_rows
 from ..toolkit import records
@@ -122,15 +121,18 @@ def attach_logs(df: pd.DataFrame, servers: list[Server]) -> None:
     # Masks over the whole table: a copy of its event rows would be all of
     # a large Security log's text.
     codes, keys = host_codes(df)
-    channels = map_values(df["channel"], lambda c: (c or "").lower())
+    system = events & text_in(df["channel"], ["system"])
+    application = events & text_in(df["channel"], ["application"])
     scm_rows = records(select(df, within=events, provider=spec["provider"], event_id=spec["event_ids"]))
     scm_hosts = [host_key(r.get("host")) for r in scm_rows]
     single = len(servers) == 1
+    code_of = {k: i for i, k in enumerate(keys)}
     for srv in servers:
-        own = codes == keys.index(srv.key) if srv.key in keys else np.zeros(len(df), dtype=bool)
-        mine = events if single else events & (own | (codes < 0))
-        srv.has_system_log = bool((mine & (channels == "system")).any())
-        srv.has_app_log = bool((mine & (channels == "application")).any())
+        # One server owns every row; of several, each its own and the
+        # host-less ones.
+        mine = None if single else (codes == code_of.get(srv.key, -2)) | (codes < 0)
+        srv.has_system_log = bool(system.any() if mine is None else (mine & system).any())
+        srv.has_app_log = bool(application.any() if mine is None else (mine & application).any())
         srv.service_events = [r for r, h in zip(scm_rows, scm_hosts) if single or h == srv.key or h is None]
         # A .evt whose log name could not be read still is the System log
         # when Service Control Manager wrote in it.

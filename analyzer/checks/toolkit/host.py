@@ -58,13 +58,10 @@ class Host:
         the same machine's build, generation, registry and roles, so they
         are decided once per case (kept in ``case.memo`` while ``part``,
         which the case's per-host split keeps, is alive)."""
-        memo = getattr(case, "memo", None)
-        if memo is None:
-            return cls(case, part)
         key = ("toolkit_host", id(part))
-        found = memo.get(key)
+        found = case.memo.get(key)
         if found is None or found.part is not part:
-            found = memo[key] = cls(case, part)
+            found = case.memo[key] = cls(case, part)
         return found
 
     def __repr__(self) -> str:
@@ -72,8 +69,8 @@ class Host:
 
     @property
     def rows(self) -> pd.DataFrame:
-        """Every row of this host as one frame (copied once, on first use:
-        the questions below read only the rows they answer with)."""
+        """Every row of this host as one frame, copied at each call: the
+        questions below read only the rows they answer with."""
         return self.part.rows
 
     # ---- rows ----------------------------------------------------------------
