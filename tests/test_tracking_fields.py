@@ -162,3 +162,32 @@ def test_batches_built_on_workers_keep_rows_and_warnings_in_file_order(tmp_path,
     assert piped_entry.warnings == plain_entry.warnings
     assert len(piped_entry.warnings) >= 10
     assert any("line=" in w and "long" in w.lower() for w in piped_entry.warnings)
+
+
+def test_a_headerless_2003_log_is_built_in_batches_not_row_by_row(tmp_path, monkeypatch) -> None:
+    """Rows of a 2000/2003 log without its header gather in one batch per
+    block, as a log with a header's do (one Arrow build a row made such a
+    log fifty times slower); the rows are those of the same log with its
+    header."""
+    from analyzer.sources import _legacytracking
+
+    real = (Path(__file__).parent / "fixtures" / "text" / "tracking_2003_real.log").read_text(encoding="utf-8")
+    head = [ln for ln in real.splitlines() if ln.startswith("#")]
+    rows = [ln for ln in real.splitlines() if not ln.startswith("#")] * 600
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "20030812.log").write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "20030812.log").write_text("\r\n".join(head + rows) + "\r\n", encoding="utf-8")
+    builds: list[int] = []
+    real_build = _legacytracking._build
+
+    def counting(layout, nos, *rest):
+        builds.append(len(nos))
+        return real_build(layout, nos, *rest)
+
+    monkeypatch.setattr(_legacytracking, "_build", counting)
+    bare = load_case(tmp_path / "bare").table
+    assert len(bare) == len(rows) and len(builds) <= 3
+    full = load_case(tmp_path / "full").table
+    cols = ["ts", "host", "data", "message"]
+    assert bare[cols].astype(str).values.tolist() == full[cols].astype(str).values.tolist()

@@ -199,8 +199,6 @@ class _State:
     buf_no: int = 0
     n: int = 0
     r55: dict[str, Any] | None = None
-    #: (line number, text, last) of a headerless 2000/2003 row for the batch
-    legacy_batch: tuple[int, str, bool] | None = None
 
 
 @register
@@ -298,8 +296,11 @@ class TrackingLogSource(Source):
         """One line the bulk path did not take, in file order."""
         text = raw.replace("\x00", "")
         stripped = text.strip()
-        if not st.buf and (st.legacy_mode or st.legacy_cols) and "\t" in text \
-                and stripped and stripped[0] != "#":
+        if not st.buf and "\t" in text and stripped and stripped[0] != "#" and \
+                (st.legacy_mode or st.legacy_cols or self._legacy_row_ok(text.split("\t"))):
+            # A 2000/2003 row, of a log with a header or without one: rows
+            # gather in one batch (a headerless log's rows, flushed one by
+            # one, each cost an Arrow build of its own).
             cols = st.legacy_cols or LEGACY_COLUMNS
             if batch.cols is not cols:
                 yield from batch.flush(ctx, self)
@@ -310,17 +311,11 @@ class TrackingLogSource(Source):
             return
         yield from batch.flush(ctx, self)
         yield from self._line(ctx, st, text, stripped, no, last)
-        if st.legacy_batch is not None:  # a headerless 2000/2003 line
-            batch.cols = LEGACY_COLUMNS
-            no, text, last = st.legacy_batch
-            batch.extend(no, [text], last)
-            st.legacy_batch = None
 
     def _line(self, ctx: ParseContext, st: _State, text: str, stripped: str, no: int,
               last: bool) -> Iterator[dict[str, Any]]:
-        """One line that is not a 2000/2003 row of a log with a header: the
-        state machine of every variant (a headerless 2000/2003 row is handed
-        back through ``st.legacy_batch``)."""
+        """One line that is not a 2000/2003 row (:meth:`_one` takes those):
+        the state machine of every other variant."""
         if st.buf:  # a quoted CSV field spanning lines
             st.buf.append(text)
             joined = "\n".join(st.buf)
@@ -353,9 +348,6 @@ class TrackingLogSource(Source):
             return
         if "\t" in text:
             f = text.split("\t")
-            if st.legacy_mode or st.legacy_cols or self._legacy_row_ok(f):
-                st.legacy_batch = (no, text, last)
-                return
             # Exchange 5.5: header line (event number in field 2) or recipient line
             if len(f) >= 10 and f[1].strip().isdecimal():
                 if st.r55:
