@@ -287,8 +287,7 @@ def test_rows_identical(name: str, inputs: dict[str, tuple[Path, dict[str, Any]]
     assert got["inventory"] == want["inventory"]
 
 
-def test_generated_inputs_are_odd(inputs: dict[str, tuple[Path, dict[str, Any]]],
-                                  goldens: dict[str, Any]) -> None:
+def test_generated_inputs_are_odd(goldens: dict[str, Any]) -> None:
     """The generated files do exercise the bad-line paths: warnings naming
     lines, partial rows and skipped long lines are all in the goldens."""
     ws = [m for name, g in goldens.items() if name.startswith("gen_") for _loc, m in g["warnings"]]

@@ -158,8 +158,9 @@ def test_transport_service_in_the_system_log_makes_a_transport_server():
     from analyzer.checks.toolkit.roles import exchange_roles
     rows = chatter(HUB) + [scm_7036("Microsoft Exchange Transport Log Search", i) for i in range(300)]
     rows.append(scm_7036("Microsoft Exchange Transport", 400))
-    (part,) = case(rows).per_host()
-    roles = exchange_roles(Host(case(rows), part))
+    c = case(rows)
+    (part,) = c.per_host()
+    roles = exchange_roles(Host(c, part))
     assert roles.has("transport") is True and roles.has("mailbox") is None
     assert roles.why("transport") == "Service Control Manager logs the Microsoft Exchange Transport"
     assert roles.evidence["transport"][0].locator == "record=900"
