@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_big_inputs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "evtx"
@@ -77,23 +78,11 @@ print(json.dumps({"n": n, "wall": wall, "cpu": cpu, "kid_cpu": kids, "rss": rss,
 
 
 def build(target: Path, mb: int) -> int:
-    chunks: list[bytes] = []
-    for name in CLEAN:
-        raw = (CORPUS / name).read_bytes()
-        for off in range(0x1000, len(raw) - 0xFFFF, 0x10000):
-            if raw[off:off + 8] == b"ElfChnk\x00":
-                chunks.append(raw[off:off + 0x10000])
-    header = bytearray((CORPUS / CLEAN[0]).read_bytes()[:0x1000])
-    n = -(-mb * 1024 * 1024 // 0x10000)
-    struct.pack_into("<QQ", header, 8, 0, n - 1)          # first / last chunk
-    struct.pack_into("<H", header, 0x2A, n & 0xFFFF)       # chunk count
-    struct.pack_into("<I", header, 0x78, 0)                # flags: clean
-    struct.pack_into("<I", header, 0x7C, zlib.crc32(bytes(header[:0x78])) & 0xFFFFFFFF)
-    with open(target, "wb") as fh:  # chunk by chunk: a 750 MB file is never in memory
-        fh.write(bytes(header))
-        for i in range(n):
-            fh.write(chunks[i % len(chunks)])
-    return n
+    """An .evtx of ``mb`` MB from the clean chunks of :data:`CLEAN`, records
+    renumbered (``build_big_inputs.stitch``, which big_logs.py uses too)."""
+    pool, _skipped = build_big_inputs.load_chunks(CLEAN)
+    n = -(-mb * 1024 * 1024 // build_big_inputs.CHUNK)
+    return build_big_inputs.stitch(target, pool, n)["chunks"]
 
 
 def probe(path: Path, what: str) -> dict:
