@@ -123,7 +123,8 @@ def line_blocks(path: Path, encoding: str | None = None, chars: int = BLOCK_CHAR
                 if held is not None and len(held[1]) > 1:
                     yield Block(held[0], held[1][:-1])
                     held = (held[0] + len(held[1]) - 1, held[1][-1:])
-                _report(pol, item)
+                if pol.warn is not None:
+                    pol.warn(*item)
                 continue
             if held is not None:
                 yield Block(held[0], held[1])
@@ -132,9 +133,6 @@ def line_blocks(path: Path, encoding: str | None = None, chars: int = BLOCK_CHAR
             yield Block(held[0], held[1], not terminated)
 
 
-def _report(pol: textio.LinePolicy, ev: tuple[int, int, int]) -> None:
-    if pol.warn is not None:
-        pol.warn(*ev)
 
 
 # -- columns ------------------------------------------------------------------
@@ -184,15 +182,6 @@ def json_int(arr: pa.Array) -> pa.Array:
     return pc.fill_null(pc.cast(arr, pa.string()), "null")
 
 
-def member(key: str, value_json: pa.Array, present: pa.Array | None = None,
-           last: bool = False) -> pa.Array:
-    """``"key": value, `` for each row (``""`` where ``present`` is false):
-    one member of a JSON object built by concatenation."""
-    piece = pc.binary_join_element_wise(json.dumps(key, ensure_ascii=False) + ": ", value_json,
-                                        "" if last else ", ", "")
-    if present is not None:
-        piece = pc.if_else(present, piece, "")
-    return piece
 
 
 def concat(pieces: Sequence[pa.Array | str]) -> pa.Array:
@@ -205,10 +194,6 @@ def locators(nos: Sequence[int] | pa.Array) -> pa.Array:
     return pc.binary_join_element_wise("line=", pc.cast(pa.array(nos, pa.int64()), pa.string()), "")
 
 
-def ascii_digits(arr: pa.Array, max_len: int = 18) -> pa.Array:
-    """Whether each string is 1..``max_len`` ASCII digits (a value that
-    casts to int64 exactly as Python's ``int`` reads it)."""
-    return pc.fill_null(pc.match_substring_regex(arr, rf"^[0-9]{{1,{max_len}}}$"), False)
 
 
 def batch_table(columns: dict[str, pa.Array], n: int, source: str, path: str) -> pa.Table:

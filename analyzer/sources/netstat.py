@@ -262,8 +262,7 @@ def _endpoint(arr: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     addr = pc.if_else(bracketed, pc.utf8_slice_codeunits(addr, 1, -1), addr)
     too_long = pc.greater(pc.utf8_length(port), 18)
     digits = pc.and_(pc.ascii_is_decimal(port), pc.invert(too_long))
-    port_json = pc.fill_null(pc.cast(pc.cast(pc.if_else(digits, port, None), pa.int64()), pa.string()),
-                             "null")
+    port_json = _columnar.json_int(pc.cast(pc.if_else(digits, port, None), pa.int64()))
     return _columnar.concat(['"', addr, '"']), port_json, too_long
 
 
@@ -317,8 +316,7 @@ def _netstat_table(nos: list[int], lines: list[str], slow: set[int],
     kind = pc.if_else(listener, "listener", "connection")
     long_pid = pc.fill_null(pc.greater(pc.utf8_length(pid), 18), False)
     pid_ok = pc.and_(pc.ascii_is_decimal(pid), pc.invert(long_pid))  # else a slow row
-    pid_json = pc.fill_null(pc.cast(pc.cast(pc.if_else(pid_ok, pid, None), pa.int64()), pa.string()),
-                            "null")
+    pid_json = _columnar.json_int(pc.cast(pc.if_else(pid_ok, pid, None), pa.int64()))
     msg = pc.binary_join_element_wise(proto, local, remote, state, _columnar.concat(["pid=", pid]), " ",
                                       null_handling="skip")
     data = _columnar.concat([

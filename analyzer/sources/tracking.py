@@ -268,10 +268,11 @@ class TrackingLogSource(Source):
             lines, start, end = block.lines, block.start, len(block.lines)
             joined = "\n".join(lines)
             batch.checked = _columnar.no_json_specials([joined])
-            batch.plain = batch.checked and joined.isascii()
+            ascii_only = joined.isascii()
+            batch.plain = batch.checked and ascii_only
             # Which lines look like 2000/2003 rows (a TAB, not a comment, not
             # blank); runs of them are taken in bulk while the state allows.
-            found = _rowlike(lines, joined.isascii()) if "\x00" not in joined else [None] * end
+            found = _rowlike(lines, ascii_only) if "\x00" not in joined else [None] * end
             pos = 0
             while pos < end:
                 try:

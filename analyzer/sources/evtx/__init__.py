@@ -37,7 +37,7 @@ from ..base import ParseContext, Source
 from . import pyevtx
 from .layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE, FILE_MAGIC, Layout, read_layout
 from .process import HalfReader
-from .records import records_to_table, warm
+from .records import records_to_table
 from .rust import AFTER_PREVIOUS, BATCH, RangeReader, after_locator
 
 #: Files with at least this many 64 KiB chunk slots (4 MiB) are read by two
@@ -101,8 +101,6 @@ class EvtxSource(Source):
             return
         slots = layout.slots
         split = slots // 2 if slots >= SPLIT_MIN_CHUNKS and _threads() >= 2 else slots
-        if split < slots:
-            warm()
         helper = HalfReader.start(path, split, slots, layout, ctx.work_dir, ctx.path, self.name) \
             if split < slots else None
         if helper is None:

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from ...safeio import FORK_LOCK
 from .layout import Layout
+from .records import warm
 from .rust import RangeReader
 
 
@@ -57,6 +58,8 @@ class HalfReader:
         except OSError:
             return None
         parent = os.getpid()
+        # What every batch needs is loaded once, here, and inherited.
+        warm()
         # Hand Arrow's free pages back to the OS first: pages the allocator
         # keeps for reuse are shared after fork, so every batch either
         # process builds in them costs a copy-on-write fault. Measured on

@@ -304,7 +304,7 @@ def _integers(arr: pa.Array) -> pa.Array:
         # The bytes of null rows are in the range too: they can only make
         # the test fail (then RE2 decides).
         if lens.min() >= 1 and lens.max() <= 18 and \
-                _IS_DIGIT[np.frombuffer(buf, dtype=np.uint8)[offs[0]:offs[-1]]].all():
+                _IS_DIGIT[_value_bytes(arr)].all():
             return pa.array(np.ones(len(arr), dtype=bool),
                             mask=None if valid is None else ~valid)
     return pc.match_substring_regex(arr, _DIGITS)
