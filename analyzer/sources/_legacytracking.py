@@ -112,9 +112,15 @@ class LegacyBatch:
         self._pending: deque[tuple[Any, int, list[int], list[str], int | None, list[str]]] = deque()
         self._pool: Any = None
 
-    def extend(self, start: int, texts: list[str], last: bool) -> None:
-        """Consecutive lines, the first numbered ``start``; ``last``: the
-        final one is the file's unterminated last line."""
+    def add(self, ctx: ParseContext, src: TrackingLogSource, cols: list[str], start: int,
+            texts: list[str], last: bool) -> Iterator[Any]:
+        """Consecutive rows of the header ``cols``, the first on line
+        ``start``; ``last``: the final one is the file's unterminated last
+        line. Rows gathered under another header are flushed first (one
+        table has one header's columns)."""
+        if self.cols is not cols:
+            yield from self.flush(ctx, src)
+            self.cols = cols
         self.nos.extend(range(start, start + len(texts)))
         self.texts.extend(texts)
         if last:

@@ -280,11 +280,8 @@ class TrackingLogSource(Source):
                 except ValueError:
                     j = end
                 if j > pos and not st.buf and (st.legacy_mode or st.legacy_cols):
-                    cols = st.legacy_cols or LEGACY_COLUMNS
-                    if batch.cols is not cols:
-                        yield from batch.flush(ctx, self)
-                        batch.cols = cols
-                    batch.extend(start + pos, lines[pos:j], block.last_unterminated and j == end)
+                    yield from batch.add(ctx, self, st.legacy_cols or LEGACY_COLUMNS, start + pos,
+                                         lines[pos:j], block.last_unterminated and j == end)
                     pos = j
                 for i in range(pos, min(j + 1, end)):
                     yield from self._one(ctx, st, batch, lines[i], start + i,
@@ -302,11 +299,7 @@ class TrackingLogSource(Source):
             # A 2000/2003 row, of a log with a header or without one: rows
             # gather in one batch (a headerless log's rows, flushed one by
             # one, each cost an Arrow build of its own).
-            cols = st.legacy_cols or LEGACY_COLUMNS
-            if batch.cols is not cols:
-                yield from batch.flush(ctx, self)
-                batch.cols = cols
-            batch.extend(no, [text], last)
+            yield from batch.add(ctx, self, st.legacy_cols or LEGACY_COLUMNS, no, [text], last)
             return
         if not stripped and not st.buf:
             return

@@ -249,6 +249,93 @@ def test_split_read_survives_a_dead_helper(corpus_dir, monkeypatch, tmp_path):
     assert not list(work.iterdir())
 
 
+def _split_small_batches(monkeypatch) -> None:
+    """Force the helper on a small file, with 100-record batches."""
+    from analyzer.sources import evtx as evtx_mod
+    from analyzer.sources.evtx import rust
+    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 2)
+    monkeypatch.setattr(evtx_mod, "_threads", lambda: 2)
+    monkeypatch.setattr(rust, "SLICE", 100)
+    monkeypatch.setattr(rust, "BATCH", 100)
+
+
+def _helper_parse(path: Path, work: Path) -> tuple[list[int], ParseContext]:
+    ctx = ParseContext(path=path.name, fs_path=path, options=Options(), work_dir=work)
+    batches = [table.conform_arrow(b) for b in get("evtx").parse(ctx)]
+    return pa.concat_tables(batches).column("record_id").to_pylist(), ctx
+
+
+def test_helper_dying_midway_loses_and_repeats_no_record(corpus_dir, monkeypatch, tmp_path):
+    """A helper that dies after writing some batches: the parent gives the
+    rows of those complete batches, then reads the rest of that half itself
+    from the next record on; the rows equal a one-process read, none twice,
+    and the note says how far the helper got."""
+    import os
+
+    from analyzer.sources import evtx as evtx_mod
+    from analyzer.sources.evtx import rust
+    path = corpus_dir / "evtx" / "system.evtx"
+    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
+    single, _ = parse(path)
+    parent = os.getpid()
+    real = rust.RangeReader.tables
+
+    def tables(self, display, source):
+        for i, tbl in enumerate(real(self, display, source)):
+            if os.getpid() != parent and i == 3:
+                raise RuntimeError("simulated crash in the helper")
+            yield tbl
+
+    monkeypatch.setattr(rust.RangeReader, "tables", tables)
+    _split_small_batches(monkeypatch)
+    rids, ctx = _helper_parse(path, tmp_path / "work")
+    assert rids == list(single["record_id"])
+    assert "second-half reader process failed after 300 records; read in-process" in ctx.notes
+    assert not list((tmp_path / "work").iterdir())
+
+
+def test_helper_batches_are_taken_while_it_reads(corpus_dir, monkeypatch, tmp_path):
+    """The parent takes the helper's batches as they are written, not after
+    the helper exits: here the helper waits, after its first batch, until
+    the parent has taken it (a marker file), and gives up (dies) after 20 s
+    when it is not; a parent that waited for the helper's exit first would
+    never take the batch, and its note would say the helper failed."""
+    import os
+    import time
+
+    from analyzer.sources import evtx as evtx_mod
+    from analyzer.sources.evtx import process, rust
+    path = corpus_dir / "evtx" / "system.evtx"
+    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
+    single, _ = parse(path)
+    marker = tmp_path / "taken"
+    parent = os.getpid()
+    real_read, real_take = rust.RangeReader.tables, process.HalfReader.tables
+
+    def read(self, display, source):
+        for i, tbl in enumerate(real_read(self, display, source)):
+            yield tbl
+            if os.getpid() != parent and i == 0:
+                deadline = time.monotonic() + 20
+                while not marker.exists():
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("first batch not taken while the helper ran")
+                    time.sleep(0.01)
+
+    def take(self):
+        for tbl in real_take(self):
+            marker.touch()
+            yield tbl
+
+    monkeypatch.setattr(rust.RangeReader, "tables", read)
+    monkeypatch.setattr(process.HalfReader, "tables", take)
+    _split_small_batches(monkeypatch)
+    rids, ctx = _helper_parse(path, tmp_path / "work")
+    assert marker.exists()
+    assert not any("failed" in n for n in ctx.notes), ctx.notes
+    assert rids == list(single["record_id"])
+
+
 # -- message text --------------------------------------------------------------
 
 def test_catalog_events_get_message_text(corpus_dir):

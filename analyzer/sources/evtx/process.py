@@ -1,20 +1,24 @@
 """The second reader process of a large .evtx file.
 
-A large file on a machine with two cores is read by two processes, one per
-half of its chunk slots: the per-record work is Python-bound (the Rust
+A large file on a machine with two cores is read by two processes, each
+reading a part of its chunk slots: the per-record work is Python-bound (the Rust
 parser's own threads measured no faster: building each record's Python
 string and dict holds the GIL), so the second core only helps from a second
 interpreter.
 
-The child reads its chunk range exactly as the parent reads the first half
+The child reads its chunk range exactly as the parent reads the first part
 (the same :class:`~.rust.RangeReader`), writes each batch as an Arrow IPC
-file into a scratch directory and its warnings and counts as JSON; the
-parent yields its own half while the child works, then memory-maps the
-child's batches (no pickling of rows: sending rows back through a pipe lost
-the whole parallel gain when measured). A child that dies (killed, out of
-memory) is detected by its exit status and the parent reads that half
-itself. The child asks the kernel to kill it when the parent dies (a batch
-worker killed for its time limit leaves no orphan).
+file into a scratch directory (complete files only: written as ``.part``,
+then renamed) and its warnings and counts as JSON at the end. The parent
+yields its own part while the child works, then memory-maps the child's
+batches as they appear, while the child is still reading (no pickling of
+rows: sending rows back through a pipe lost the whole parallel gain when
+measured). Taking them as they come, instead of after the child's exit,
+takes the parent's share of every child batch (enrichment, Parquet
+encoding) off the end of the read. A child that dies (killed, out of
+memory) is detected by its exit status and the parent reads the rest of
+that part itself. The child asks the kernel to kill it when the parent dies
+(a batch worker killed for its time limit leaves no orphan).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,8 +43,12 @@ from .rust import RangeReader
 class HalfReader:
     """A forked child reading chunk slots ``[first, last)``."""
 
+    #: Seconds between two looks for the child's next batch while it runs.
+    POLL = 0.01
+
     def __init__(self, pid: int, tmp: Path, first: int, last: int, layout: Layout) -> None:
         self.pid: int | None = pid
+        self.status: int | None = None  # the child's wait status, once it exited
         self.tmp = tmp
         self.first, self.last, self.layout = first, last, layout
 
@@ -78,14 +87,22 @@ class HalfReader:
             _child(path, first, last, layout, tmp, parent, display, source)
         return cls(pid, tmp, first, last, layout)
 
+    def _reap(self, block: bool) -> bool:
+        """Whether the child has exited (its status kept in :attr:`status`)."""
+        if self.pid is None:
+            return self.status is not None
+        pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return False
+        self.pid, self.status = None, status
+        return True
+
     def finish(self) -> RangeReader | None:
         """Wait for the child; its range (warnings, counts), or None when it failed."""
-        if self.pid is None:
+        if not self._reap(block=True):
             return None
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
         summary = self.tmp / "summary.json"
-        if status != 0 or not summary.exists():
+        if self.status != 0 or not summary.exists():
             return None
         info = json.loads(summary.read_text(encoding="utf-8"))
         rng = RangeReader(Path(), self.first, self.last, self.layout, threads=1)
@@ -96,10 +113,24 @@ class HalfReader:
         return rng
 
     def tables(self) -> Iterator[pa.Table]:
-        for f in sorted(self.tmp.glob("*.arrow")):
-            # Memory-mapped: the batch's buffers stay valid after the file is
-            # removed (Linux keeps the pages until unmapped).
-            yield pa.ipc.open_file(pa.memory_map(str(f))).read_all()
+        """The child's batches in order, each as soon as the child has
+        written it; ends when the child has exited and its last batch is
+        taken. Whether the child succeeded is :meth:`finish`'s to say: a
+        child that died leaves only complete batches, the records before
+        the point where it stopped."""
+        i = 0
+        while True:
+            f = self.tmp / f"{i:06d}.arrow"
+            if f.exists():
+                # Memory-mapped: the batch's buffers stay valid after the
+                # file is removed (Linux keeps the pages until unmapped).
+                yield pa.ipc.open_file(pa.memory_map(str(f))).read_all()
+                i += 1
+            elif self._reap(block=False):
+                if not f.exists():  # renamed between the two looks: take it
+                    return
+            else:
+                time.sleep(self.POLL)
 
     def close(self) -> None:
         if self.pid is not None:
@@ -120,9 +151,12 @@ def _child(path: Path, first: int, last: int, layout: Layout, tmp: Path, parent:
         _die_with_parent(parent)
         rng = RangeReader(path, first, last, layout, threads=1)
         for i, tbl in enumerate(rng.tables(display, source)):
-            with pa.OSFile(str(tmp / f"{i:06d}.arrow"), "wb") as sink, \
+            part = tmp / f"{i:06d}.part"
+            with pa.OSFile(str(part), "wb") as sink, \
                     pa.ipc.new_file(sink, tbl.schema) as writer:
                 writer.write_table(tbl)
+            # The parent takes a batch once it has its final name.
+            os.replace(part, tmp / f"{i:06d}.arrow")
         summary = {"warnings": rng.warnings, "read": rng.read,
                    "rec_errors": rng.rec_errors, "chunk_errors": rng.chunk_errors,
                    "last_text": rng.last_text, "max_id": rng.max_id}
