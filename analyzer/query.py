@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ def _as_list(v: Any) -> list[Any]:
 
 
 class _MaskCache:
-    """Masks of a large table's text columns, by (column, values asked).
+    """Masks of a large table's columns, by (column, test, values asked).
 
     Every check asks the same questions of the same columns, once per
     machine (``kind`` is ``event``, ``provider`` is one of a provider's
@@ -58,20 +58,24 @@ class _MaskCache:
     MIN_ROWS = 50_000
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[int, frozenset[str]], tuple[Any, np.ndarray]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, Any, frozenset[Any]], tuple[Any, np.ndarray]] = \
+            OrderedDict()
         self._lock = threading.Lock()
 
-    def mask(self, col: pd.Series, values: frozenset[str]) -> np.ndarray:
+    def mask(self, col: pd.Series, values: frozenset[Any],
+             test: Callable[[pd.Series, frozenset[Any]], np.ndarray]) -> np.ndarray:
+        """``test(col, values)``, answered from the cache when it was asked
+        before of this very column."""
         arrow = col.array.__arrow_array__() if isinstance(col.dtype, pd.ArrowDtype) else None
         if arrow is None or len(col) < self.MIN_ROWS:
-            return _ci_map(col, values)
-        key = (id(arrow), values)
+            return test(col, values)
+        key = (id(arrow), test, values)
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and hit[0]() is arrow:
                 self._entries.move_to_end(key)
                 return hit[1]
-        found = _ci_map(col, values)
+        found = test(col, values)
         found.setflags(write=False)
         with self._lock:
             # Masks of columns that are gone go first (no weakref callback:
@@ -88,6 +92,10 @@ def _ci_map(col: pd.Series, values: frozenset[str]) -> np.ndarray:
     return map_values(col, lambda v: v is not None and v.lower() in values, bool)
 
 
+def _numbers_in(col: pd.Series, values: frozenset[int]) -> np.ndarray:
+    return _bools(col.isin(sorted(values)))
+
+
 _MASKS = _MaskCache()
 
 
@@ -96,7 +104,7 @@ def text_in(col: pd.Series, values: Iterable[str]) -> np.ndarray:
     insensitively, as a numpy mask (read-only: combine it into a mask of
     your own). Answers for a large table's columns are kept
     (:class:`_MaskCache`)."""
-    return _MASKS.mask(col, frozenset(v.lower() for v in values))
+    return _MASKS.mask(col, frozenset(v.lower() for v in values), _ci_map)
 
 
 
@@ -132,8 +140,10 @@ def select_mask(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
             names |= provider_aliases(p)
         mask &= text_in(df["provider"], names)
     if event_id is not None:
-        ids = [int(i) for i in _as_list(event_id)]
-        mask &= _bools(df["event_id"].isin(ids))
+        # Kept like the text masks: every check asks for its event ids once
+        # per machine, and each answer is a pass over the whole column.
+        mask &= _MASKS.mask(df["event_id"], frozenset(int(i) for i in _as_list(event_id)),
+                            _numbers_in)
     for col, val in (("channel", channel), ("host", host), ("source", source), ("level", level)):
         if val is not None:
             mask &= text_in(df[col], {str(v).lower() for v in _as_list(val)})

@@ -160,6 +160,7 @@ def test_text_masks_of_a_large_table_are_kept_and_never_stale() -> None:
 
     import numpy as np
 
+    from analyzer import query
     from analyzer.query import _MASKS, text_in
 
     n = _MASKS.MIN_ROWS + 10
@@ -177,8 +178,27 @@ def test_text_masks_of_a_large_table_are_kept_and_never_stale() -> None:
     import weakref
     gone = pa.chunked_array([pa.array(["event"]).dictionary_encode()])
     fresh = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(["process"] * n).dictionary_encode()))
-    key = (id(fresh.array.__arrow_array__()), frozenset({"event"}))
+    key = (id(fresh.array.__arrow_array__()), query._ci_map, frozenset({"event"}))
     _MASKS._entries[key] = (weakref.ref(gone), np.ones(n, dtype=bool))
     del gone, col
     gc.collect()
     assert not text_in(fresh, {"event"}).any()
+
+
+def test_event_id_masks_of_a_large_table_are_kept_apart_from_text_masks() -> None:
+    """``select_mask(event_id=...)`` keeps its answer like the text masks,
+    under its own test: the same values asked of one column as event ids
+    and as text are two questions."""
+    import numpy as np
+
+    from analyzer import query
+
+    n = query._MASKS.MIN_ROWS + 10
+    ids = np.arange(n, dtype=np.int32) % 7
+    df = pd.DataFrame({"event_id": pd.Series(pd.arrays.ArrowExtensionArray(pa.array(ids)))})
+    want = np.isin(ids, [3, 5])
+    assert query.select_mask(df, event_id=[5, 3]).tolist() == want.tolist()
+    kept = query._MASKS.mask(df["event_id"], frozenset({3, 5}), query._numbers_in)
+    assert kept.tolist() == want.tolist()
+    assert query._MASKS.mask(df["event_id"], frozenset({5, 3}), query._numbers_in) is kept
+    assert query.select_mask(df, event_id=4).tolist() == (ids == 4).tolist()
