@@ -219,36 +219,6 @@ def test_split_read_equals_single_read(corpus_dir, monkeypatch, name):
     assert pctx.notes == sctx.notes and pctx.partial == sctx.partial
 
 
-def test_split_read_survives_a_dead_helper(corpus_dir, monkeypatch, tmp_path):
-    """A helper that dies (here: raises in the child) is detected by its exit
-    status and its half is read in the parent; no scratch files are left."""
-    import os
-
-    from analyzer.sources import evtx as evtx_mod
-    from analyzer.sources.evtx import rust
-    path = corpus_dir / "evtx" / "system.evtx"
-    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
-    single, _ = parse(path)
-    parent = os.getpid()
-    real = rust.RangeReader.tables
-
-    def tables(self, display, source):
-        if os.getpid() != parent:
-            raise RuntimeError("simulated crash in the helper")
-        return real(self, display, source)
-
-    monkeypatch.setattr(rust.RangeReader, "tables", tables)
-    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 2)
-    monkeypatch.setattr(evtx_mod, "_threads", lambda: 2)
-    work = tmp_path / "work"
-    ctx = ParseContext(path=path.name, fs_path=path, options=Options(), work_dir=work)
-    batches = [table.conform_arrow(b) for b in get("evtx").parse(ctx)]
-    df = table.arrow_to_frame(pa.concat_tables(batches).unify_dictionaries().combine_chunks())
-    assert list(df["record_id"]) == list(single["record_id"])
-    assert any("read in-process" in n for n in ctx.notes)
-    assert not list(work.iterdir())
-
-
 def _split_small_batches(monkeypatch) -> None:
     """Force the helper on a small file, with 100-record batches."""
     from analyzer.sources import evtx as evtx_mod
@@ -259,38 +229,48 @@ def _split_small_batches(monkeypatch) -> None:
     monkeypatch.setattr(rust, "BATCH", 100)
 
 
+def _one_process_ids(path: Path, monkeypatch) -> list[int]:
+    """Record ids of a read without the helper process."""
+    from analyzer.sources import evtx as evtx_mod
+    with monkeypatch.context() as m:
+        m.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
+        return list(parse(path)[0]["record_id"])
+
+
 def _helper_parse(path: Path, work: Path) -> tuple[list[int], ParseContext]:
     ctx = ParseContext(path=path.name, fs_path=path, options=Options(), work_dir=work)
     batches = [table.conform_arrow(b) for b in get("evtx").parse(ctx)]
     return pa.concat_tables(batches).column("record_id").to_pylist(), ctx
 
 
-def test_helper_dying_midway_loses_and_repeats_no_record(corpus_dir, monkeypatch, tmp_path):
-    """A helper that dies after writing some batches: the parent gives the
-    rows of those complete batches, then reads the rest of that half itself
-    from the next record on; the rows equal a one-process read, none twice,
-    and the note says how far the helper got."""
+@pytest.mark.parametrize("dies_at", [0, 3])
+def test_a_dead_helper_loses_and_repeats_no_record(corpus_dir, monkeypatch, tmp_path, dies_at):
+    """A helper that dies (here: raises in the child) before its first batch
+    or after writing three is detected by its exit status: the parent gives
+    the rows of the complete batches, then reads the rest of that part
+    itself from the next record on. The rows equal a one-process read,
+    none twice; the note says how far the helper got; no scratch files are
+    left."""
     import os
 
-    from analyzer.sources import evtx as evtx_mod
     from analyzer.sources.evtx import rust
     path = corpus_dir / "evtx" / "system.evtx"
-    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
-    single, _ = parse(path)
+    single = _one_process_ids(path, monkeypatch)
     parent = os.getpid()
     real = rust.RangeReader.tables
 
     def tables(self, display, source):
         for i, tbl in enumerate(real(self, display, source)):
-            if os.getpid() != parent and i == 3:
+            if os.getpid() != parent and i == dies_at:
                 raise RuntimeError("simulated crash in the helper")
             yield tbl
 
     monkeypatch.setattr(rust.RangeReader, "tables", tables)
     _split_small_batches(monkeypatch)
     rids, ctx = _helper_parse(path, tmp_path / "work")
-    assert rids == list(single["record_id"])
-    assert "second-half reader process failed after 300 records; read in-process" in ctx.notes
+    assert rids == single
+    assert f"second-half reader process failed after {dies_at * 100} records; " \
+        "read in-process" in ctx.notes
     assert not list((tmp_path / "work").iterdir())
 
 
@@ -303,11 +283,9 @@ def test_helper_batches_are_taken_while_it_reads(corpus_dir, monkeypatch, tmp_pa
     import os
     import time
 
-    from analyzer.sources import evtx as evtx_mod
     from analyzer.sources.evtx import process, rust
     path = corpus_dir / "evtx" / "system.evtx"
-    monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
-    single, _ = parse(path)
+    single = _one_process_ids(path, monkeypatch)
     marker = tmp_path / "taken"
     parent = os.getpid()
     real_read, real_take = rust.RangeReader.tables, process.HalfReader.tables
@@ -333,7 +311,7 @@ def test_helper_batches_are_taken_while_it_reads(corpus_dir, monkeypatch, tmp_pa
     rids, ctx = _helper_parse(path, tmp_path / "work")
     assert marker.exists()
     assert not any("failed" in n for n in ctx.notes), ctx.notes
-    assert rids == list(single["record_id"])
+    assert rids == single
 
 
 # -- message text --------------------------------------------------------------
