@@ -274,6 +274,38 @@ def test_a_dead_helper_loses_and_repeats_no_record(corpus_dir, monkeypatch, tmp_
     assert not list((tmp_path / "work").iterdir())
 
 
+def test_helper_rows_that_never_arrive_are_read_in_the_parent(corpus_dir, monkeypatch, tmp_path):
+    """A helper that succeeds but whose last batches the parent never took
+    (a batch renamed between the parent's two looks, were the second look
+    missing): the count the helper reports tells, and the rest of its part
+    is read in the parent; rows equal a one-process read."""
+    from analyzer.sources.evtx import process
+    path = corpus_dir / "evtx" / "system.evtx"
+    single = _one_process_ids(path, monkeypatch)
+    real = process.HalfReader.tables
+
+    def two_batches(self):
+        for i, tbl in enumerate(real(self)):
+            if i < 2:
+                yield tbl
+
+    monkeypatch.setattr(process.HalfReader, "tables", two_batches)
+    _split_small_batches(monkeypatch)
+    rids, ctx = _helper_parse(path, tmp_path / "work")
+    assert rids == single
+    assert any(n.startswith("second-half reader process read ") and
+               n.endswith(" records but 200 arrived; the rest read in-process") for n in ctx.notes)
+
+
+def test_skip_rows_cuts_inside_a_batch() -> None:
+    from analyzer.sources.evtx import _skip_rows
+    tables = [pa.table({"r": list(range(a, b))}) for a, b in ((0, 3), (3, 7), (7, 9))]
+    for count in range(10):
+        kept = [t for t in _skip_rows(iter(tables), count)]
+        assert [v for t in kept for v in t.column("r").to_pylist()] == list(range(count, 9))
+        assert all(t.num_rows for t in kept)
+
+
 def test_helper_batches_are_taken_while_it_reads(corpus_dir, monkeypatch, tmp_path):
     """The parent takes the helper's batches as they are written, not after
     the helper exits: here the helper waits, after its first batch, until

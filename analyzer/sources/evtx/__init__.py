@@ -122,11 +122,16 @@ class EvtxSource(Source):
                 taken += tbl.num_rows
                 yield tbl
             second = helper.finish() if helper else None
-            if helper and second is None:
-                # The helper died (killed, out of memory): its half is read
-                # here, past the records its complete batches gave.
-                ctx.note(f"second-half reader process failed after {taken} records; "
-                         "read in-process")
+            if helper and (second is None or second.read != taken):
+                # The helper died (killed, out of memory), or fewer of its
+                # rows arrived than it says it read: its part is read here,
+                # past the records its complete batches gave.
+                if second is None:
+                    ctx.note(f"second-half reader process failed after {taken} records; "
+                             "read in-process")
+                else:
+                    ctx.note(f"second-half reader process read {second.read} records but "
+                             f"{taken} arrived; the rest read in-process")
                 second = RangeReader(path, split, slots, layout, threads=_threads())
                 yield from _skip_rows(second.tables(ctx.path, self.name), taken)
         finally:

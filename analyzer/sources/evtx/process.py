@@ -139,7 +139,8 @@ class HalfReader:
                 os.waitpid(self.pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-            self.pid = None
+            # Killed: what tables() and finish() see from now on.
+            self.pid, self.status = None, -signal.SIGKILL
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
