@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -171,10 +171,19 @@ def _read_start(path: Path) -> tuple[int, bytes, str | None, str | _Digest]:
         akind = archive.detect_archive(head)
         if size >= DIGEST_APART_BYTES and not akind:
             return size, head, akind, _Digest(path)
-        h = hashlib.sha256(head)
-        while buf := fh.read(archive.CHUNK):
+        return size, head, akind, _sha256_rest(fh, hashlib.sha256(head))
+
+
+def _sha256_rest(fh: BinaryIO, h: Any) -> str:
+    """``h`` fed the rest of ``fh``, block by block, each under
+    :data:`analyzer.safeio.FORK_LOCK` (the .evtx reader forks, and this
+    may run on a thread of its own: :class:`_Digest`)."""
+    while True:
+        with safeio.FORK_LOCK:
+            buf = fh.read(archive.CHUNK)
+            if not buf:
+                return h.hexdigest()
             h.update(buf)
-    return size, head, akind, h.hexdigest()
 
 
 class _Digest(threading.Thread):
@@ -182,8 +191,7 @@ class _Digest(threading.Thread):
     releases the GIL, so the parse does not wait for a pass over the whole
     file first (0.6 s of a 750 MB log, all of it before the first record
     was read). :meth:`value` waits for it; None when the file could not be
-    read again (the inventory then shows no digest). Each block is hashed
-    under :data:`analyzer.safeio.FORK_LOCK` (the .evtx reader forks)."""
+    read again (the inventory then shows no digest)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(name="sha256", daemon=True)
@@ -193,15 +201,8 @@ class _Digest(threading.Thread):
 
     def run(self) -> None:
         try:
-            h = hashlib.sha256()
             with safeio.open_regular(self.path) as fh:
-                while True:
-                    with safeio.FORK_LOCK:
-                        buf = fh.read(archive.CHUNK)
-                        if not buf:
-                            break
-                        h.update(buf)
-            self._value = h.hexdigest()
+                self._value = _sha256_rest(fh, hashlib.sha256())
         except BaseException:  # noqa: BLE001 - no digest is shown as none
             self._value = None
 

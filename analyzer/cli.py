@@ -547,10 +547,6 @@ def make_samples(out_dir: str) -> None:
         click.echo(str(p))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 #: Commands that run in this process only (no worker processes or cluster
 #: whose shutdown an exit handler may do): they end with ``os._exit``.
 _FAST_EXIT = frozenset({"analyze", "parse", "timeline", "checks"})
@@ -580,3 +576,7 @@ def run() -> None:
         except (OSError, ValueError):  # a closed pipe: nothing more to say
             pass
     os._exit(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

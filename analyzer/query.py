@@ -107,7 +107,6 @@ def text_in(col: pd.Series, values: Iterable[str]) -> np.ndarray:
     return _MASKS.mask(col, frozenset(v.lower() for v in values), _ci_map)
 
 
-
 def select(df: pd.DataFrame, **filters: Any) -> pd.DataFrame:
     """Rows matching every given filter (strings match case-insensitively);
     the filters are those of :func:`select_mask`.
@@ -133,7 +132,7 @@ def select_mask(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
     """The rows :func:`select` keeps, as a numpy mask over ``df``."""
     mask = np.ones(len(df), dtype=bool) if within is None else np.array(within, dtype=bool)
     if kind is not None:
-        mask &= text_in(df["kind"], {k.lower() for k in _as_list(kind)})
+        mask &= text_in(df["kind"], _as_list(kind))
     if provider is not None:
         names: set[str] = set()
         for p in _as_list(provider):
@@ -146,7 +145,7 @@ def select_mask(df: pd.DataFrame, *, kind: str | Iterable[str] | None = None,
                             _numbers_in)
     for col, val in (("channel", channel), ("host", host), ("source", source), ("level", level)):
         if val is not None:
-            mask &= text_in(df[col], {str(v).lower() for v in _as_list(val)})
+            mask &= text_in(df[col], [str(v) for v in _as_list(val)])
     if since is not None:
         mask &= _bools(df["ts"] >= _utc(since))
     if until is not None:
@@ -276,7 +275,7 @@ class HostRows:
         return int((mask if self.mask is None else mask & self.mask).sum())
 
     def of_kind(self, *kinds: str) -> pd.DataFrame:
-        return self.where(text_in(self.table["kind"], {k.lower() for k in kinds}))
+        return self.where(text_in(self.table["kind"], kinds))
 
 
 def host_codes(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:

@@ -146,13 +146,10 @@ class _ParquetThread:
             raise OutputError(f"cannot write {self.path.name}: {type(self._error).__name__}: "
                               f"{self._error}") from self._error
 
-    def write_table(self, tbl: pa.Table) -> None:
+    def write(self, item: pa.Table | pa.RecordBatch) -> None:
+        """Queue a table or a record batch (waits while :data:`QUEUED` do)."""
         self._raise()
-        self._queue.put(tbl)
-
-    def write_batch(self, batch: pa.RecordBatch) -> None:
-        self._raise()
-        self._queue.put(batch)
+        self._queue.put(item)
 
     def close(self) -> None:
         """Wait for every queued batch, then write the footer."""
@@ -204,7 +201,6 @@ class TableSink:
         if parquet is not None:
             self._parquet = _ParquetThread(self._target)
 
-
     @property
     def spilled(self) -> bool:
         return self._spilled
@@ -254,7 +250,7 @@ class TableSink:
             # as soon as it is written.
             with pa.OSFile(str(path)) as fh:
                 for batch in pa.ipc.open_stream(fh):
-                    self._parquet.write_batch(batch)
+                    self._parquet.write(batch)
         return seg.rows
 
     def write_parquet(self, tbl: pa.Table) -> None:
@@ -264,7 +260,7 @@ class TableSink:
         # Counted first: a budget signal between the two must not leave
         # queued rows that a cut would not know of.
         self._parquet_rows += tbl.num_rows
-        self._parquet.write_table(tbl)
+        self._parquet.write(tbl)
 
     def cut_parquet(self, rows: int) -> None:
         """Keep only the first ``rows`` rows of the Parquet file: the row
@@ -287,7 +283,7 @@ class TableSink:
                     if copied >= rows:
                         break
                     group = source.read_row_group(i)
-                    writer.write_table(group)
+                    writer.write(group)
                     copied += group.num_rows
             if copied != rows:  # row groups are whole calls of write_parquet
                 raise OutputError(f"Parquet cut at {rows} rows fell inside a row group ({copied})")

@@ -215,18 +215,18 @@ def test_parquet_thread_writes_in_order_and_raises_its_error(tmp_path: Path) -> 
             for i in range(7)]
     w = _ParquetThread(tmp_path / "ok.parquet")
     for r in rows:
-        w.write_table(r)
+        w.write(r)
     w.close()
     assert pq.read_table(tmp_path / "ok.parquet")["locator"].to_pylist() == [f"line={i}" for i in range(7)]
 
     bad = _ParquetThread(tmp_path / "bad.parquet")
-    bad.write_table(pa.table({"x": [1]}))  # not the table's schema
+    bad.write(pa.table({"x": [1]}))  # not the table's schema
     with pytest.raises(OutputError, match="(?i)schema"):
         for r in rows * 10:
-            bad.write_table(r)
+            bad.write(r)
     # the error stays: no later write or close goes through
     with pytest.raises(OutputError):
-        bad.write_table(rows[0])
+        bad.write(rows[0])
     with pytest.raises(OutputError):
         bad.close()
 

@@ -133,8 +133,6 @@ def line_blocks(path: Path, encoding: str | None = None, chars: int = BLOCK_CHAR
             yield Block(held[0], held[1], not terminated)
 
 
-
-
 # -- columns ------------------------------------------------------------------
 
 def map_unique(arr: pa.Array, fn: Callable[[Any], Any], typ: pa.DataType = pa.string()) -> pa.Array:
@@ -182,8 +180,6 @@ def json_int(arr: pa.Array) -> pa.Array:
     return pc.fill_null(pc.cast(arr, pa.string()), "null")
 
 
-
-
 def concat(pieces: Sequence[pa.Array | str]) -> pa.Array:
     """Row-wise concatenation of string arrays and literals."""
     return pc.binary_join_element_wise(*pieces, "")
@@ -192,8 +188,6 @@ def concat(pieces: Sequence[pa.Array | str]) -> pa.Array:
 def locators(nos: Sequence[int] | pa.Array) -> pa.Array:
     """``line=N`` for each line number."""
     return pc.binary_join_element_wise("line=", pc.cast(pa.array(nos, pa.int64()), pa.string()), "")
-
-
 
 
 def batch_table(columns: dict[str, pa.Array], n: int, source: str, path: str) -> pa.Table:

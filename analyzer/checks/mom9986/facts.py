@@ -185,8 +185,8 @@ def exchange_rows(df: pd.DataFrame, kb: dict, mom: pd.Series) -> tuple[pd.Series
     management servers that are not)."""
     if df.empty:
         return mom, mom
-
-    exchange_source = map_values(df["provider"], lambda p: (p or "").lower().startswith("msexchange"), bool)
+    exchange_source = map_values(df["provider"], lambda p: (p or "").lower().startswith("msexchange"),
+                                 bool)
     mask = mom | _series(df, select_mask(df, kind="event") & exchange_source) | \
         _series(df, text_in(df["kind"], ["setup_line", "setup_process"]))
     isreg = _series(df, text_in(df["kind"], ["registry_key", "registry_value"]))
@@ -230,8 +230,7 @@ def _outcomes(f: Facts, host: Host, sv: Survey) -> None:
     kb = f.kb
     part = host.part
     mom = part.where(sv.mom_rows.to_numpy(dtype=bool))
-    mom_chans = {c.lower() for c in kb["mom_channels"].values()}
-    f.mom_host_rows = part.count(text_in(part.table["channel"], mom_chans)) + len(mom)
+    f.mom_host_rows = part.count(text_in(part.table["channel"], kb["mom_channels"].values())) + len(mom)
     me = kb["mom_events"]
     ids = {me["published"]: "published", me["no_key"]: "no_key"}
     ids.update({eid: "publish_failed" for eid in me["publish_failed"].values()})
@@ -257,8 +256,8 @@ def _system_log(f: Facts, host: Host) -> None:
         sys_names |= provider_aliases(p)
     # A row with no channel (a .evt whose log name was not read) is in the
     # System log when a System-only provider wrote it.
-    system = text_in(table["channel"], ["system"]) | \
-        (text_in(table["channel"], [""]) | table["channel"].isna().to_numpy()) & text_in(table["provider"], sys_names)
+    no_channel = text_in(table["channel"], [""]) | table["channel"].isna().to_numpy()
+    system = text_in(table["channel"], ["system"]) | (no_channel & text_in(table["provider"], sys_names))
     f.system_present = host.part.count(select_mask(table, kind="event") & system) > 0
     dcom = records(host.events(provider=kb["dcom"]["provider"],
                                event_id=[kb["dcom"]["start_failed"], kb["dcom"]["access_denied"]]))

@@ -15,8 +15,8 @@ The package, by concern:
 
 A large file (:data:`SPLIT_MIN_CHUNKS`) on a machine with two cores is read
 by two processes, each reading a part of its chunk slots (the parent the
-first :data:`PARENT_SHARE` of them, a forked child the rest); rows, warnings and notes
-are the same as a one-process read (tested by forcing the split on the
+first :data:`PARENT_SHARE` of them, a forked child the rest); rows,
+warnings and notes are the same as a one-process read (tested by forcing the split on the
 damaged corpus files).
 
 Damage is never silent: warnings carry the chunk number and its file offset
@@ -108,8 +108,8 @@ class EvtxSource(Source):
             outcome.unreadable = True
             return
         slots = layout.slots
-        split = max(1, round(slots * PARENT_SHARE)) if slots >= SPLIT_MIN_CHUNKS and _threads() >= 2 \
-            else slots
+        two = slots >= SPLIT_MIN_CHUNKS and _threads() >= 2
+        split = max(1, round(slots * PARENT_SHARE)) if two else slots
         helper = HalfReader.start(path, split, slots, layout, ctx.work_dir, ctx.path, self.name) \
             if split < slots else None
         if helper is None:
