@@ -26,11 +26,18 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import NamedTuple
+
+try:
+    # zlib-ng's CRC32 (carry-less multiply): ~18 GB/s here against ~1.8 GB/s
+    # for the system zlib's, which made the CRC checks ~0.45 s of reading a
+    # 750 MiB log. The same function; the system zlib's is the fallback.
+    from zlib_ng.zlib_ng import crc32
+except ImportError:  # pragma: no cover - zlib-ng is a dependency
+    from zlib import crc32
 
 FILE_MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -176,24 +183,24 @@ class Layout:
         return None
 
 
-def read_layout(path: Path) -> Layout:
-    """The :class:`Layout` of a file, read with bounded ``pread`` calls."""
+def read_layout(path: Path, crc: bool = True) -> Layout:
+    """The :class:`Layout` of a file, read with bounded ``pread`` calls.
+
+    With ``crc=False`` the chunks' CRC32s are left to the readers
+    (:func:`crc_problems` over each reader's range): reading and checksumming
+    every chunk here is ~0.5 s of a 750 MiB file spent before the second
+    reader process can start."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
         header = read_file_header(os.pread(fd, FILE_HEADER_SIZE, 0))
         chunks: list[ChunkRange] = []
-        bad_crc: list[tuple[int, str]] = []
         for i in range(chunk_slots(size)):
-            off = FILE_HEADER_SIZE + i * CHUNK_SIZE
-            head = os.pread(fd, CHUNK_HEADER_SIZE, off)
-            rng = _chunk_range(i, head)
-            chunks.append(rng)
-            if rng.valid:
-                what = _crc_problem(head, lambda n, o=off: os.pread(fd, n, o))
-                if what:
-                    bad_crc.append((i, what))
-        layout = Layout(size, header, chunks, bad_crc=bad_crc)
+            head = os.pread(fd, CHUNK_HEADER_SIZE, FILE_HEADER_SIZE + i * CHUNK_SIZE)
+            chunks.append(_chunk_range(i, head))
+        layout = Layout(size, header, chunks)
+        if crc:
+            layout.bad_crc = _crc_of(fd, chunks)
         start = FILE_HEADER_SIZE + len(chunks) * CHUNK_SIZE
         rest = size - start if size > start else 0
         if rest:
@@ -207,16 +214,38 @@ def read_layout(path: Path) -> Layout:
         os.close(fd)
 
 
+def crc_problems(path: Path, chunks: list[ChunkRange]) -> list[tuple[int, str]]:
+    """(chunk index, what) of the ``chunks`` (valid whole chunks of the file
+    at ``path``) whose header or records CRC32 is wrong."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _crc_of(fd, chunks)
+    finally:
+        os.close(fd)
+
+
+def _crc_of(fd: int, chunks: list[ChunkRange]) -> list[tuple[int, str]]:
+    bad: list[tuple[int, str]] = []
+    for rng in chunks:
+        if not rng.valid:
+            continue
+        off = rng.offset
+        what = _crc_problem(os.pread(fd, CHUNK_HEADER_SIZE, off), lambda n, o=off: os.pread(fd, n, o))
+        if what:
+            bad.append((rng.index, what))
+    return bad
+
+
 def _crc_problem(head: bytes, read: Callable[[int], bytes]) -> str | None:
     """Which CRC32 of a whole chunk is wrong ("header", "records", both), or
     None. ``read(n)`` returns the chunk's first n bytes."""
     problems = []
-    if zlib.crc32(head[:0x78] + head[0x80:CHUNK_HEADER_SIZE]) != struct.unpack_from("<I", head, 0x7C)[0]:
+    if crc32(head[:0x78] + head[0x80:CHUNK_HEADER_SIZE]) != struct.unpack_from("<I", head, 0x7C)[0]:
         problems.append("header")
     free = struct.unpack_from("<I", head, 0x30)[0]
     if CHUNK_HEADER_SIZE <= free <= CHUNK_SIZE:
         data = read(free)[CHUNK_HEADER_SIZE:]
-        if zlib.crc32(data) != struct.unpack_from("<I", head, 0x34)[0]:
+        if crc32(data) != struct.unpack_from("<I", head, 0x34)[0]:
             problems.append("records")
     else:
         problems.append("records (free-space offset out of range)")
@@ -257,7 +286,7 @@ def repair_cut_chunk(index: int, present: bytes) -> CutChunk:
     struct.pack_into("<Q", buf, 0x10, last_id)  # last event record number
     struct.pack_into("<Q", buf, 0x20, last_id)  # last event record identifier
     struct.pack_into("<II", buf, 0x2C, last_off, end)
-    struct.pack_into("<I", buf, 0x34, zlib.crc32(bytes(buf[CHUNK_HEADER_SIZE:end])))
-    struct.pack_into("<I", buf, 0x7C, zlib.crc32(bytes(buf[:0x78]) + bytes(buf[0x80:CHUNK_HEADER_SIZE])))
+    struct.pack_into("<I", buf, 0x34, crc32(bytes(buf[CHUNK_HEADER_SIZE:end])))
+    struct.pack_into("<I", buf, 0x7C, crc32(bytes(buf[:0x78]) + bytes(buf[0x80:CHUNK_HEADER_SIZE])))
     cut.data = bytes(buf)
     return cut

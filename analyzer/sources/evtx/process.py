@@ -110,6 +110,7 @@ class HalfReader:
         rng.read, rng.rec_errors = info["read"], info["rec_errors"]
         rng.chunk_errors, rng.last_text = info["chunk_errors"], info["last_text"]
         rng.max_id = info["max_id"]
+        rng.bad_crc = [(idx, what) for idx, what in info["bad_crc"]]
         return rng
 
     def tables(self) -> Iterator[pa.Table]:
@@ -160,7 +161,7 @@ def _child(path: Path, first: int, last: int, layout: Layout, tmp: Path, parent:
             os.replace(part, tmp / f"{i:06d}.arrow")
         summary = {"warnings": rng.warnings, "read": rng.read,
                    "rec_errors": rng.rec_errors, "chunk_errors": rng.chunk_errors,
-                   "last_text": rng.last_text, "max_id": rng.max_id}
+                   "last_text": rng.last_text, "max_id": rng.max_id, "bad_crc": rng.bad_crc}
         (tmp / "summary.part").write_text(json.dumps(summary), encoding="utf-8")
         os.replace(tmp / "summary.part", tmp / "summary.json")
         code = 0

@@ -22,14 +22,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .layout import CHUNK_SIZE, FILE_HEADER_SIZE, ChunkRange, Layout
+from .layout import CHUNK_SIZE, FILE_HEADER_SIZE, ChunkRange, Layout, crc_problems
 from .records import records_to_table
 
 #: Records per Arrow batch: large enough to amortize the per-batch kernels
 #: and queries, small enough that one batch of JSON text stays a few tens
-#: of MB. Measured: 50k records cost ~0.4 us a record less than 20k but
-#: raised each reader process's peak RSS from ~370 to ~540 MB.
-BATCH = 20_000
+#: of MB. Measured on the benchmark files: 40k records cost ~0.6 us a
+#: record less than 20k in the table build (7.1 vs 7.8 us, ~1 s of CPU
+#: over BIG.evtx) and raised the peak RSS of parsing the 1 GiB Security
+#: log from 0.82 to 1.1 GB (both reader processes together).
+BATCH = 40_000
 
 #: A batch ends earlier when its record text reaches this many bytes, so
 #: memory stays bounded (and below Arrow's 2 GiB string offsets) even for
@@ -118,6 +120,9 @@ class RangeReader:
         self.read = self.rec_errors = self.chunk_errors = 0
         self.last_text: str | None = None
         self.max_id: int | None = None
+        #: (chunk index, what) of the range's chunks whose CRC32 is wrong,
+        #: checked once its records are read (see :meth:`tables`).
+        self.bad_crc: list[tuple[int, str]] = []
 
     @property
     def chunks(self) -> list[ChunkRange]:
@@ -134,6 +139,9 @@ class RangeReader:
             parser = PyEvtxParser(str(self.path) if view is None else view,
                                   number_of_threads=self.threads)
             yield from self._read(parser.records_json(), display, source)
+            # Checked here, by the process that read the range, rather than
+            # before the file is split: the two processes share the work.
+            self.bad_crc = crc_problems(self.path, self.layout.chunks[self.first:self.last])
         finally:
             if view is not None:
                 view.close()
