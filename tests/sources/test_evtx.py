@@ -194,20 +194,27 @@ def _warn_list(ctx):
     return [(w.locator, w.message) for w in ctx.warnings]
 
 
+@pytest.mark.parametrize("batch", [None, 100])
 @pytest.mark.parametrize("name", [
     "sample_with_a_bad_chunk_magic.evtx", "sysmon.evtx", "system.evtx",
     "2-vss_0-Microsoft-Windows-RemoteDesktopServices-RdpCoreTS%4Operational.evtx",
     "sample-with-zero-data-size-event.evtx",
 ])
-def test_split_read_equals_single_read(corpus_dir, monkeypatch, name):
+def test_split_read_equals_single_read(corpus_dir, monkeypatch, name, batch):
     """Forcing the helper process on small files: same rows, same warnings
-    (chunk numbers of the second half mapped back), same counts."""
+    (chunk numbers of the helper's blocks mapped back), same counts; with
+    100-record batches the file is shared in many blocks of one batch."""
     from analyzer.sources import evtx as evtx_mod
+    from analyzer.sources.evtx import rust
     path = corpus_dir / "evtx" / name
     monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 10 ** 9)
     single, sctx = parse(path)
     monkeypatch.setattr(evtx_mod, "SPLIT_MIN_CHUNKS", 2)
     monkeypatch.setattr(evtx_mod, "_threads", lambda: 2)
+    if batch:
+        monkeypatch.setattr(rust, "SLICE", batch)
+        monkeypatch.setattr(rust, "BATCH", batch)
+        monkeypatch.setattr(evtx_mod, "BATCH", batch)
     split, pctx = parse(path)
     assert len(split) == len(single)
     r, p = _rows(single), _rows(split)
@@ -227,6 +234,7 @@ def _split_small_batches(monkeypatch) -> None:
     monkeypatch.setattr(evtx_mod, "_threads", lambda: 2)
     monkeypatch.setattr(rust, "SLICE", 100)
     monkeypatch.setattr(rust, "BATCH", 100)
+    monkeypatch.setattr(evtx_mod, "BATCH", 100)  # blocks of one batch
 
 
 def _one_process_ids(path: Path, monkeypatch) -> list[int]:
@@ -247,10 +255,10 @@ def _helper_parse(path: Path, work: Path) -> tuple[list[int], ParseContext]:
 def test_a_dead_helper_loses_and_repeats_no_record(corpus_dir, monkeypatch, tmp_path, dies_at):
     """A helper that dies (here: raises in the child) before its first batch
     or after writing three is detected by its exit status: the parent gives
-    the rows of the complete batches, then reads the rest of that part
-    itself from the next record on. The rows equal a one-process read,
-    none twice; the note says how far the helper got; no scratch files are
-    left."""
+    the rows of the complete batches, then reads the rest of that block
+    itself from the next record on, and every later block. The rows equal
+    a one-process read, none twice; the note says how far the helper got;
+    no scratch files are left."""
     import os
 
     from analyzer.sources.evtx import rust
@@ -258,47 +266,141 @@ def test_a_dead_helper_loses_and_repeats_no_record(corpus_dir, monkeypatch, tmp_
     single = _one_process_ids(path, monkeypatch)
     parent = os.getpid()
     real = rust.RangeReader.tables
+    written = [0]  # the child's batches so far (its own copy after the fork)
 
     def tables(self, display, source):
-        for i, tbl in enumerate(real(self, display, source)):
-            if os.getpid() != parent and i == dies_at:
-                raise RuntimeError("simulated crash in the helper")
+        for tbl in real(self, display, source):
+            if os.getpid() != parent:
+                if written[0] == dies_at:
+                    raise RuntimeError("simulated crash in the helper")
+                written[0] += 1
             yield tbl
 
     monkeypatch.setattr(rust.RangeReader, "tables", tables)
     _split_small_batches(monkeypatch)
     rids, ctx = _helper_parse(path, tmp_path / "work")
     assert rids == single
-    assert f"second-half reader process failed after {dies_at * 100} records; " \
-        "read in-process" in ctx.notes
+    failed = [n for n in ctx.notes if n.startswith("helper reader process failed after ")]
+    assert len(failed) == 1 and failed[0].endswith(" records; the rest read in-process"), ctx.notes
+    if dies_at == 0:
+        assert failed[0].startswith("helper reader process failed after 0 records")
     assert not list((tmp_path / "work").iterdir())
 
 
 def test_helper_rows_that_never_arrive_are_read_in_the_parent(corpus_dir, monkeypatch, tmp_path):
-    """A helper that succeeds but whose last batches the parent never took
-    (a batch renamed between the parent's two looks, were the second look
-    missing): the count the helper reports tells, and the rest of its part
-    is read in the parent; rows equal a one-process read."""
+    """A helper that succeeds but whose batches of one block the parent
+    never took (a batch renamed between the parent's two looks, were the
+    second look missing): the count the helper reports for the block
+    tells, and the block is read in the parent; rows equal a one-process
+    read."""
+    import re
+
     from analyzer.sources.evtx import process
     path = corpus_dir / "evtx" / "system.evtx"
     single = _one_process_ids(path, monkeypatch)
-    real = process.HalfReader.tables
+    real = process.Helper.tables
+    seen: list[int] = []
 
-    def two_batches(self):
-        for i, tbl in enumerate(real(self)):
-            if i < 2:
+    def first_block_lost(self, k):
+        seen.append(k)
+        for tbl in real(self, k):
+            if len(seen) > 1:
                 yield tbl
 
-    monkeypatch.setattr(process.HalfReader, "tables", two_batches)
+    monkeypatch.setattr(process.Helper, "tables", first_block_lost)
     _split_small_batches(monkeypatch)
     rids, ctx = _helper_parse(path, tmp_path / "work")
     assert rids == single
-    assert any(n.startswith("second-half reader process read ") and
-               n.endswith(" records but 200 arrived; the rest read in-process") for n in ctx.notes)
+    assert seen, "the helper read no block"
+    assert any(re.fullmatch(r"helper reader process read [1-9]\d* records of chunks \d+-\d+ but 0 "
+                            r"arrived; the rest read in-process", n) for n in ctx.notes), ctx.notes
+
+
+def test_plan_blocks_covers_every_slot_once_in_batches():
+    """The parent's first part holds about its share of the announced
+    records; the blocks after it are contiguous, cover every slot to the
+    end (the cut chunk's too) and hold at most one batch of records unless
+    a single slot holds more; a file whose headers announce nothing is cut
+    by slots."""
+    from analyzer.sources.evtx.layout import ChunkRange, CutChunk, FileHeader, Layout
+    from analyzer.sources.evtx.process import plan_blocks
+
+    def layout(counts, cut=None):
+        chunks, rid = [], 1
+        for i, n in enumerate(counts):
+            valid = n is not None
+            chunks.append(ChunkRange(i, rid, rid + (n or 0) - 1, valid, 0x200))
+            rid += n or 0
+        header = FileHeader(0, len(counts) - 1, rid, len(counts), 0, True)
+        return Layout(0x1000 + len(counts) * 0x10000, header, chunks, cut=cut)
+
+    counts = [90, 100, None, 80, 100, 100, 3000, 0, 100, 100, 50]
+    for share, block in ((0.35, 200), (0.5, 100), (0.1, 1000)):
+        lay = layout(counts, cut=CutChunk(len(counts), 0x8000, 7, 1000, b"x" * 0x10000))
+        first, blocks = plan_blocks(lay, share, block)
+        assert lay.slots == len(counts) + 1
+        assert 1 <= first < lay.slots
+        edges = [first] + [b for _, b in blocks]
+        assert [a for a, _ in blocks] == edges[:-1] and edges[-1] == lay.slots
+        per = [min(max(n or 0, 0), 0x10000 // 24) for n in counts] + [7]
+        total = sum(per)
+        assert sum(per[:first]) <= total * share or first == 1
+        assert sum(per[:first + 1]) > total * share
+        for a, b in blocks:
+            assert b > a and (sum(per[a:b]) <= block or b - a == 1), (share, block, a, b)
+    first, blocks = plan_blocks(layout([None] * 6), 0.35, 2)
+    assert first == 2 and blocks == [(2, 4), (4, 6)]
+
+
+def test_blocks_go_to_whichever_process_is_free(corpus_dir, monkeypatch, tmp_path):
+    """A slow helper: the parent reads most blocks itself while it waits.
+    A slow parent: the helper reads them. Either way the rows, warnings and
+    notes equal a one-process read of a damaged file."""
+    import os
+    import time
+
+    from analyzer.sources import evtx as evtx_mod
+    from analyzer.sources.evtx import process, rust
+    from analyzer.sources.evtx.layout import read_layout
+    path = corpus_dir / "evtx" / "sample_with_a_bad_chunk_magic.evtx"
+    single, sctx = parse(path)
+    parent = os.getpid()
+    real_read, real_claim = rust.RangeReader.tables, process._claim
+    for slow in ("helper", "parent"):
+        claims: list[int] = []
+
+        def read(self, display, source):
+            for tbl in real_read(self, display, source):
+                if (os.getpid() != parent) == (slow == "helper"):
+                    time.sleep(0.2)
+                yield tbl
+
+        def claim(tmp, k, who):
+            won = real_claim(tmp, k, who)
+            if won and os.getpid() == parent:
+                claims.append(k)
+            return won
+
+        with monkeypatch.context() as m:
+            _split_small_batches(m)
+            m.setattr(rust.RangeReader, "tables", read)
+            m.setattr(process, "_claim", claim)
+            ctx = ParseContext(path=path.name, fs_path=path, options=Options(),
+                               work_dir=tmp_path / slow)
+            blocks = process.plan_blocks(read_layout(path, crc=False), evtx_mod.FIRST_SHARE, 100)[1]
+            tbl = pa.concat_tables(table.conform_arrow(b) for b in get("evtx").parse(ctx))
+        assert tbl.column("record_id").to_pylist() == \
+            pa.Array.from_pandas(single["record_id"]).to_pylist(), slow
+        assert _warn_list(ctx) == _warn_list(sctx) and ctx.notes == sctx.notes, slow
+        assert len(blocks) >= 4
+        if slow == "helper":
+            assert len(claims) >= len(blocks) - 1, (claims, len(blocks))
+        else:
+            assert len(claims) <= 1, (claims, len(blocks))
 
 
 def test_skip_rows_cuts_inside_a_batch() -> None:
-    from analyzer.sources.evtx import _skip_rows
+    from analyzer.sources.evtx.process import skip_rows as _skip_rows
     tables = [pa.table({"r": list(range(a, b))}) for a, b in ((0, 3), (3, 7), (7, 9))]
     for count in range(10):
         kept = [t for t in _skip_rows(iter(tables), count)]
@@ -320,25 +422,27 @@ def test_helper_batches_are_taken_while_it_reads(corpus_dir, monkeypatch, tmp_pa
     single = _one_process_ids(path, monkeypatch)
     marker = tmp_path / "taken"
     parent = os.getpid()
-    real_read, real_take = rust.RangeReader.tables, process.HalfReader.tables
+    first_done: list[bool] = []  # the child's own copy after the fork
+    real_read, real_take = rust.RangeReader.tables, process.Helper.tables
 
     def read(self, display, source):
         for i, tbl in enumerate(real_read(self, display, source)):
             yield tbl
-            if os.getpid() != parent and i == 0:
+            if os.getpid() != parent and i == 0 and not first_done:
+                first_done.append(True)
                 deadline = time.monotonic() + 20
                 while not marker.exists():
                     if time.monotonic() > deadline:
                         raise RuntimeError("first batch not taken while the helper ran")
                     time.sleep(0.01)
 
-    def take(self):
-        for tbl in real_take(self):
+    def take(self, k):
+        for tbl in real_take(self, k):
             marker.touch()
             yield tbl
 
     monkeypatch.setattr(rust.RangeReader, "tables", read)
-    monkeypatch.setattr(process.HalfReader, "tables", take)
+    monkeypatch.setattr(process.Helper, "tables", take)
     _split_small_batches(monkeypatch)
     rids, ctx = _helper_parse(path, tmp_path / "work")
     assert marker.exists()

@@ -6,7 +6,7 @@ The package, by concern:
   :class:`~.layout.ChunkRange` per slot, the chunk a cut file ends inside
   of rebuilt so its complete records stay readable, CRC checks;
 * :mod:`.rust` (default backend): the ``evtx`` package (Rust) over a range
-  of chunk slots; :mod:`.process`: the second reader process of a large file;
+  of chunk slots; :mod:`.process`: the helper reader process of a large file;
 * :mod:`.pyevtx` (``--evtx-backend python``): python-evtx, walking every
   chunk slot itself (python-evtx trusts the stale header chunk count);
 * :mod:`.records`: the JSON -> Arrow table pipeline both backends share, in
@@ -14,10 +14,10 @@ The package, by concern:
   are equal and memory holds one batch of record text at a time.
 
 A large file (:data:`SPLIT_MIN_CHUNKS`) on a machine with two cores is read
-by two processes, each reading a part of its chunk slots (the parent the
-first :data:`PARENT_SHARE` of them, a forked child the rest); rows,
-warnings and notes are the same as a one-process read (tested by forcing the split on the
-damaged corpus files).
+by two processes (the parent the first :data:`FIRST_SHARE` of its records,
+then both, block by block, whichever is free); rows, warnings and notes are
+the same as a one-process read (tested by forcing the split on the damaged
+corpus files).
 
 Damage is never silent: warnings carry the chunk number and its file offset
 (``chunk=6 offset=0x61000``); a file that ends inside a chunk, or is shorter
@@ -38,7 +38,7 @@ from ..base import ParseContext, Source
 from . import pyevtx
 from .layout import (CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE, FILE_MAGIC, Layout, crc_problems,
                      read_layout)
-from .process import HalfReader
+from .process import Helper, plan_blocks
 from .records import records_to_table
 from .rust import AFTER_PREVIOUS, BATCH, RangeReader, after_locator
 
@@ -51,15 +51,14 @@ from .rust import AFTER_PREVIOUS, BATCH, RangeReader, after_locator
 #: size the fork (~10-30 ms) costs more than it saves.
 SPLIT_MIN_CHUNKS = 64
 
-#: The parent's share of a split file's chunk slots. The parent also
-#: enriches every batch of both halves and hands them to the output
-#: (Parquet encoding, the file's hash), so an even split left the child
-#: idle at the end of the read; each process checks the CRCs of its own
-#: chunks. Measured on the 750 MiB benchmark file (time the parent waited
-#: for the child's batches after its own part): 0.45 -> 1.2-1.8 s, 0.5 ->
-#: 0-1 s, with the child sometimes done first; on a shared machine the
-#: spread between runs is as large as the difference.
-PARENT_SHARE = 0.48
+#: The share of a split file's records the parent reads before it starts
+#: giving the helper's: the rest is shared block by block as each process
+#: is free (:mod:`.process`), so this only sets how early the parent
+#: starts on the helper's batches (it also enriches them and hands them to
+#: the output: Parquet encoding, the file's hash). Measured on the 750 MiB
+#: benchmark file: 0.1, 0.2 and 0.35 all ended within the noise (12.9-13.9
+#: s); the parent never waited for the helper for more than 0.3 s.
+FIRST_SHARE = 0.2
 
 
 def _threads() -> int:
@@ -114,36 +113,22 @@ class EvtxSource(Source):
             outcome.unreadable = True
             return
         slots = layout.slots
-        two = slots >= SPLIT_MIN_CHUNKS and _threads() >= 2
-        split = max(1, round(slots * PARENT_SHARE)) if two else slots
-        helper = HalfReader.start(path, split, slots, layout, ctx.work_dir, ctx.path, self.name) \
-            if split < slots else None
+        helper = None
+        if slots >= SPLIT_MIN_CHUNKS and _threads() >= 2:
+            split, blocks = plan_blocks(layout, FIRST_SHARE, BATCH)
+            helper = Helper.start(path, blocks, layout, ctx.work_dir, ctx.path, self.name) \
+                if blocks else None
         if helper is None:
             split = slots
         first = RangeReader(path, 0, split, layout, threads=1 if helper else _threads())
+        ranges = [first]
         try:
             yield from first.tables(ctx.path, self.name)
-            taken = 0  # rows of the helper's batches already given
-            for tbl in helper.tables() if helper else ():
-                taken += tbl.num_rows
-                yield tbl
-            second = helper.finish() if helper else None
-            if helper and (second is None or second.read != taken):
-                # The helper died (killed, out of memory), or fewer of its
-                # rows arrived than it says it read: its part is read here,
-                # past the records its complete batches gave.
-                if second is None:
-                    ctx.note(f"second-half reader process failed after {taken} records; "
-                             "read in-process")
-                else:
-                    ctx.note(f"second-half reader process read {second.read} records but "
-                             f"{taken} arrived; the rest read in-process")
-                second = RangeReader(path, split, slots, layout, threads=_threads())
-                yield from _skip_rows(second.tables(ctx.path, self.name), taken)
+            if helper:
+                yield from helper.in_order(ranges, ctx.note)
         finally:
             if helper:
                 helper.close()
-        ranges = [first] + ([second] if second is not None else [])
         _crc_warnings(ctx, sorted(bad for rng in ranges for bad in rng.bad_crc))
         last_text: str | None = None
         rec_errors = chunk_errors = 0
@@ -178,16 +163,6 @@ class EvtxSource(Source):
         if batch:
             yield records_to_table(batch, ctx.path, self.name)
         _summary(ctx, outcome.read, counts["record"], counts["chunk"], backend="python-evtx")
-
-
-def _skip_rows(tables: Iterator[pa.Table], count: int) -> Iterator[pa.Table]:
-    """``tables`` without their first ``count`` rows (one row a record)."""
-    for tbl in tables:
-        if count >= tbl.num_rows:
-            count -= tbl.num_rows
-            continue
-        yield tbl.slice(count) if count else tbl
-        count = 0
 
 
 class _Outcome:

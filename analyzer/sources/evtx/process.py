@@ -1,24 +1,32 @@
-"""The second reader process of a large .evtx file.
+"""The helper reader process of a large .evtx file, and how the two
+processes share the chunk slots.
 
-A large file on a machine with two cores is read by two processes, each
-reading a part of its chunk slots: the per-record work is Python-bound (the Rust
-parser's own threads measured no faster: building each record's Python
-string and dict holds the GIL), so the second core only helps from a second
-interpreter.
+A large file on a machine with two cores is read by two processes: the
+per-record work is Python-bound (the Rust parser's own threads measured no
+faster: building each record's Python string and dict holds the GIL), so
+the second core only helps from a second interpreter.
 
-The child reads its chunk range exactly as the parent reads the first part
-(the same :class:`~.rust.RangeReader`), writes each batch as an Arrow IPC
-file into a scratch directory (complete files only: written as ``.part``,
-then renamed) and its warnings and counts as JSON at the end. The parent
-yields its own part while the child works, then memory-maps the child's
-batches as they appear, while the child is still reading (no pickling of
-rows: sending rows back through a pipe lost the whole parallel gain when
-measured). Taking them as they come, instead of after the child's exit,
-takes the parent's share of every child batch (enrichment, Parquet
-encoding) off the end of the read. A child that dies (killed, out of
-memory) is detected by its exit status and the parent reads the rest of
-that part itself. The child asks the kernel to kill it when the parent dies
-(a batch worker killed for its time limit leaves no orphan).
+The work is shared dynamically, not split once: on a shared machine either
+process may get less of a core than the other, and a fixed split left one
+of them idle for up to 1.8 s of an 11 s read (measured on the 750 MiB
+benchmark file). The parent reads the first part of the file; the rest is
+cut into blocks of about one batch of records (:func:`plan_blocks`). Each
+process claims the lowest unclaimed block (a hard link created in the
+scratch directory: atomic, and it carries the claimant's letter), reads it,
+and claims the next. The parent gives every row in file order: block by
+block, its own (read now, or earlier while it waited for the helper and
+kept as Arrow IPC files) or the helper's.
+
+The helper reads each block exactly as the parent does (the same
+:class:`~.rust.RangeReader`), writes each batch as an Arrow IPC file into
+the scratch directory (complete files only: written as ``.part``, then
+renamed) and, when the block is done, its warnings and counts as JSON. The
+parent memory-maps the helper's batches as they appear (no pickling of rows:
+sending rows back through a pipe lost the whole parallel gain when
+measured). A helper that dies (killed, out of memory) is detected by its
+exit status, and the parent reads the rest of its block itself, past the
+rows already given. The helper asks the kernel to kill it when the parent
+dies (a batch worker killed for its time limit leaves no orphan).
 """
 from __future__ import annotations
 
@@ -29,32 +37,127 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
 from ...safeio import FORK_LOCK
-from .layout import Layout
+from .layout import CHUNK_SIZE, Layout
 from .records import warm
 from .rust import RangeReader
 
+#: Most records a chunk can hold (a record is at least 24 bytes): a bound
+#: on a damaged chunk header's record range when blocks are planned.
+_MAX_CHUNK_RECORDS = CHUNK_SIZE // 24
 
-class HalfReader:
-    """A forked child reading chunk slots ``[first, last)``."""
+Block = tuple[int, int]  # chunk slots [first, last)
 
-    #: Seconds between two looks for the child's next batch while it runs.
+
+def plan_blocks(layout: Layout, first_share: float, block_records: int) -> tuple[int, list[Block]]:
+    """(end of the parent's first part, the blocks after it).
+
+    Cut by the records the chunk headers announce, so that a block holds
+    at most ``block_records`` (one batch: no small batch at every block's
+    end) and the first part about ``first_share`` of the file's records.
+    Every block has at least one slot; a file whose headers announce no
+    record is cut by slots."""
+    slots = layout.slots
+    counts = [min(max(c.last_record - c.first_record + 1, 0), _MAX_CHUNK_RECORDS) if c.valid else 0
+              for c in layout.chunks[:slots]]
+    if slots > len(layout.chunks) and layout.cut is not None:
+        counts.append(layout.cut.records)
+    if not sum(counts):
+        counts = [1] * slots
+    total = sum(counts)
+    first, held = 0, 0
+    while first < slots - 1 and (first == 0 or held + counts[first] <= total * first_share):
+        held += counts[first]
+        first += 1
+    blocks: list[Block] = []
+    start, held = first, 0
+    for i in range(first, slots):
+        if i > start and held + counts[i] > block_records:
+            blocks.append((start, i))
+            start, held = i, 0
+        held += counts[i]
+    if start < slots:
+        blocks.append((start, slots))
+    return first, blocks
+
+
+def _claim(tmp: Path, k: int, who: str) -> bool:
+    """Claim block ``k`` for ``who`` ("p" parent, "c" child): a hard link
+    to the claimant's letter file, which either process can create first
+    and only one can."""
+    try:
+        os.link(tmp / f"owner-{who}", tmp / f"claim-{k:05d}")
+        return True
+    except FileExistsError:
+        return False
+
+
+def _owner(tmp: Path, k: int) -> str | None:
+    try:
+        return (tmp / f"claim-{k:05d}").read_text(encoding="ascii") or None
+    except FileNotFoundError:
+        return None
+
+
+def _write_batch(path: Path, tbl: pa.Table) -> None:
+    """One batch as an Arrow IPC file, under its final name once complete."""
+    part = path.with_suffix(".part")
+    with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_file(sink, tbl.schema) as writer:
+        writer.write_table(tbl)
+    os.replace(part, path)
+
+
+def _read_batch(path: Path) -> pa.Table:
+    # Memory-mapped: the batch's buffers stay valid after the file is
+    # removed (Linux keeps the pages until unmapped).
+    tbl = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    path.unlink(missing_ok=True)
+    return tbl
+
+
+def _summary(rng: RangeReader) -> dict:
+    return {"warnings": rng.warnings, "read": rng.read, "rec_errors": rng.rec_errors,
+            "chunk_errors": rng.chunk_errors, "last_text": rng.last_text, "max_id": rng.max_id,
+            "bad_crc": rng.bad_crc}
+
+
+def _range_of(info: dict, first: int, last: int, layout: Layout) -> RangeReader:
+    rng = RangeReader(Path(), first, last, layout, threads=1)
+    rng.warnings = [(m, loc) for m, loc in info["warnings"]]
+    rng.read, rng.rec_errors = info["read"], info["rec_errors"]
+    rng.chunk_errors, rng.last_text = info["chunk_errors"], info["last_text"]
+    rng.max_id = info["max_id"]
+    rng.bad_crc = [(idx, what) for idx, what in info["bad_crc"]]
+    return rng
+
+
+class Helper:
+    """A forked child reading the blocks it claims."""
+
+    #: Seconds between two looks for the child's next batch, when the
+    #: parent has no block of its own left to read meanwhile.
     POLL = 0.01
 
-    def __init__(self, pid: int, tmp: Path, first: int, last: int, layout: Layout) -> None:
+    def __init__(self, pid: int, tmp: Path, path: Path, blocks: list[Block], layout: Layout,
+                 display: str, source: str) -> None:
         self.pid: int | None = pid
         self.status: int | None = None  # the child's wait status, once it exited
-        self.tmp = tmp
-        self.first, self.last, self.layout = first, last, layout
+        self.tmp, self.path, self.blocks, self.layout = tmp, path, blocks, layout
+        self.display, self.source = display, source
+        #: Blocks the parent read ahead: their ranges and batch files.
+        self._ahead: dict[int, tuple[RangeReader, list[Path]]] = {}
+        self.taken = 0  # rows of the child's batches given so far
+        self.failed = False  # the child died (said once)
+        self._unclaimed = 0  # no block below this one is unclaimed
 
     @classmethod
-    def start(cls, path: Path, first: int, last: int, layout: Layout,
-              work_dir: Path | None, display: str, source: str) -> HalfReader | None:
+    def start(cls, path: Path, blocks: list[Block], layout: Layout, work_dir: Path | None,
+              display: str, source: str) -> Helper | None:
         """Fork the child; None when this platform or the moment does not allow it."""
         if not sys.platform.startswith("linux"):
             # fork() of a process with native thread pools is only known to
@@ -63,7 +166,9 @@ class HalfReader:
         try:
             if work_dir is not None:
                 work_dir.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix="evtx-half-", dir=work_dir))
+            tmp = Path(tempfile.mkdtemp(prefix="evtx-helper-", dir=work_dir))
+            for who in "pc":
+                (tmp / f"owner-{who}").write_text(who, encoding="ascii")
         except OSError:
             return None
         parent = os.getpid()
@@ -84,8 +189,8 @@ class HalfReader:
             shutil.rmtree(tmp, ignore_errors=True)
             return None
         if pid == 0:  # pragma: no cover - runs in the child, reported via its files
-            _child(path, first, last, layout, tmp, parent, display, source)
-        return cls(pid, tmp, first, last, layout)
+            _child(path, blocks, layout, tmp, parent, display, source)
+        return cls(pid, tmp, path, blocks, layout, display, source)
 
     def _reap(self, block: bool) -> bool:
         """Whether the child has exited (its status kept in :attr:`status`)."""
@@ -97,41 +202,89 @@ class HalfReader:
         self.pid, self.status = None, status
         return True
 
-    def finish(self) -> RangeReader | None:
-        """Wait for the child; its range (warnings, counts), or None when it failed."""
-        if not self._reap(block=True):
-            return None
-        summary = self.tmp / "summary.json"
-        if self.status != 0 or not summary.exists():
-            return None
-        info = json.loads(summary.read_text(encoding="utf-8"))
-        rng = RangeReader(Path(), self.first, self.last, self.layout, threads=1)
-        rng.warnings = [(m, loc) for m, loc in info["warnings"]]
-        rng.read, rng.rec_errors = info["read"], info["rec_errors"]
-        rng.chunk_errors, rng.last_text = info["chunk_errors"], info["last_text"]
-        rng.max_id = info["max_id"]
-        rng.bad_crc = [(idx, what) for idx, what in info["bad_crc"]]
-        return rng
+    def in_order(self, ranges: list[RangeReader], note: Callable[[str], None]) -> Iterator[pa.Table]:
+        """Every block's rows in file order; each block's range (warnings,
+        counts) appended to ``ranges`` in the same order."""
+        for k, (first, last) in enumerate(self.blocks):
+            owner = _owner(self.tmp, k)
+            if owner is None and _claim(self.tmp, k, "p"):
+                owner = "p"
+            if owner == "c" or (owner is None and _owner(self.tmp, k) == "c"):
+                yield from self._childs_block(k, ranges, note)
+            elif k in self._ahead:
+                rng, files = self._ahead.pop(k)
+                for f in files:
+                    yield _read_batch(f)
+                ranges.append(rng)
+            else:
+                rng = RangeReader(self.path, first, last, self.layout, threads=1)
+                yield from rng.tables(self.display, self.source)
+                ranges.append(rng)
 
-    def tables(self) -> Iterator[pa.Table]:
-        """The child's batches in order, each as soon as the child has
-        written it; ends when the child has exited and its last batch is
-        taken. Whether the child succeeded is :meth:`finish`'s to say: a
-        child that died leaves only complete batches, the records before
-        the point where it stopped."""
+    def _childs_block(self, k: int, ranges: list[RangeReader],
+                      note: Callable[[str], None]) -> Iterator[pa.Table]:
+        """The child's batches of block ``k``, as soon as each is written;
+        the block read here past them when the child failed on it."""
+        first, last = self.blocks[k]
+        taken = 0
+        for tbl in self.tables(k):
+            taken += tbl.num_rows
+            yield tbl
+        self.taken += taken
+        done = self.tmp / f"c{k:05d}.json"
+        info = json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
+        if info is not None and info["read"] == taken:
+            ranges.append(_range_of(info, first, last, self.layout))
+            return
+        # The child died (killed, out of memory), or fewer of its rows
+        # arrived than it says it read: the block is read here, past the
+        # records already given.
+        if info is None:
+            if not self.failed:
+                note(f"helper reader process failed after {self.taken} records; "
+                     "the rest read in-process")
+            self.failed = True
+        else:
+            note(f"helper reader process read {info['read']} records of chunks {first}-{last - 1} "
+                 f"but {taken} arrived; the rest read in-process")
+        rng = RangeReader(self.path, first, last, self.layout, threads=1)
+        yield from skip_rows(rng.tables(self.display, self.source), taken)
+        ranges.append(rng)
+
+    def tables(self, k: int) -> Iterator[pa.Table]:
+        """The child's batches of block ``k`` in order, each as soon as the
+        child has written it; ends when the block is done, or when the child
+        has exited and its last batch is taken. While none is ready, the
+        parent reads a block of its own ahead."""
         i = 0
         while True:
-            f = self.tmp / f"{i:06d}.arrow"
+            f = self.tmp / f"c{k:05d}-{i:06d}.arrow"
             if f.exists():
-                # Memory-mapped: the batch's buffers stay valid after the
-                # file is removed (Linux keeps the pages until unmapped).
-                yield pa.ipc.open_file(pa.memory_map(str(f))).read_all()
+                yield _read_batch(f)
                 i += 1
-            elif self._reap(block=False):
-                if not f.exists():  # renamed between the two looks: take it
+            elif (self.tmp / f"c{k:05d}.json").exists() or self._reap(block=False):
+                if not f.exists():  # written between the two looks: take it
                     return
-            else:
+            elif not self._read_ahead():
                 time.sleep(self.POLL)
+
+    def _read_ahead(self) -> bool:
+        """Claim the lowest unclaimed block and read it into batch files;
+        False when every block is claimed."""
+        # Claims only grow: blocks found claimed are not looked at again.
+        while self._unclaimed < len(self.blocks) and _owner(self.tmp, self._unclaimed) is not None:
+            self._unclaimed += 1
+        for k in range(self._unclaimed, len(self.blocks)):
+            if _owner(self.tmp, k) is None and _claim(self.tmp, k, "p"):
+                first, last = self.blocks[k]
+                rng = RangeReader(self.path, first, last, self.layout, threads=1)
+                files = []
+                for i, tbl in enumerate(rng.tables(self.display, self.source)):
+                    files.append(self.tmp / f"p{k:05d}-{i:06d}.arrow")
+                    _write_batch(files[-1], tbl)
+                self._ahead[k] = (rng, files)
+                return True
+        return False
 
     def close(self) -> None:
         if self.pid is not None:
@@ -140,32 +293,39 @@ class HalfReader:
                 os.waitpid(self.pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-            # Killed: what tables() and finish() see from now on.
+            # Killed: what tables() sees from now on.
             self.pid, self.status = None, -signal.SIGKILL
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _child(path: Path, first: int, last: int, layout: Layout, tmp: Path, parent: int,
-           display: str, source: str) -> None:  # pragma: no cover - runs in the child
-    """The child's whole life: read the range, write its files, exit."""
+def skip_rows(tables: Iterator[pa.Table], count: int) -> Iterator[pa.Table]:
+    """``tables`` without their first ``count`` rows (one row a record)."""
+    for tbl in tables:
+        if count >= tbl.num_rows:
+            count -= tbl.num_rows
+            continue
+        yield tbl.slice(count) if count else tbl
+        count = 0
+
+
+def _child(path: Path, blocks: list[Block], layout: Layout, tmp: Path, parent: int,
+           display: str, source: str) -> None:  # pragma: no cover - runs in the child, reported via its files
+    """The child's whole life: read the blocks it can claim, write their
+    files, exit."""
     code = 1
     try:
         _die_with_parent(parent)
-        rng = RangeReader(path, first, last, layout, threads=1)
-        for i, tbl in enumerate(rng.tables(display, source)):
-            part = tmp / f"{i:06d}.part"
-            with pa.OSFile(str(part), "wb") as sink, \
-                    pa.ipc.new_file(sink, tbl.schema) as writer:
-                writer.write_table(tbl)
-            # The parent takes a batch once it has its final name.
-            os.replace(part, tmp / f"{i:06d}.arrow")
-        summary = {"warnings": rng.warnings, "read": rng.read,
-                   "rec_errors": rng.rec_errors, "chunk_errors": rng.chunk_errors,
-                   "last_text": rng.last_text, "max_id": rng.max_id, "bad_crc": rng.bad_crc}
-        (tmp / "summary.part").write_text(json.dumps(summary), encoding="utf-8")
-        os.replace(tmp / "summary.part", tmp / "summary.json")
+        for k, (first, last) in enumerate(blocks):
+            if not _claim(tmp, k, "c"):
+                continue
+            rng = RangeReader(path, first, last, layout, threads=1)
+            for i, tbl in enumerate(rng.tables(display, source)):
+                _write_batch(tmp / f"c{k:05d}-{i:06d}.arrow", tbl)
+            done = tmp / f"c{k:05d}.json"
+            done.with_suffix(".part").write_text(json.dumps(_summary(rng)), encoding="utf-8")
+            os.replace(done.with_suffix(".part"), done)
         code = 0
-    except BaseException:  # noqa: BLE001 - the parent re-reads this half
+    except BaseException:  # noqa: BLE001 - the parent reads this block itself
         code = 1
     finally:
         os._exit(code)
