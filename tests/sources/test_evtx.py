@@ -372,7 +372,7 @@ def test_blocks_go_to_whichever_process_is_free(corpus_dir, monkeypatch, tmp_pat
         def read(self, display, source):
             for tbl in real_read(self, display, source):
                 if (os.getpid() != parent) == (slow == "helper"):
-                    time.sleep(0.2)
+                    time.sleep(1.0)  # a wide margin over the other's start-up
                 yield tbl
 
         def claim(tmp, k, who):
@@ -397,6 +397,43 @@ def test_blocks_go_to_whichever_process_is_free(corpus_dir, monkeypatch, tmp_pat
             assert len(claims) >= len(blocks) - 1, (claims, len(blocks))
         else:
             assert len(claims) <= 1, (claims, len(blocks))
+
+
+def test_a_read_ahead_block_that_cannot_be_written_stays_in_memory(corpus_dir, monkeypatch,
+                                                                   tmp_path):
+    """The parent's scratch files fail (disk full) while it reads ahead
+    beside a slow helper: the block it was reading is kept in memory, no
+    other is read ahead, and the rows still equal a one-process read."""
+    import os
+    import time
+
+    from analyzer.sources.evtx import process, rust
+    path = corpus_dir / "evtx" / "system.evtx"
+    single = _one_process_ids(path, monkeypatch)
+    parent = os.getpid()
+    real_read, real_write = rust.RangeReader.tables, process._write_batch
+    failed: list[str] = []
+
+    def read(self, display, source):
+        for tbl in real_read(self, display, source):
+            if os.getpid() != parent:
+                time.sleep(0.1)
+            yield tbl
+
+    def write(target, tbl):
+        if os.getpid() == parent:
+            failed.append(target.name)
+            raise OSError(28, "No space left on device")
+        real_write(target, tbl)
+
+    monkeypatch.setattr(rust.RangeReader, "tables", read)
+    monkeypatch.setattr(process, "_write_batch", write)
+    _split_small_batches(monkeypatch)
+    rids, ctx = _helper_parse(path, tmp_path / "work")
+    assert rids == single
+    # One block kept in memory (its batches), then no other read ahead.
+    assert failed and len({name.split("-")[0] for name in failed}) == 1, failed
+    assert not any("failed" in n for n in ctx.notes), ctx.notes
 
 
 def test_skip_rows_cuts_inside_a_batch() -> None:

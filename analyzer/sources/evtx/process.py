@@ -105,11 +105,16 @@ def _owner(tmp: Path, k: int) -> str | None:
 
 
 def _write_batch(path: Path, tbl: pa.Table) -> None:
-    """One batch as an Arrow IPC file, under its final name once complete."""
+    """One batch as an Arrow IPC file, under its final name once complete
+    (an incomplete one is removed)."""
     part = path.with_suffix(".part")
-    with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_file(sink, tbl.schema) as writer:
-        writer.write_table(tbl)
-    os.replace(part, path)
+    try:
+        with pa.OSFile(str(part), "wb") as sink, pa.ipc.new_file(sink, tbl.schema) as writer:
+            writer.write_table(tbl)
+        os.replace(part, path)
+    except OSError:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def _read_batch(path: Path) -> pa.Table:
@@ -149,11 +154,13 @@ class Helper:
         self.status: int | None = None  # the child's wait status, once it exited
         self.tmp, self.path, self.blocks, self.layout = tmp, path, blocks, layout
         self.display, self.source = display, source
-        #: Blocks the parent read ahead: their ranges and batch files.
-        self._ahead: dict[int, tuple[RangeReader, list[Path]]] = {}
+        #: Blocks the parent read ahead: their ranges and batches (files,
+        #: or tables when a file could not be written).
+        self._ahead: dict[int, tuple[RangeReader, list[Path | pa.Table]]] = {}
         self.taken = 0  # rows of the child's batches given so far
         self.failed = False  # the child died (said once)
         self._unclaimed = 0  # no block below this one is unclaimed
+        self._spool_ok = True  # blocks read ahead can be written to the scratch directory
 
     @classmethod
     def start(cls, path: Path, blocks: list[Block], layout: Layout, work_dir: Path | None,
@@ -212,9 +219,9 @@ class Helper:
             if owner == "c" or (owner is None and _owner(self.tmp, k) == "c"):
                 yield from self._childs_block(k, ranges, note)
             elif k in self._ahead:
-                rng, files = self._ahead.pop(k)
-                for f in files:
-                    yield _read_batch(f)
+                rng, kept = self._ahead.pop(k)
+                for item in kept:
+                    yield item if isinstance(item, pa.Table) else _read_batch(item)
                 ranges.append(rng)
             else:
                 rng = RangeReader(self.path, first, last, self.layout, threads=1)
@@ -271,6 +278,8 @@ class Helper:
     def _read_ahead(self) -> bool:
         """Claim the lowest unclaimed block and read it into batch files;
         False when every block is claimed."""
+        if not self._spool_ok:
+            return False
         # Claims only grow: blocks found claimed are not looked at again.
         while self._unclaimed < len(self.blocks) and _owner(self.tmp, self._unclaimed) is not None:
             self._unclaimed += 1
@@ -278,11 +287,17 @@ class Helper:
             if _owner(self.tmp, k) is None and _claim(self.tmp, k, "p"):
                 first, last = self.blocks[k]
                 rng = RangeReader(self.path, first, last, self.layout, threads=1)
-                files = []
+                kept: list[Path | pa.Table] = []
                 for i, tbl in enumerate(rng.tables(self.display, self.source)):
-                    files.append(self.tmp / f"p{k:05d}-{i:06d}.arrow")
-                    _write_batch(files[-1], tbl)
-                self._ahead[k] = (rng, files)
+                    kept.append(self.tmp / f"p{k:05d}-{i:06d}.arrow")
+                    try:
+                        _write_batch(kept[-1], tbl)
+                    except OSError:
+                        # The scratch disk is full: this block stays in
+                        # memory (about one batch), and no other is read ahead.
+                        kept[-1] = tbl
+                        self._spool_ok = False
+                self._ahead[k] = (rng, kept)
                 return True
         return False
 
