@@ -20,7 +20,7 @@ import functools
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -307,12 +307,11 @@ def _blank(v: pa.Array) -> pa.Array:
     return pc.and_(short, pc.is_in(v, pa.array(_BLANK)))
 
 
-def _member(key: str, kind: str, v: pa.Array, checked: bool) -> list[pa.Array | str]:
+def _member(key: str, kind: str, v: pa.Array, checked: bool, blank: pa.Array) -> list[pa.Array | str]:
     """The pieces (literals and arrays) of ``"key": value, `` of one column
-    ("" where blank), as ``_fields`` writes it for the column's kind. A
+    ("" where ``blank``), as ``_fields`` writes it for the column's kind. A
     column without blanks adds its values to the one concatenation that
     builds ``data``; only mixed columns cost a concatenation of their own."""
-    blank = _blank(v)
     blanks = pc.sum(blank).as_py() or 0
     if blanks == len(v):
         return []
@@ -364,13 +363,13 @@ def _event_columns(layout: _Layout, values: list[pa.Array], n: int) -> tuple[pa.
     return tuple(pa.array([x[k] for x in done], pa.string()).take(enc.indices) for k in range(3))
 
 
-def _value(layout: _Layout, values: list[pa.Array], key: str, n: int) -> pa.Array:
+def _value(layout: _Layout, values: list[pa.Array], key: str, n: int,
+           blank: Callable[[int], pa.Array]) -> pa.Array:
     """A plain-string key's value per row, null where blank or absent."""
     i = layout.key_col.get(key)
     if i is None:
         return pa.nulls(n, pa.string())
-    v = values[i]
-    return pc.if_else(_blank(v), None, v)
+    return pc.if_else(blank(i), None, values[i])
 
 
 def _build(layout: _Layout, nos: list[int], texts: list[str], last: int | None, path: str,
@@ -394,25 +393,34 @@ def _build(layout: _Layout, nos: list[int], texts: list[str], last: int | None, 
         values = [v.filter(keep) for v in values]
         ts, bad, cut, no_arr = ts.filter(keep), bad.filter(keep), cut.filter(keep), no_arr.filter(keep)
     n = len(no_arr)
+    blanks: dict[int, pa.Array] = {}
+
+    def blank(i: int) -> pa.Array:
+        """Column ``i``'s blank mask, worked out once for the batch."""
+        if i not in blanks:
+            blanks[i] = _blank(values[i])
+        return blanks[i]
+
     event_json, event_name, side = _event_columns(layout, values, n)
     pieces: list[pa.Array | str] = ["{"]
     for i, key, kind in layout.members:
-        pieces += _member(key, kind, values[i], checked)
+        pieces += _member(key, kind, values[i], checked, blank(i))
     pieces.append(event_json)
     for key, default in (("recipients", "[]"), ("sender", "null"), ("message_id", "null")):
         i = layout.key_col.get(key)
         piece = f'"{key}": {default}, '
-        pieces.append(piece if i is None else pc.if_else(_blank(values[i]), piece, ""))
+        pieces.append(piece if i is None else pc.if_else(blank(i), piece, ""))
     server = pa.nulls(n, pa.string())
     for key in set(side.unique().to_pylist()):
-        server = pc.if_else(pc.equal(side, key), _value(layout, values, key, n), server)
-    client = pc.coalesce(_value(layout, values, "client_hostname", n), _value(layout, values, "client_ip", n))
+        server = pc.if_else(pc.equal(side, key), _value(layout, values, key, n, blank), server)
+    client = pc.coalesce(_value(layout, values, "client_hostname", n, blank),
+                         _value(layout, values, "client_ip", n, blank))
     pieces += ['"server": ', _columnar.json_str(server, checked), ', "client": ',
                _columnar.json_str(client, checked), "}"]
     data = _columnar.concat(pieces)
     message = pc.binary_join_element_wise(
-        event_name, _value(layout, values, "sender", n), _recipients_text(layout, values, n),
-        _value(layout, values, "message_id", n), " ", null_handling="skip")
+        event_name, _value(layout, values, "sender", n, blank), _recipients_text(layout, values, n, blank),
+        _value(layout, values, "message_id", n, blank), " ", null_handling="skip")
     status = pc.if_else(pc.or_(bad, cut), "partial", "ok")
     out = _columnar.batch_table({
         "ts": ts, "ts_source": _columnar.constant("utc", n), "host": server,
@@ -422,7 +430,8 @@ def _build(layout: _Layout, nos: list[int], texts: list[str], last: int | None, 
     return out, warnings
 
 
-def _recipients_text(layout: _Layout, values: list[pa.Array], n: int) -> pa.Array:
+def _recipients_text(layout: _Layout, values: list[pa.Array], n: int,
+                     blank: Callable[[int], pa.Array]) -> pa.Array:
     """``-> a;b`` of the message (null when the row has no recipient)."""
     i = layout.key_col.get("recipients")
     if i is None:
@@ -434,7 +443,7 @@ def _recipients_text(layout: _Layout, values: list[pa.Array], n: int) -> pa.Arra
         other = _columnar.map_unique(pc.if_else(simple, None, v),
                                      lambda x: None if x is None else ";".join(_split(x)))
         joined = pc.if_else(simple, joined, other)
-    joined = pc.if_else(pc.or_(_blank(v), pc.equal(joined, "")), None, joined)
+    joined = pc.if_else(pc.or_(blank(i), pc.equal(joined, "")), None, joined)
     return _columnar.concat(["-> ", joined])
 
 
