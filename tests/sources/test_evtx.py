@@ -436,6 +436,35 @@ def test_a_read_ahead_block_that_cannot_be_written_stays_in_memory(corpus_dir, m
     assert not any("failed" in n for n in ctx.notes), ctx.notes
 
 
+def test_a_scratch_directory_without_hard_links_means_one_process(corpus_dir, monkeypatch,
+                                                                  tmp_path):
+    """Blocks are claimed with hard links: where the scratch file system
+    refuses them, no helper is started and the file is read in-process,
+    with the rows of a one-process read and nothing left behind."""
+    import os
+
+    from analyzer.sources.evtx import process
+    path = corpus_dir / "evtx" / "system.evtx"
+    single = _one_process_ids(path, monkeypatch)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def no_link(src, dst, *a, **k):
+        raise PermissionError(1, "Operation not permitted")
+
+    def fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(process.os, "link", no_link)
+    monkeypatch.setattr(process.os, "fork", fork)
+    _split_small_batches(monkeypatch)
+    rids, ctx = _helper_parse(path, tmp_path / "work")
+    assert rids == single and not forks
+    assert not any("helper" in n for n in ctx.notes), ctx.notes
+    assert not list((tmp_path / "work").iterdir())
+
+
 def test_skip_rows_cuts_inside_a_batch() -> None:
     from analyzer.sources.evtx.process import skip_rows as _skip_rows
     tables = [pa.table({"r": list(range(a, b))}) for a, b in ((0, 3), (3, 7), (7, 9))]

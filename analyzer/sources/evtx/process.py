@@ -174,9 +174,16 @@ class Helper:
             if work_dir is not None:
                 work_dir.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix="evtx-helper-", dir=work_dir))
+        except OSError:
+            return None
+        try:
             for who in "pc":
                 (tmp / f"owner-{who}").write_text(who, encoding="ascii")
+            # Claims are hard links: a scratch file system without them
+            # (some network mounts) means one process reads the file.
+            os.link(tmp / "owner-p", tmp / "probe")
         except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
             return None
         parent = os.getpid()
         # What every batch needs is loaded once, here, and inherited.
