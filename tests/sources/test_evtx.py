@@ -350,6 +350,15 @@ def test_plan_blocks_covers_every_slot_once_in_batches():
             assert b > a and (sum(per[a:b]) <= block or b - a == 1), (share, block, a, b)
     first, blocks = plan_blocks(layout([None] * 6), 0.35, 2)
     assert first == 2 and blocks == [(2, 4), (4, 6)]
+    # A rest cut into about ``parts`` blocks, none above ``most``: a file
+    # of a few batches is still shared.
+    lay = layout([100] * 40)
+    first, blocks = plan_blocks(lay, 0.2, 40_000, least=250, parts=8)
+    assert first == 8 and len(blocks) == 8 and all(b - a == 4 for a, b in blocks)
+    first, blocks = plan_blocks(lay, 0.2, 40_000, least=1_000, parts=8)
+    assert len(blocks) == 4  # at least 1,000 records a block
+    first, blocks = plan_blocks(lay, 0.2, 300, least=1_000, parts=8)
+    assert all(b - a == 3 for a, b in blocks[:-1])  # never above one batch
 
 
 def test_blocks_go_to_whichever_process_is_free(corpus_dir, monkeypatch, tmp_path):

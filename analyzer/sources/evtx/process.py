@@ -54,14 +54,16 @@ _MAX_CHUNK_RECORDS = CHUNK_SIZE // 24
 Block = tuple[int, int]  # chunk slots [first, last)
 
 
-def plan_blocks(layout: Layout, first_share: float, block_records: int) -> tuple[int, list[Block]]:
+def plan_blocks(layout: Layout, first_share: float, most: int, least: int = 1,
+                parts: int = 1) -> tuple[int, list[Block]]:
     """(end of the parent's first part, the blocks after it).
 
-    Cut by the records the chunk headers announce, so that a block holds
-    at most ``block_records`` (one batch: no small batch at every block's
-    end) and the first part about ``first_share`` of the file's records.
-    Every block has at least one slot; a file whose headers announce no
-    record is cut by slots."""
+    Cut by the records the chunk headers announce: the first part holds
+    about ``first_share`` of the file's records; the rest is cut into
+    about ``parts`` blocks, each holding at most ``most`` records (one
+    batch: no small batch at every block's end) and, where the rest allows,
+    at least ``least``. Every block has at least one slot; a file whose
+    headers announce no record is cut by slots."""
     slots = layout.slots
     counts = [min(max(c.last_record - c.first_record + 1, 0), _MAX_CHUNK_RECORDS) if c.valid else 0
               for c in layout.chunks[:slots]]
@@ -74,6 +76,7 @@ def plan_blocks(layout: Layout, first_share: float, block_records: int) -> tuple
     while first < slots - 1 and (first == 0 or held + counts[first] <= total * first_share):
         held += counts[first]
         first += 1
+    block_records = min(most, max(least, -(-(total - held) // parts)))
     blocks: list[Block] = []
     start, held = first, 0
     for i in range(first, slots):
