@@ -396,7 +396,8 @@ def test_blocks_go_to_whichever_process_is_free(corpus_dir, monkeypatch, tmp_pat
             m.setattr(process, "_claim", claim)
             ctx = ParseContext(path=path.name, fs_path=path, options=Options(),
                                work_dir=tmp_path / slow)
-            blocks = process.plan_blocks(read_layout(path, crc=False), evtx_mod.FIRST_SHARE, 100)[1]
+            blocks = process.plan_blocks(read_layout(path, crc=False), evtx_mod.FIRST_SHARE,
+                                         evtx_mod.BATCH, evtx_mod.BLOCK_LEAST, evtx_mod.BLOCKS)[1]
             tbl = pa.concat_tables(table.conform_arrow(b) for b in get("evtx").parse(ctx))
         assert tbl.column("record_id").to_pylist() == \
             pa.Array.from_pandas(single["record_id"]).to_pylist(), slow

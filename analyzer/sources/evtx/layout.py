@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -227,25 +226,26 @@ def crc_problems(path: Path, chunks: list[ChunkRange]) -> list[tuple[int, str]]:
 def _crc_of(fd: int, chunks: list[ChunkRange]) -> list[tuple[int, str]]:
     bad: list[tuple[int, str]] = []
     for rng in chunks:
-        if not rng.valid:
-            continue
-        off = rng.offset
-        what = _crc_problem(os.pread(fd, CHUNK_HEADER_SIZE, off), lambda n, o=off: os.pread(fd, n, o))
-        if what:
-            bad.append((rng.index, what))
+        if rng.valid:
+            # One read a chunk: its header and its records up to the
+            # free-space offset the header gives (``rng.free``).
+            chunk = os.pread(fd, min(max(rng.free, CHUNK_HEADER_SIZE), CHUNK_SIZE), rng.offset)
+            what = _crc_problem(chunk)
+            if what:
+                bad.append((rng.index, what))
     return bad
 
 
-def _crc_problem(head: bytes, read: Callable[[int], bytes]) -> str | None:
+def _crc_problem(chunk: bytes) -> str | None:
     """Which CRC32 of a whole chunk is wrong ("header", "records", both), or
-    None. ``read(n)`` returns the chunk's first n bytes."""
+    None. ``chunk``: the chunk's bytes from its start, at least its header
+    and up to its free-space offset when that is in range."""
     problems = []
-    if crc32(head[:0x78] + head[0x80:CHUNK_HEADER_SIZE]) != struct.unpack_from("<I", head, 0x7C)[0]:
+    if crc32(chunk[:0x78] + chunk[0x80:CHUNK_HEADER_SIZE]) != struct.unpack_from("<I", chunk, 0x7C)[0]:
         problems.append("header")
-    free = struct.unpack_from("<I", head, 0x30)[0]
+    free = struct.unpack_from("<I", chunk, 0x30)[0]
     if CHUNK_HEADER_SIZE <= free <= CHUNK_SIZE:
-        data = read(free)[CHUNK_HEADER_SIZE:]
-        if crc32(data) != struct.unpack_from("<I", head, 0x34)[0]:
+        if crc32(memoryview(chunk)[CHUNK_HEADER_SIZE:free]) != struct.unpack_from("<I", chunk, 0x34)[0]:
             problems.append("records")
     else:
         problems.append("records (free-space offset out of range)")

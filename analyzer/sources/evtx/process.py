@@ -162,7 +162,7 @@ class Helper:
         self._ahead: dict[int, tuple[RangeReader, list[Path | pa.Table]]] = {}
         self.taken = 0  # rows of the child's batches given so far
         self.failed = False  # the child died (said once)
-        self._unclaimed = 0  # no block below this one is unclaimed
+        self._unclaimed = 0  # no block below this one is left to claim
         self._spool_ok = True  # blocks read ahead can be written to the scratch directory
 
     @classmethod
@@ -223,10 +223,10 @@ class Helper:
         """Every block's rows in file order; each block's range (warnings,
         counts) appended to ``ranges`` in the same order."""
         for k, (first, last) in enumerate(self.blocks):
-            owner = _owner(self.tmp, k)
-            if owner is None and _claim(self.tmp, k, "p"):
-                owner = "p"
-            if owner == "c" or (owner is None and _owner(self.tmp, k) == "c"):
+            # Claimed already, or claimed now by the parent, or by the
+            # child between the two looks.
+            owner = _owner(self.tmp, k) or ("p" if _claim(self.tmp, k, "p") else _owner(self.tmp, k))
+            if owner == "c":
                 yield from self._childs_block(k, ranges, note)
             elif k in self._ahead:
                 rng, kept = self._ahead.pop(k)
@@ -288,28 +288,31 @@ class Helper:
     def _read_ahead(self) -> bool:
         """Claim the lowest unclaimed block and read it into batch files;
         False when every block is claimed."""
-        if not self._spool_ok:
-            return False
-        # Claims only grow: blocks found claimed are not looked at again.
-        while self._unclaimed < len(self.blocks) and _owner(self.tmp, self._unclaimed) is not None:
+        # Claims only grow: a block found claimed is not looked at again.
+        while self._spool_ok and self._unclaimed < len(self.blocks):
+            k = self._unclaimed
             self._unclaimed += 1
-        for k in range(self._unclaimed, len(self.blocks)):
-            if _owner(self.tmp, k) is None and _claim(self.tmp, k, "p"):
-                first, last = self.blocks[k]
-                rng = RangeReader(self.path, first, last, self.layout, threads=1)
-                kept: list[Path | pa.Table] = []
-                for i, tbl in enumerate(rng.tables(self.display, self.source)):
-                    kept.append(self.tmp / f"p{k:05d}-{i:06d}.arrow")
-                    try:
-                        _write_batch(kept[-1], tbl)
-                    except OSError:
-                        # The scratch disk is full: this block stays in
-                        # memory (about one batch), and no other is read ahead.
-                        kept[-1] = tbl
-                        self._spool_ok = False
-                self._ahead[k] = (rng, kept)
+            if _claim(self.tmp, k, "p"):
+                self._spool(k)
                 return True
         return False
+
+    def _spool(self, k: int) -> None:
+        """Read block ``k`` (claimed by the parent) into batch files, kept
+        in :attr:`_ahead` until its turn comes."""
+        first, last = self.blocks[k]
+        rng = RangeReader(self.path, first, last, self.layout, threads=1)
+        kept: list[Path | pa.Table] = []
+        for i, tbl in enumerate(rng.tables(self.display, self.source)):
+            kept.append(self.tmp / f"p{k:05d}-{i:06d}.arrow")
+            try:
+                _write_batch(kept[-1], tbl)
+            except OSError:
+                # The scratch disk is full: this block stays in memory
+                # (about one batch), and no other is read ahead.
+                kept[-1] = tbl
+                self._spool_ok = False
+        self._ahead[k] = (rng, kept)
 
     def close(self) -> None:
         if self.pid is not None:
