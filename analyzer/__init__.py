@@ -10,6 +10,17 @@ Public API::
 """
 from __future__ import annotations
 
+import os as _os
+
+# Arrow's allocator (mimalloc) gives freed pages back to the kernel a few
+# milliseconds after they are freed. A batch of a large .evtx file frees
+# and allocates tens of MB, so every batch faulted its pages in again:
+# parsing a 750 MB log took 410k page faults and 2.2-3.0 s of system time;
+# with the pages kept for reuse, 240k and 1.3-1.5 s, for ~110 MB more peak
+# memory a process (benchmarks/README.md). Read when pyarrow loads, so set
+# before any import below; a value already in the environment is kept.
+_os.environ.setdefault("MIMALLOC_PURGE_DELAY", "-1")
+
 __version__ = "0.1.0"
 
 from .case import Case, InventoryEntry, load_case

@@ -664,6 +664,35 @@ def test_numpy_byte_readers_equal_their_regexes():
     assert regex[:4] == [True, True, True, False]
 
 
+def test_string_views_equal_the_bytes_they_name():
+    """The System objects reach DuckDB as string views into the record
+    texts: each view gives exactly its byte range, short (inline) and long,
+    empty, non-ASCII and from a sliced array; a record whose head holds no
+    System key (only its body does) gives no views, so the heads are read."""
+    import numpy as np
+
+    from analyzer.sources.evtx import records as R
+    texts = ["", "a", "abcdefghijkl", "abcdefghijklm", "é" * 40, '{"x":"\"y"}' * 9, "z" * 13]
+    arr = pa.array(["pad"] + texts, pa.string()).slice(1)
+    offs = R._offsets(arr).astype(np.int64)
+    raw = arr.buffers()[2].to_pybytes()
+    for start, end in ((offs[:-1], offs[1:]), (offs[:-1] + np.minimum(np.diff(offs), 1), offs[1:]),
+                       (offs[:-1], offs[:-1] + np.diff(offs) // 2)):
+        views = R._views(arr, start, end)
+        assert views.type == pa.string_view()
+        want = [raw[a:b].decode("utf-8", "replace") for a, b in zip(start, end)]
+        got = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+               for v in views.cast(pa.binary_view()).to_pylist()]
+        assert got == want
+    records = pa.array([R._HEAD_PREFIX + '{"Channel":"A"},"EventData":{"x":"1"}}}',
+                        '{"Event":{"Other":{},"EventData":{"System":{"y":1}}}}'], pa.string())
+    head_end, _, _ = R.split_records(records)
+    assert R._system_docs(records.slice(0, 1), head_end[:1]).cast(pa.string()).to_pylist() == \
+        ['{"Channel":"A"}']
+    assert R._system_docs(records, head_end) is None
+    assert R.system_fields(records, head_end)["channel"].to_pylist() == ["A", None]
+
+
 def test_nine_fractional_digits_stay_vectorized(monkeypatch):
     """Forwarded events write 9 fractional digits: the batch is cast in
     Arrow (no per-row fallback) and gives what the fallback gave."""
