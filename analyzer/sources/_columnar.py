@@ -29,8 +29,11 @@ import pyarrow.compute as pc
 from .. import table, textio
 from ._textcommon import _ends_with_newline
 
-#: Rows per Arrow batch a source yields (memory stays bounded by it).
-BATCH_ROWS = 50_000
+#: Rows per Arrow batch a source yields (memory stays bounded by it). With
+#: Arrow's freed pages kept for reuse (analyzer/__init__.py), a 1M-line
+#: netstat output peaked at 325 MB with 50k-row batches, 286 MB with 25k,
+#: at the same speed (benchmarks/big_logs.py row 5).
+BATCH_ROWS = 25_000
 #: A batch smaller than this is handed on as row dicts: the loader pools the
 #: rows of many small files into one table, where a table per file would cost
 #: each file a table's overhead (a folder of 4,000 small netstat outputs).
