@@ -176,10 +176,10 @@ def _read_start(path: Path) -> tuple[int, bytes, str | None, str | _Digest]:
 
 def _sha256_rest(fh: BinaryIO, h: Any) -> str:
     """``h`` fed the rest of ``fh``, block by block, each under
-    :data:`analyzer.safeio.FORK_LOCK` (the .evtx reader forks, and this
+    :data:`analyzer.safeio.FORK_GATE` (the .evtx reader forks, and this
     may run on a thread of its own: :class:`_Digest`)."""
     while True:
-        with safeio.FORK_LOCK:
+        with safeio.FORK_GATE.native():
             buf = fh.read(archive.CHUNK)
             if not buf:
                 return h.hexdigest()

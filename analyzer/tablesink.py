@@ -133,7 +133,7 @@ class _ParquetThread:
             if self._error is not None:
                 continue  # drain: nothing more is written after an error
             try:
-                with safeio.FORK_LOCK:
+                with safeio.FORK_GATE.native():
                     if isinstance(item, pa.RecordBatch):
                         self._writer.write_batch(item)
                     else:

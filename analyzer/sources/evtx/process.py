@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ...safeio import FORK_LOCK
+from ...safeio import FORK_GATE
 from .layout import CHUNK_SIZE, Layout
 from .records import warm
 from .rust import RangeReader
@@ -199,9 +199,8 @@ class Helper:
         pa.default_memory_pool().release_unused()
         try:
             # No other thread of the loader is inside native code meanwhile
-            # (hashing, Parquet encoding): see analyzer.safeio.FORK_LOCK.
-            with FORK_LOCK:
-                pid = os.fork()
+            # (hashing, Parquet encoding): see analyzer.safeio.ForkGate.
+            pid = FORK_GATE.fork()
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             return None
