@@ -693,6 +693,33 @@ def test_string_views_equal_the_bytes_they_name():
     assert R.system_fields(records, head_end)["channel"].to_pylist() == ["A", None]
 
 
+def test_rows_without_rewrites_get_the_data_every_rewrite_gives():
+    """data_column writes body + pieces for the rows no rewrite can change
+    and rewrites only the others: every row equals what the full chain of
+    rewrites gives it, in a batch mixing both kinds of rows."""
+    import numpy as np
+
+    from analyzer.sources.evtx import records as R
+    records = [
+        '{"a":"1","b":"x\\"y"}', "{}", "null", '{"Data":{"#text":["p",null]}}',
+        '"UserData":{"U":{"k":"v"}}', "", '{"Binary":"0A0B","x":"1"}',
+        '{"a":"2"},"RenderingInfo":{"Message":"m"}', '{"c":"Binary"}', '{"d":3}', "{",
+    ]
+    kinds = np.array([0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0], dtype=np.int8)
+    bodies = pa.array(["pad"] + records, pa.string()).slice(1)
+    esn = pa.array([None, "S", None, "S", None, None, "S", None, "S", None, None], pa.string())
+    guid = pa.array(["{A-1}", None, "b-2", "b-2", None, "{A-1}", None, None, "C", "C", None],
+                    pa.string())
+    odd = R._odd_rows(bodies, kinds)
+    assert not odd.all() and odd.any()
+    pieces = (R._piece_by_value("EventSourceName", esn, R._json_quote),
+              R._piece_by_value("provider_guid", guid, R._guid_text))
+    want = R._normalized(bodies, kinds, *pieces).to_pylist()
+    assert R.data_column(bodies, kinds, esn, guid).to_pylist() == want
+    assert json.loads(want[0]) == {"a": "1", "b": 'x"y', "provider_guid": "{A-1}"}
+    assert json.loads(want[1]) == {"EventSourceName": "S"}
+
+
 def test_nine_fractional_digits_stay_vectorized(monkeypatch):
     """Forwarded events write 9 fractional digits: the batch is cast in
     Arrow (no per-row fallback) and gives what the fallback gave."""

@@ -663,7 +663,48 @@ def _binary_cut(sub: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def data_column(bodies: pa.Array, kinds: np.ndarray, esn: pa.Array, guid: pa.Array) -> pa.Array:
     """The ``data`` JSON text of each record (see the module docstring) from
-    the bodies and kinds of :func:`split_records`."""
+    the bodies and kinds of :func:`split_records`.
+
+    Most records are named EventData that needs no rewrite: their data is
+    the body without its closing brace, then the appended pieces. That is
+    written for every row at once; only the rows a rewrite may change
+    (:func:`_odd_rows`) go through :func:`_normalized`, and replace theirs.
+    Each rewrite used to pass over the whole batch (a masked replace or an
+    ``if_else`` copies every row): on a Security log, where 2% of the rows
+    are odd, 0.76-0.84 -> 0.58-0.64 us a record; on the mixed BIG.evtx (41%
+    odd), 1.48-1.64 -> 1.44-1.51."""
+    esn_piece = _piece_by_value("EventSourceName", esn, _json_quote)
+    guid_piece = _piece_by_value("provider_guid", guid, _guid_text)
+    odd = _odd_rows(bodies, kinds)
+    if odd.all():
+        return _normalized(bodies, kinds, esn_piece, guid_piece)
+    out = pc.binary_join_element_wise(pc.utf8_slice_codeunits(bodies, 0, -1),
+                                      esn_piece, guid_piece, "}", "")
+    if odd.any():
+        mask = pa.array(odd)
+        out = pc.replace_with_mask(out, mask, _normalized(
+            pc.filter(bodies, mask), kinds[odd], pc.filter(esn_piece, mask),
+            pc.filter(guid_piece, mask)))
+    return out
+
+
+def _odd_rows(bodies: pa.Array, kinds: np.ndarray) -> np.ndarray:
+    """Rows whose data is not simply body + pieces: UserData or no
+    EventData, a ``null`` or empty (``{}``, two bytes or fewer) body, and
+    bodies holding what a rewrite of :func:`_normalized` looks for
+    (RenderingInfo, unnamed Data, Binary); the same tests it makes."""
+    lens = np.diff(_offsets(bodies))
+    odd = (kinds != 0) | (lens <= 2) | \
+        pc.fill_null(pc.equal(bodies, "null"), True).to_numpy(zero_copy_only=False)
+    for lead in ('RenderingInfo":', 'Data":{"#text":', 'Binary":'):
+        odd |= _rows_matching(bodies, _lit(lead))
+    return odd
+
+
+def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
+                guid_piece: pa.Array) -> pa.Array:
+    """:func:`data_column` of any rows, each rewrite applied where it can
+    change a row."""
     # RenderingInfo (forwarded events) follows EventData/UserData: dropped.
     body = _rewrite(bodies, ',"RenderingInfo":',
                     lambda a: pc.replace_substring_regex(a, r'(\}|null),"RenderingInfo":.*$', r"\1"),
@@ -692,11 +733,7 @@ def data_column(bodies: pa.Array, kinds: np.ndarray, esn: pa.Array, guid: pa.Arr
     else:
         binary = ""
     inner = pc.utf8_slice_codeunits(body, 0, -1)  # drop the closing brace
-    out = pc.binary_join_element_wise(
-        inner, binary,
-        _piece_by_value("EventSourceName", esn, _json_quote),
-        _piece_by_value("provider_guid", guid, _guid_text),
-        "}", "")
+    out = pc.binary_join_element_wise(inner, binary, esn_piece, guid_piece, "}", "")
     # An empty body followed by a piece starts "{,": only where inner is "{".
     empty = pc.equal(inner, "{")
     if pc.any(empty).as_py():
