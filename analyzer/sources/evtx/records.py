@@ -356,8 +356,10 @@ def _rows_matching(arr: pa.Array, pattern: str) -> np.ndarray:
 def _system_fast(arr: pa.Array, head_end: np.ndarray) -> tuple[dict[str, pa.Array], np.ndarray]:
     """System fields of every record, and the rows to redo by the slow path.
 
-    DuckDB's JSON functions (yyjson) read the heads (``head + "}}"`` is a
-    complete document) about twice as fast as Arrow's JSON reader, which
+    DuckDB's JSON functions (yyjson) read the System objects, handed over
+    as string views into the record texts (:func:`_system_docs`), or, when
+    that is refused, the heads copied out (``head + "}}"`` is a complete
+    document); either about twice as fast as Arrow's JSON reader, which
     also needed a regex rewrite of every ``"EventID"`` (a bare number, or an
     object when it carries Qualifiers) to give the column one shape. All
     values come back as text; a row is redone in Python (exactly as the old
@@ -371,7 +373,8 @@ def _system_fast(arr: pa.Array, head_end: np.ndarray) -> tuple[dict[str, pa.Arra
         system = _system_docs(arr, head_end)
         if system is not None:
             res = _arrow_of(con, pa.table({"doc": system}), _SYS_SQL_SYSTEM)
-    except Exception:  # noqa: BLE001 - duckdb.Error: not the crate's shape, whole heads below
+    except Exception:  # noqa: BLE001 - not the crate's shape (duckdb.Error), or no string
+        # views in this pyarrow or DuckDB: the whole heads below
         res = None
     if res is None:
         heads = _cut(arr, _offsets(arr)[:-1].astype(np.int64), head_end)
