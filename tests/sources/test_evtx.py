@@ -611,6 +611,36 @@ def test_records_to_table_edge_shapes():
     assert five["strings"] == ["one", None, "three"] and five["binary"] == "0a0b"
 
 
+SYS_10016 = SYS_4625.replace("Microsoft-Windows-Security-Auditing", "Microsoft-Windows-DistributedCOM") \
+    .replace('"EventID":4625', '"EventID":{"#attributes":{"Qualifiers":49152},"#text":10016}') \
+    .replace('"Channel":"Security"', '"Channel":"System"')
+
+
+def test_templates_chosen_by_count_are_filled_by_arrow(monkeypatch):
+    """DCOM 10016's template depends on how many insertion strings the
+    Windows version wrote (7, 9, 11): each data shape has one count, so
+    these rows are filled by Arrow, exactly as messages.render fills them,
+    and none goes to the Python renderer."""
+    from analyzer import messages
+    from analyzer.sources.evtx import records
+
+    calls: list[tuple] = []
+    real = records._render
+    monkeypatch.setattr(records, "_render", lambda *a: calls.append(a) or real(*a))
+    texts = []
+    for rid, count in enumerate([7, 9, 11, 9, 7], start=1):
+        params = ",".join(f'"param{i}":"v{i}-{rid}"' for i in range(1, count + 1))
+        texts.append(_doc(SYS_10016 % rid, ',"EventData":{' + params + "}"))
+    rows = records.records_to_table(texts, "x.evtx", "evtx").to_pylist()
+    assert [r["event_id"] for r in rows] == [10016] * 5
+    for r in rows:
+        assert r["message"] == messages.render(r["provider"], 10016, json.loads(r["data"]))
+    assert "v9-2 running in" not in rows[1]["message"]  # the 9-string text, not the 11
+    assert "from address v9-2." in rows[1]["message"]
+    assert "to the user v5-1\\v6-1 SID (v7-1)" in rows[0]["message"]
+    assert calls == []
+
+
 @pytest.mark.parametrize("backend", ["rust", "python"])
 def test_control_character_in_system_text_stays_valid_json(tmp_path, backend):
     """A damaged EventSourceName with a control character must not make the

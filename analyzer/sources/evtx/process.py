@@ -197,6 +197,7 @@ class Helper:
         # the benchmark file: minor faults per process 37k -> 17k, CPU per
         # half 0.42 -> 0.34 s.
         pa.default_memory_pool().release_unused()
+        keep_heap_pages()
         try:
             # No other thread of the loader is inside native code meanwhile
             # (hashing, Parquet encoding): see analyzer.safeio.ForkGate.
@@ -356,6 +357,40 @@ def _child(path: Path, blocks: list[Block], layout: Layout, tmp: Path, parent: i
         code = 1
     finally:
         os._exit(code)
+
+
+#: glibc ``mallopt`` parameters and the values :func:`keep_heap_pages` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRIM_BYTES, _MMAP_BYTES = 128 << 20, 32 << 20
+
+
+def keep_heap_pages() -> bool:
+    """Let glibc's heap keep up to 128 MiB of freed memory for reuse in this
+    process (and the helper forked after it), instead of giving it back to
+    the kernel once a few MiB lie free at the heap's top.
+
+    A batch of the table build holds tens of MB of numpy temporaries (on
+    the C heap) and frees them at its end: with glibc's defaults the heap
+    shrinks after every batch and the next batch faults the same pages in
+    again. Measured on the 750 MiB benchmark file: minor page faults in the
+    table build 98-110k -> 45-54k in the parent, 240-280k -> 115-150k over
+    both processes; system time 1.0 -> 0.75-0.85 s; peak RSS within the
+    run-to-run spread. The mmap threshold is set as well, to 32 MiB (the top
+    of glibc's own adjustment): setting the trim threshold alone turns that
+    adjustment off, leaving 128 KiB, so every larger buffer became a fresh
+    mapping (610k faults); a 4 MiB threshold did the same to the build's
+    larger temporaries. Set only for a split read, not process-wide: a text
+    source holding many small rows at once peaked ~10% higher with it.
+    False where this is not glibc."""
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return False
+        import ctypes
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_BYTES)) and \
+            bool(libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_BYTES))
+    except (OSError, AttributeError, ValueError):  # not glibc, or no confstr name
+        return False
 
 
 def _die_with_parent(parent: int) -> None:

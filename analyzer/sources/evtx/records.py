@@ -892,33 +892,55 @@ _SLOT = re.compile(r"%(\d+)")
 
 @lru_cache(maxsize=4096)
 def _template(provider: str, event_id: int) -> tuple[bool, tuple[str, int, tuple[Any, ...]] | None]:
-    """(in the catalog, compiled template) for (provider, event id).
+    """(in the catalog, compiled template) for (provider, event id); the
+    compiled template is None when the catalog chooses the template by the
+    count of insertion strings (DCOM 10016, Application Error 1000:
+    :func:`_template_by_count` then), or see :func:`_compile`."""
+    from analyzer import messages
+    entry = messages.lookup(provider, event_id)
+    if entry is None:
+        return False, None
+    if entry.get("templates_by_count"):
+        return True, None
+    return True, _compile(entry.get("template"))
 
-    The compiled template is (``str.format`` pattern with one positional
+
+@lru_cache(maxsize=4096)
+def _template_by_count(provider: str, event_id: int,
+                       count: int) -> tuple[str, int, tuple[Any, ...]] | None:
+    """The compiled template :func:`analyzer.messages.render` fills for an
+    event with ``count`` insertion strings: the catalog's template for that
+    count, else its default one. Rows of one data shape have one count, so
+    a Windows version's DCOM 10016 (7, 9 or 11 strings) is filled by Arrow
+    like any other template; these rows went to Python one by one before
+    (~30 us a row)."""
+    from analyzer import messages
+    entry = messages.lookup(provider, event_id)
+    if entry is None:
+        return None
+    return _compile((entry.get("templates_by_count") or {}).get(count) or entry.get("template"))
+
+
+@lru_cache(maxsize=4096)
+def _compile(template: str | None) -> tuple[str, int, tuple[Any, ...]] | None:
+    """A template compiled: (``str.format`` pattern with one positional
     field per ``%n`` slot, highest slot number, parts), parts being the
     text split at its slots: literals at even positions, (slot number, slot
     text) at odd ones. ``format`` makes a message one C-level call instead
     of a regex substitution with a Python callback per slot (most of
     ``messages.render``'s ~16 us a row); the parts drive the vectorized
-    fill. None when the template has no slots or writes a slot in a form
-    these cannot mirror (``%0``, ``%01``): render() handles those.
+    fill. None when there is no template, it has no slots, or writes a slot
+    in a form these cannot mirror (``%0``, ``%01``): render() handles those.
     """
-    from analyzer import messages
-    entry = messages.lookup(provider, event_id)
-    if entry is None:
-        return False, None
-    template = entry.get("template")
-    if not template or entry.get("templates_by_count"):
-        # The template depends on the count of insertion strings
-        # (DCOM 10016 by Windows version): render() chooses it.
-        return True, None
+    if not template:
+        return None
     split = _SLOT.split(template)
     if len(split) == 1 or any(p != str(int(p)) or int(p) == 0 for p in split[1::2]):
-        return True, None
+        return None
     fmt = "".join(p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else f"{{{int(p) - 1}}}"
                   for i, p in enumerate(split))
     parts = tuple(p if i % 2 == 0 else (int(p), "%" + p) for i, p in enumerate(split))
-    return True, (fmt, max(int(p) for p in split[1::2]), parts)
+    return fmt, max(int(p) for p in split[1::2]), parts
 
 
 def _render(provider: str, event_id: int, data: Any) -> str | None:
@@ -1099,19 +1121,26 @@ def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     for p, e, shape, positions in zip(*(groups.column(c).to_pylist()
                                         for c in ("p", "e", "s", "pos_list"))):
         positions = np.asarray(positions, dtype=np.int64)
-        compiled = _template(p, e)[1] if p is not None and e is not None else None
-        keys = _loads(shape) if compiled is not None else None
+        keys = _loads(shape) if p is not None and e is not None else None
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) \
                 or len(set(keys)) != len(keys):
             # Duplicate keys: Python keeps the last value at the first
             # key's place; not mirrored here.
             python.append(positions)
             continue
+        compiled = _template(p, e)[1]
+        named = [i for i, k in enumerate(keys) if k not in META_KEYS]
+        if compiled is None and "strings" not in keys:
+            # A template chosen by the count of strings: here one count,
+            # the named values (rows with nested ones go to Python below).
+            compiled = _template_by_count(p, e, len(named))
+        if compiled is None:
+            python.append(positions)
+            continue
         parts = compiled[2]
         if "strings" in keys:
             msg, left = _fill_group(con, sub.select(["d"]).take(pa.array(positions)), keys, parts)
         else:
-            named = [i for i, k in enumerate(keys) if k not in META_KEYS]
             if not named:
                 python.append(positions)  # render()'s fallback text
                 continue
