@@ -694,6 +694,29 @@ def test_numpy_byte_readers_equal_their_regexes():
     assert regex[:4] == [True, True, True, False]
 
 
+def test_levels_from_level_and_audit_keywords():
+    """Audit keywords decide first (success over failure), then the manifest
+    level; out-of-range or missing levels are "unknown". The column is the
+    table's dictionary type holding only the labels in use."""
+    import pyarrow as pa
+
+    from analyzer import table
+    from analyzer.sources.evtx import records as ec
+    level = pa.array([0, 4, None, 2, 300, -1, 5, 7, 0, 0, 1, 3], pa.int64())
+    kws = pa.array(["0x8010000000000000", "0x80", None, "0x4000000000200800", "0x8020000000000000",
+                    "x", "0x8080000000000000", None, "0x8030000000000000", "0x10000000000000",
+                    "0x8080000000000000", ""], pa.string())
+    got = ec._levels(level, kws)
+    assert got.to_pylist() == ["audit_failure", "information", "unknown", "error", "audit_success",
+                               "unknown", "verbose", "verbose", "audit_success", "audit_failure",
+                               "critical", "warning"]
+    assert got.type == table.SCHEMA["level"]
+    assert sorted(got.dictionary.to_pylist()) == sorted(set(got.to_pylist()))
+    assert ec._levels(pa.array([4, 4], pa.int64()), pa.array([None, None], pa.string())) \
+        .to_pylist() == ["information", "information"]
+    assert ec._levels(pa.array([], pa.int64()), pa.array([], pa.string())).to_pylist() == []
+
+
 def test_string_views_equal_the_bytes_they_name():
     """The System objects reach DuckDB as string views into the record
     texts: each view gives exactly its byte range, short (inline) and long,

@@ -745,14 +745,38 @@ def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
     return out
 
 
+#: The level labels a record can get, in code order: the manifest levels
+#: (:data:`LEVELS`), then the two the keywords decide and "unknown".
+_LEVEL_LABELS = np.array(sorted(set(LEVELS.values())) + ["audit_failure", "audit_success",
+                                                         "unknown"], dtype=object)
+_LABEL_CODE = {label: i for i, label in enumerate(_LEVEL_LABELS)}
+#: Manifest level 0-255 -> label code (above 5: provider-defined verbose).
+_LEVEL_CODE = np.array([_LABEL_CODE[LEVELS.get(i, "verbose")] for i in range(256)], dtype=np.int8)
+
+
 def _levels(level: pa.Array, keywords: pa.Array) -> pa.Array:
-    lvl_names = pa.array([LEVELS.get(i, "verbose") for i in range(256)])
-    clipped = pc.if_else(pc.and_(pc.greater_equal(level, 0), pc.less(level, 256)), level, None)
-    base = pc.fill_null(pc.take(lvl_names, clipped), "unknown")
-    val = _audit_nibble(keywords)
-    fail = pa.array((val & 1) != 0)
-    succ = pa.array((val & 2) != 0)
-    return pc.if_else(succ, "audit_success", pc.if_else(fail, "audit_failure", base))
+    """The table's level: audit success/failure from the keywords, else
+    the manifest level's name (see :data:`LEVELS`); "unknown" without one.
+
+    Built as the table's dictionary column directly, from small codes: the
+    keywords are read once per distinct value (a log holds a few dozen),
+    and no label is written out per row to be hashed back into a
+    dictionary (measured ~0.14 -> ~0.05 us a record)."""
+    lvl = pc.fill_null(level, -1).to_numpy(zero_copy_only=False)
+    inside = (lvl >= 0) & (lvl < 256)
+    code = np.where(inside, _LEVEL_CODE[np.where(inside, lvl, 0)], _LABEL_CODE["unknown"])
+    enc = pc.dictionary_encode(keywords)
+    nibble = _audit_nibble(enc.dictionary)[pc.fill_null(enc.indices, 0).to_numpy(
+        zero_copy_only=False)] if len(enc.dictionary) else np.zeros(len(lvl), dtype=np.int8)
+    if enc.indices.null_count:
+        nibble = np.where(pc.is_valid(enc.indices).to_numpy(zero_copy_only=False), nibble, 0)
+    code = np.where((nibble & 2) != 0, _LABEL_CODE["audit_success"],
+                    np.where((nibble & 1) != 0, _LABEL_CODE["audit_failure"], code))
+    # Only the labels in use, in code order, as a label-by-label encoding would have them.
+    used = np.bincount(code, minlength=len(_LEVEL_LABELS)) > 0
+    compact = (np.cumsum(used) - 1).astype(np.int8)
+    return pa.DictionaryArray.from_arrays(pa.array(compact[code], pa.int8()),
+                                          pa.array(_LEVEL_LABELS[used].tolist(), pa.string()))
 
 
 #: Byte -> hex digit value, -1 for a non-hex byte.
