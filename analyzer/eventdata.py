@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import knowledge, messages
+from .table import one_array
 
 #: A parser: (event id, insertion strings, message text) -> fields (empty
 #: when it recognizes nothing).
@@ -145,7 +146,7 @@ def enrich(table: pa.Table) -> pa.Table:
         out.append(_merged(provs[i], eids[i], raw, msg))
     mask = np.zeros(table.num_rows, dtype=bool)
     mask[rows] = True
-    col = table.column("data").combine_chunks()
+    col = one_array(table.column("data"))
     new = pc.replace_with_mask(col, pa.array(mask), pa.array(out, col.type))
     return table.set_column(table.column_names.index("data"), "data", new)
 

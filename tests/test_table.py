@@ -202,3 +202,16 @@ def test_event_id_masks_of_a_large_table_are_kept_apart_from_text_masks() -> Non
     assert kept.tolist() == want.tolist()
     assert query._MASKS.mask(df["event_id"], frozenset({5, 3}), query._numbers_in) is kept
     assert query.select_mask(df, event_id=4).tolist() == (ids == 4).tolist()
+
+
+def test_one_array_keeps_a_single_chunk_without_copying():
+    import pyarrow as pa
+
+    from analyzer.table import one_array
+    a = pa.array(["x" * 100, None, "y"])
+    one = one_array(pa.chunked_array([a]))
+    assert one.equals(a) and one.buffers()[2].address == a.buffers()[2].address
+    assert one_array(a) is a
+    two = one_array(pa.chunked_array([a, pa.array(["z"])]))
+    assert two.to_pylist() == ["x" * 100, None, "y", "z"]
+    assert one_array(pa.chunked_array([], pa.string())).to_pylist() == []

@@ -142,9 +142,7 @@ def map_unique(arr: pa.Array, fn: Callable[[Any], Any], typ: pa.DataType = pa.st
     """``fn`` applied to each distinct value of ``arr`` (nulls included, as
     None), spread back to every row: Python's own rules at the cost of the
     distinct values."""
-    enc = pc.dictionary_encode(arr, null_encoding="encode")
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
+    enc = table.one_array(pc.dictionary_encode(arr, null_encoding="encode"))
     values = pa.array([fn(v) for v in enc.dictionary.to_pylist()], type=typ)
     return values.take(enc.indices)
 

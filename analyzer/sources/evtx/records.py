@@ -380,7 +380,7 @@ def _system_fast(arr: pa.Array, head_end: np.ndarray) -> tuple[dict[str, pa.Arra
         heads = _cut(arr, _offsets(arr)[:-1].astype(np.int64), head_end)
         res = _arrow_of(con, pa.table({"doc": pc.binary_join_element_wise(heads, "}}", "")}),
                         _SYS_SQL)
-    cols = {k: res.column(k).combine_chunks() for k in _SYS_PATHS}
+    cols = {k: table.one_array(res.column(k)) for k in _SYS_PATHS}
     eid_num = _integers(cols["eid"])
     eid_obj = pc.starts_with(cols["eid"], "{")
     bad = pc.and_kleene(pc.is_valid(cols["eid"]), pc.invert(pc.or_(eid_num, eid_obj)))
@@ -1040,9 +1040,9 @@ def _fill_group(con: Any, group: pa.Table, keys: list[str],
                           f"FROM grp")
     finally:
         con.unregister("grp")
-    values = res.column("v").combine_chunks()
-    count = pc.fill_null(pc.cast(res.column("n").combine_chunks(), pa.int64()), 0)
-    python = pc.or_(res.column("bad").combine_chunks(), res.column("odd").combine_chunks())
+    values = table.one_array(res.column("v"))
+    count = pc.fill_null(pc.cast(table.one_array(res.column("n")), pa.int64()), 0)
+    python = pc.or_(table.one_array(res.column("bad")), table.one_array(res.column("odd")))
     if not use_list:
         python = pc.or_(python, pc.match_substring_regex(group.column("d"), _NOT_PLAIN_TEXT))
     if use_list:
@@ -1131,7 +1131,7 @@ def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
                           "FROM cat")
     finally:
         con.unregister("cat")
-    values = res.column("v").combine_chunks()
+    values = table.one_array(res.column("v"))
     keyed = pa.table({"p": sub["p"], "e": sub["e"], "s": pc.cast(res.column("s"), pa.string()),
                       "pos": pa.array(np.arange(sub.num_rows, dtype=np.int64))})
     groups = keyed.group_by(["p", "e", "s"], use_threads=False).aggregate([("pos", "list")])
@@ -1169,7 +1169,7 @@ def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
                 python.append(positions)  # render()'s fallback text
                 continue
             if not_plain is None:
-                not_plain = _rows_matching(sub["d"].combine_chunks(), _NOT_PLAIN_TEXT)
+                not_plain = _rows_matching(table.one_array(sub["d"]), _NOT_PLAIN_TEXT)
             msg = _join_slots(values.take(pa.array(positions)), named, parts)
             left = not_plain[positions]
         keep = ~left
