@@ -628,16 +628,18 @@ def test_templates_chosen_by_count_are_filled_by_arrow(monkeypatch):
     real = records._render
     monkeypatch.setattr(records, "_render", lambda *a: calls.append(a) or real(*a))
     texts = []
-    for rid, count in enumerate([7, 9, 11, 9, 7], start=1):
+    for rid, count in enumerate([7, 9, 11, 9, 7, 3], start=1):
         params = ",".join(f'"param{i}":"v{i}-{rid}"' for i in range(1, count + 1))
         texts.append(_doc(SYS_10016 % rid, ',"EventData":{' + params + "}"))
     rows = records.records_to_table(texts, "x.evtx", "evtx").to_pylist()
-    assert [r["event_id"] for r in rows] == [10016] * 5
+    assert [r["event_id"] for r in rows] == [10016] * 6
     for r in rows:
         assert r["message"] == messages.render(r["provider"], 10016, json.loads(r["data"]))
     assert "v9-2 running in" not in rows[1]["message"]  # the 9-string text, not the 11
     assert "from address v9-2." in rows[1]["message"]
     assert "to the user v5-1\\v6-1 SID (v7-1)" in rows[0]["message"]
+    # No template for 3 strings: the default one, its slots past the third kept visible.
+    assert "grant v2-6 v3-6 permission" in rows[5]["message"] and "(%11)" in rows[5]["message"]
     assert calls == []
 
 

@@ -59,7 +59,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
@@ -1069,45 +1069,90 @@ def _fill_group(con: Any, group: pa.Table, keys: list[str],
     return msg, pc.fill_null(python, True).to_numpy(zero_copy_only=False)
 
 
-def _join_slots(vals: pa.ListArray, named: list[int], parts: tuple[Any, ...]) -> pa.Array:
-    """Messages of rows whose values (``vals``, one list a row, every row
-    with the same keys) fill slot ``j`` from list index ``named[j - 1]``.
+class _SlotJoin:
+    """Messages of the named-values groups of a batch (rows of one group
+    share their keys, so slot ``j`` is list index ``named[j - 1]`` of every
+    row's values), written together.
 
-    One ``take`` lays every row's pieces (template literals, slot values,
-    ``%n`` for a slot beyond the values) end to end, and one
-    ``binary_join`` of fixed-size groups writes the messages: two passes
-    over the output instead of one ``list_element`` and one ``fill_null``
-    per slot before a join of all pieces (a 4625 template has 21 slots)."""
-    n = len(vals)
-    lengths = pc.list_value_length(vals)
-    slots = sorted({q[0] for q in parts[1::2]})
-    need = max((named[j - 1] for j in slots if j <= len(named)), default=-1)
-    if n and (lengths.null_count or pc.min(lengths).as_py() <= need):
-        raise ValueError("rows of one shape with fewer values than keys")
-    literals: list[str] = []
-    layout: list[tuple[bool, int]] = []  # (slot value?, literal index or list index)
-    for i, q in enumerate(parts):
-        if i % 2 == 0:
-            if q:
-                layout.append((False, len(literals)))
-                literals.append(q)
-        elif q[0] <= len(named):
-            layout.append((True, named[q[0] - 1]))
-        else:
-            layout.append((False, len(literals)))
-            literals.append("%" + str(q[0]))
-    if not layout:
-        return pa.array([""] * n, pa.string())
-    starts = vals.offsets.to_numpy()[:-1].astype(np.int64) + len(literals)
-    idx = np.empty((n, len(layout)), dtype=np.int64)
-    for k, (is_slot, at) in enumerate(layout):
-        idx[:, k] = starts + at if is_slot else at
-    pool = pa.concat_arrays([pa.array(literals, pa.string()),
-                             pc.fill_null(vals.values, "").cast(pa.string())])
-    pieces = pool.take(pa.array(idx.ravel()))
-    groups = pa.ListArray.from_arrays(
-        pa.array(np.arange(0, n * len(layout) + 1, len(layout), dtype=np.int32)), pieces)
-    return pc.binary_join(groups, "")
+    Each group adds its rows' pieces (slot values, template literals, ``%n``
+    for a slot beyond the values) as indices into one pool, every value of
+    the batch then the literals; :meth:`finish` lays all pieces end to end
+    with one ``take`` and writes every message with one ``binary_join``
+    (a ``list_element`` and a ``fill_null`` per slot before a join cost
+    more: a 4625 template has 21 slots)."""
+
+    def __init__(self, values: pa.ListArray) -> None:
+        self.values = values
+        self.offsets = values.offsets.to_numpy().astype(np.int64)
+        self.lengths = np.diff(self.offsets)
+        self.valid = values.is_valid().to_numpy(zero_copy_only=False) if values.null_count \
+            else None
+        self.literals: dict[str, int] = {}  # text -> pool index
+        self.positions: list[np.ndarray] = []
+        self.pieces: list[np.ndarray] = []  # pool indices, row after row
+        self.widths: list[np.ndarray] = []
+
+    def _literal(self, text: str) -> int:
+        return self.literals.setdefault(text, len(self.values.values) + len(self.literals))
+
+    def add(self, positions: np.ndarray, named: list[int], parts: tuple[Any, ...]) -> None:
+        """Rows ``positions`` of the values, filled into ``parts`` (see
+        :func:`_compile`). ValueError when a row has fewer values than its
+        group's keys (not the crate's output: the caller renders in Python)."""
+        slots = sorted({q[0] for q in parts[1::2]})
+        need = max((named[j - 1] for j in slots if j <= len(named)), default=-1)
+        if len(positions) and ((self.valid is not None and not self.valid[positions].all())
+                               or self.lengths[positions].min() <= need):
+            raise ValueError("rows of one shape with fewer values than keys")
+        at: list[int] = []  # a literal's pool index, or a slot value's list index
+        slot: list[bool] = []
+        for i, q in enumerate(parts):
+            if i % 2 == 0:
+                if q:
+                    at.append(self._literal(q))
+                    slot.append(False)
+            elif q[0] <= len(named):
+                at.append(named[q[0] - 1])
+                slot.append(True)
+            else:
+                at.append(self._literal("%" + str(q[0])))
+                slot.append(False)
+        # A slot value's pool index is its row's first value's, plus its list index.
+        idx = np.array(at, dtype=np.int64) + \
+            self.offsets[positions][:, None] * np.array(slot, dtype=np.int64)
+        self.positions.append(positions)
+        self.pieces.append(idx.ravel())
+        self.widths.append(np.full(len(positions), len(at), dtype=np.int64))
+
+    def finish(self) -> tuple[np.ndarray, pa.Array]:
+        """(positions, messages) of every row added."""
+        if not self.positions:
+            return np.zeros(0, dtype=np.int64), pa.array([], pa.string())
+        pool = pa.concat_arrays([pc.fill_null(self.values.values, "").cast(pa.string()),
+                                 pa.array(list(self.literals), pa.string())])
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate(self.widths))]).astype(np.int32)
+        lists = pa.ListArray.from_arrays(pa.array(offsets),
+                                         pool.take(pa.array(np.concatenate(self.pieces))))
+        return np.concatenate(self.positions), pc.binary_join(lists, "")
+
+
+def _shape_groups(p: pa.Array, e: pa.Array,
+                  s: pa.Array) -> Iterator[tuple[Any, Any, Any, np.ndarray]]:
+    """(provider, event id, keys text, positions) of every group of rows
+    with the same three, positions ascending: three dictionary encodings
+    and one sort of their combined codes (an Acero group-by with a list of
+    positions per group, read back into Python, measured ~2x that)."""
+    encs = [pc.dictionary_encode(table.one_array(c), null_encoding="encode") for c in (p, e, s)]
+    code = np.zeros(len(p), dtype=np.int64)
+    for enc in encs:
+        code = code * len(enc.dictionary) + enc.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(code, kind="stable")
+    cuts = np.flatnonzero(np.diff(code[order])) + 1
+    values = [(enc.dictionary.to_pylist(), enc.indices.to_numpy(zero_copy_only=False))
+              for enc in encs]
+    for positions in (np.split(order, cuts) if len(order) else []):
+        first = positions[0]
+        yield (*(names[int(ix[first])] for names, ix in values), positions)
 
 
 def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
@@ -1131,10 +1176,7 @@ def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
                           "FROM cat")
     finally:
         con.unregister("cat")
-    values = table.one_array(res.column("v"))
-    keyed = pa.table({"p": sub["p"], "e": sub["e"], "s": pc.cast(res.column("s"), pa.string()),
-                      "pos": pa.array(np.arange(sub.num_rows, dtype=np.int64))})
-    groups = keyed.group_by(["p", "e", "s"], use_threads=False).aggregate([("pos", "list")])
+    join = _SlotJoin(table.one_array(res.column("v")))
     # Named values Python would print differently (booleans, floats) or
     # that are nested (they do not take a slot): such rows go to Python.
     # A false alarm (the pattern inside a string) only costs time.
@@ -1142,9 +1184,7 @@ def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     done_pos: list[np.ndarray] = []
     done_msg: list[pa.Array] = []
     python: list[np.ndarray] = []
-    for p, e, shape, positions in zip(*(groups.column(c).to_pylist()
-                                        for c in ("p", "e", "s", "pos_list"))):
-        positions = np.asarray(positions, dtype=np.int64)
+    for p, e, shape, positions in _shape_groups(sub["p"], sub["e"], res.column("s")):
         keys = _loads(shape) if p is not None and e is not None else None
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) \
                 or len(set(keys)) != len(keys):
@@ -1158,29 +1198,23 @@ def _vectorized(sub: pa.Table) -> tuple[np.ndarray, pa.Array, np.ndarray]:
             # A template chosen by the count of strings: here one count,
             # the named values (rows with nested ones go to Python below).
             compiled = _template_by_count(p, e, len(named))
-        if compiled is None:
-            python.append(positions)
+        if compiled is None or not ("strings" in keys or named):
+            python.append(positions)  # no template to fill, or render()'s fallback text
             continue
-        parts = compiled[2]
         if "strings" in keys:
-            msg, left = _fill_group(con, sub.select(["d"]).take(pa.array(positions)), keys, parts)
+            msg, left = _fill_group(con, sub.select(["d"]).take(pa.array(positions)), keys,
+                                    compiled[2])
+            done_pos.append(positions[~left])
+            done_msg.append(msg.filter(pa.array(~left)))
         else:
-            if not named:
-                python.append(positions)  # render()'s fallback text
-                continue
             if not_plain is None:
                 not_plain = _rows_matching(table.one_array(sub["d"]), _NOT_PLAIN_TEXT)
-            msg = _join_slots(values.take(pa.array(positions)), named, parts)
             left = not_plain[positions]
-        keep = ~left
-        done_pos.append(positions[keep])
-        done_msg.append(msg.filter(pa.array(keep)))
+            join.add(positions[~left], named, compiled[2])
         python.append(positions[left])
-    if done_pos:
-        pos = np.concatenate(done_pos)
-        msgs = pa.concat_arrays(done_msg)
-    else:
-        pos, msgs = np.zeros(0, dtype=np.int64), pa.array([], pa.string())
+    joined_pos, joined = join.finish()
+    pos = np.concatenate(done_pos + [joined_pos])
+    msgs = pa.concat_arrays(done_msg + [joined])
     left_all = np.concatenate(python) if python else np.zeros(0, dtype=np.int64)
     return pos, msgs, left_all
 
