@@ -719,6 +719,28 @@ def test_levels_from_level_and_audit_keywords():
     assert ec._levels(pa.array([], pa.int64()), pa.array([], pa.string())).to_pylist() == []
 
 
+def test_unnamed_data_cut_equals_the_replacements():
+    """Classic events' unnamed <Data> cut at fixed places gives what the two
+    regex replacements give, on the crate's shapes and on every shape the
+    cut must leave to them (nested values, other keys, a second Data, text
+    that looks like the Binary marker inside a string, bad JSON)."""
+    import pyarrow as pa
+
+    from analyzer.sources.evtx import records as ec
+    cases = ['{"Data":{"#text":["a","b"]},"Binary":"0A"}', '{"Data":{"#text":["a"]}}',
+             '{"Data":{"#text":"x"}}', '{"Data":{"#text":12},"Binary":null}',
+             '{"Data":{"#text":["a",{"o":1}]}}', '{"Other":1,"Data":{"#text":["a"]}}',
+             '{"Data":{"#text":["a"]},"X":{"Data":{"#text":["b"]}}}', '{"Data":{"#text":["a\\"]}","b"]}}',
+             '{"Data":{"#text":[]}}', '{"Data":{"#text":["},\\"Binary\\":"]},"Binary":"00"}',
+             '{"Data":{"#text":null}}', '{"Data":{"#text":]}}', '{"Data":{"#text":["a"]},"Q":1},"Binary":"0"}',
+             '{"Data":{"#text":["é",true,-1.5e3]}}', '{"Data":{"#text":"x"},"Binary":"0A0B"}']
+    arr = pa.array(["pad"] + cases, pa.string()).slice(1)
+    got = ec._unnamed_data(arr).to_pylist()
+    assert got == ec._unnamed_data_regex(arr).to_pylist()
+    assert got[0] == '{"strings":["a","b"],"Binary":"0A"}' and got[2] == '{"strings":["x"]}'
+    assert got[4] == cases[4]  # a nested value is no insertion string: left as it is
+
+
 def test_string_views_equal_the_bytes_they_name():
     """The System objects reach DuckDB as string views into the record
     texts: each view gives exactly its byte range, short (inline) and long,

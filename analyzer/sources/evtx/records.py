@@ -704,6 +704,55 @@ def _odd_rows(bodies: pa.Array, kinds: np.ndarray) -> np.ndarray:
     return odd
 
 
+def _unnamed_data_regex(arr: pa.Array) -> pa.Array:
+    """Unnamed <Data>: ``"Data":{"#text":[...]}`` / ``{"#text":"x"}`` ->
+    ``"strings":[...]`` wherever it occurs (two RE2 replacements)."""
+    return pc.replace_substring_regex(
+        pc.replace_substring_regex(arr, rf'"Data":\{{"#text":({_JLIST})\}}', r'"strings":\1'),
+        rf'"Data":\{{"#text":({_JSCALAR})\}}', r'"strings":[\1]')
+
+
+#: How the crate writes a classic event's EventData: the unnamed values
+#: first, then (or not) its Binary item.
+_UNNAMED_HEAD = '{"Data":{"#text":'
+_UNNAMED_BINARY = '},"Binary":'
+
+
+def _unnamed_data(arr: pa.Array) -> pa.Array:
+    """:func:`_unnamed_data_regex`, with the crate's shape of a classic
+    event cut at fixed places instead: ``{"Data":{"#text":X}}`` or
+    ``{"Data":{"#text":X},"Binary":...}``, X a value the patterns accept
+    (checked by an anchored match, which RE2 answers in one pass), and no
+    other unnamed Data after it. The two unanchored replacements cost ~1.5
+    us a row; this ~0.75. Rows in any other shape get the replacements."""
+    n = len(arr)
+    offs = _offsets(arr).astype(np.int64)
+    start, end = offs[:-1], offs[1:]
+    raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if n else np.zeros(1, np.uint8)
+    head = len(_UNNAMED_HEAD)
+    mid = pc.find_substring(arr, _UNNAMED_BINARY).to_numpy(zero_copy_only=False).astype(np.int64)
+    closed = (end - start >= head + 2) & (raw[np.maximum(end - 2, 0)] == ord("}")) & \
+        (raw[np.maximum(end - 1, 0)] == ord("}"))
+    x_end = np.where(mid >= 0, start + mid, np.where(closed, end - 2, -1))
+    ok = pc.fill_null(pc.starts_with(arr, _UNNAMED_HEAD), False).to_numpy(zero_copy_only=False) & \
+        (x_end >= start + head)
+    x_end = np.where(ok, x_end, start + head)
+    xs = _cut(arr, np.where(ok, start + head, start), np.where(ok, x_end, start))
+    rest = _cut(arr, np.where(ok, x_end + 1, end), end)
+    listed = pc.match_substring_regex(xs, f"^{_JLIST}$").to_numpy(zero_copy_only=False)
+    scalar = ~listed & pc.match_substring_regex(xs, f"^{_JSCALAR}$").to_numpy(zero_copy_only=False)
+    ok &= (listed | scalar) & ~pc.match_substring(rest, '"Data":{"#text":') \
+        .to_numpy(zero_copy_only=False)
+    if not ok.any():
+        return _unnamed_data_regex(arr)
+    values = pc.if_else(pa.array(scalar), pc.binary_join_element_wise("[", xs, "]", ""), xs)
+    out = pc.if_else(pa.array(ok), pc.binary_join_element_wise('{"strings":', values, rest, ""), arr)
+    if not ok.all():
+        other = pa.array(~ok)
+        out = pc.replace_with_mask(out, other, _unnamed_data_regex(pc.filter(arr, other)))
+    return out
+
+
 def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
                 guid_piece: pa.Array) -> pa.Array:
     """:func:`data_column` of any rows, each rewrite applied where it can
@@ -719,10 +768,7 @@ def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
     if (kinds == 2).any():
         body = pc.if_else(pa.array(kinds == 2), "{}", body)
     body = pc.if_else(pc.equal(body, "null"), "{}", body)
-    # Unnamed <Data>: "Data":{"#text":[...]} / {"#text":"x"} -> "strings":[...]
-    body = _rewrite(body, '"Data":{"#text":', rare=True, fn=lambda a: pc.replace_substring_regex(
-        pc.replace_substring_regex(a, rf'"Data":\{{"#text":({_JLIST})\}}', r'"strings":\1'),
-        rf'"Data":\{{"#text":({_JSCALAR})\}}', r'"strings":[\1]'))
+    body = _rewrite(body, '"Data":{"#text":', rare=True, fn=_unnamed_data)
     # Binary: lower-case hex under "binary" (the crate writes upper case).
     # The mask from the first letter on (see _rewrite); the patterns below
     # are exact, so a row picked wrongly keeps its text and gets no hex.
