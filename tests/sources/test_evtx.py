@@ -781,18 +781,24 @@ def test_rows_without_rewrites_get_the_data_every_rewrite_gives():
         '{"a":"1","b":"x\\"y"}', "{}", "null", '{"Data":{"#text":["p",null]}}',
         '"UserData":{"U":{"k":"v"}}', "", '{"Binary":"0A0B","x":"1"}',
         '{"a":"2"},"RenderingInfo":{"Message":"m"}', '{"c":"Binary"}', '{"d":3}', "{",
+        '{"e":1},"RenderingInfo":{"Binary":"0A","Data":{"#text":["x"]}}',
     ]
-    kinds = np.array([0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0], dtype=np.int8)
+    kinds = np.array([0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0], dtype=np.int8)
     bodies = pa.array(["pad"] + records, pa.string()).slice(1)
-    esn = pa.array([None, "S", None, "S", None, None, "S", None, "S", None, None], pa.string())
-    guid = pa.array(["{A-1}", None, "b-2", "b-2", None, "{A-1}", None, None, "C", "C", None],
+    esn = pa.array([None, "S", None, "S", None, None, "S", None, "S", None, None, "S"],
+                   pa.string())
+    guid = pa.array(["{A-1}", None, "b-2", "b-2", None, "{A-1}", None, None, "C", "C", None, None],
                     pa.string())
-    odd = R._odd_rows(bodies, kinds)
+    odd, found = R._odd_rows(bodies, kinds)
     assert not odd.all() and odd.any()
     pieces = (R._piece_by_value("EventSourceName", esn, R._json_quote),
               R._piece_by_value("provider_guid", guid, R._guid_text))
     want = R._normalized(bodies, kinds, *pieces).to_pylist()
     assert R.data_column(bodies, kinds, esn, guid).to_pylist() == want
+    # The rows _odd_rows found, handed to the rewrites, change nothing, also
+    # where the texts were inside the RenderingInfo that is cut.
+    assert R._normalized(bodies, kinds, *pieces, found).to_pylist() == want
+    assert json.loads(want[-1]) == {"e": 1, "EventSourceName": "S"}
     assert json.loads(want[0]) == {"a": "1", "b": 'x"y', "provider_guid": "{A-1}"}
     assert json.loads(want[1]) == {"EventSourceName": "S"}
 

@@ -230,7 +230,9 @@ def _object_text(arr: pa.Array) -> np.ndarray:
     n = len(arr)
     buf = arr.buffers()[2]
     raw = np.frombuffer(buf, dtype=np.uint8) if buf is not None else None
-    if n == 0 or raw is None or raw.size == 0:
+    if n == 0 or raw is None or raw.size == 0 or \
+            not pc.match_substring_regex(_whole(arr), r"[{\[]")[0].as_py():
+        # One search of the column's bytes: most columns hold no brace at all.
         return np.zeros(n, dtype=bool)
     offs = _offsets(arr).astype(np.int64)
     start, lens = offs[:-1], np.diff(offs)
@@ -510,22 +512,30 @@ def _whole(arr: pa.Array) -> pa.Array:
         np.array([offs[0], offs[-1]], dtype=np.int32)), buf])
 
 
-def _rewrite(arr: pa.Array, needle: str, fn: Any, rare: bool = False) -> pa.Array:
+def _rewrite(arr: pa.Array, needle: str, fn: Any, rare: bool = False,
+             found: np.ndarray | None = None) -> pa.Array:
     """``fn`` applied to the rows containing ``needle`` only (a plain
     substring test is far cheaper than an RE2 pass over every row). For a
-    ``rare`` needle one search over the whole buffer decides first.
+    ``rare`` needle one search over the whole buffer decides first; rows
+    ``found`` by the caller's own search of the same text are not searched
+    again.
 
     The row test searches ``needle`` from its first letter on: RE2 skips
     ahead with memchr on a pattern's first byte, and ``"`` (most needles'
     first byte) is everywhere in JSON, a letter much less (measured 0.20 vs
     0.06 us a row). A row the shorter needle picks wrongly is left as it
     was by ``fn``, whose own pattern is exact."""
-    lead = _lit(needle.lstrip(',"'))
-    if rare and not pc.match_substring_regex(_whole(arr), lead)[0].as_py():
-        return arr
-    mask = pc.match_substring_regex(arr, lead)
-    if not pc.any(mask).as_py():
-        return arr
+    if found is not None:
+        if not found.any():
+            return arr
+        mask = pa.array(found)
+    else:
+        lead = _lit(needle.lstrip(',"'))
+        if rare and not pc.match_substring_regex(_whole(arr), lead)[0].as_py():
+            return arr
+        mask = pc.match_substring_regex(arr, lead)
+        if not pc.any(mask).as_py():
+            return arr
     return pc.replace_with_mask(arr, mask, fn(pc.filter(arr, mask)))
 
 
@@ -678,30 +688,37 @@ def data_column(bodies: pa.Array, kinds: np.ndarray, esn: pa.Array, guid: pa.Arr
     odd), 1.48-1.64 -> 1.44-1.51."""
     esn_piece = _piece_by_value("EventSourceName", esn, _json_quote)
     guid_piece = _piece_by_value("provider_guid", guid, _guid_text)
-    odd = _odd_rows(bodies, kinds)
+    odd, found = _odd_rows(bodies, kinds)
     if odd.all():
-        return _normalized(bodies, kinds, esn_piece, guid_piece)
+        return _normalized(bodies, kinds, esn_piece, guid_piece, found)
     out = pc.binary_join_element_wise(pc.utf8_slice_codeunits(bodies, 0, -1),
                                       esn_piece, guid_piece, "}", "")
     if odd.any():
         mask = pa.array(odd)
         out = pc.replace_with_mask(out, mask, _normalized(
             pc.filter(bodies, mask), kinds[odd], pc.filter(esn_piece, mask),
-            pc.filter(guid_piece, mask)))
+            pc.filter(guid_piece, mask), {lead: rows[odd] for lead, rows in found.items()}))
     return out
 
 
-def _odd_rows(bodies: pa.Array, kinds: np.ndarray) -> np.ndarray:
+#: What the rewrites of :func:`_normalized` look for, from the first letter
+#: on (see :func:`_rewrite`): RenderingInfo, unnamed Data, Binary.
+_RENDERING, _UNNAMED, _BINARY = 'RenderingInfo":', 'Data":{"#text":', 'Binary":'
+
+
+def _odd_rows(bodies: pa.Array, kinds: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Rows whose data is not simply body + pieces: UserData or no
     EventData, a ``null`` or empty (``{}``, two bytes or fewer) body, and
-    bodies holding what a rewrite of :func:`_normalized` looks for
-    (RenderingInfo, unnamed Data, Binary); the same tests it makes."""
+    bodies holding what a rewrite of :func:`_normalized` looks for; and,
+    per such text, the rows holding it (handed to the rewrites, which then
+    need not search again)."""
     lens = np.diff(_offsets(bodies))
     odd = (kinds != 0) | (lens <= 2) | \
         pc.fill_null(pc.equal(bodies, "null"), True).to_numpy(zero_copy_only=False)
-    for lead in ('RenderingInfo":', 'Data":{"#text":', 'Binary":'):
-        odd |= _rows_matching(bodies, _lit(lead))
-    return odd
+    found = {lead: _rows_matching(bodies, _lit(lead)) for lead in (_RENDERING, _UNNAMED, _BINARY)}
+    for rows in found.values():
+        odd |= rows
+    return odd, found
 
 
 def _unnamed_data_regex(arr: pa.Array) -> pa.Array:
@@ -754,13 +771,17 @@ def _unnamed_data(arr: pa.Array) -> pa.Array:
 
 
 def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
-                guid_piece: pa.Array) -> pa.Array:
+                guid_piece: pa.Array, found: dict[str, np.ndarray] | None = None) -> pa.Array:
     """:func:`data_column` of any rows, each rewrite applied where it can
-    change a row."""
+    change a row (``found``: the rows of ``bodies`` holding each text the
+    rewrites look for, from :func:`_odd_rows`)."""
     # RenderingInfo (forwarded events) follows EventData/UserData: dropped.
     body = _rewrite(bodies, ',"RenderingInfo":',
                     lambda a: pc.replace_substring_regex(a, r'(\}|null),"RenderingInfo":.*$', r"\1"),
-                    rare=True)
+                    rare=True, found=None if found is None else found[_RENDERING])
+    # The rewrites below add none of the texts searched for, and a row
+    # picked where the cut RenderingInfo held one is left as it is by their
+    # exact patterns: the rows found in the bodies serve them all.
     if (kinds == 1).any():
         ud = pa.array(kinds == 1)
         body = pc.replace_with_mask(body, ud, pc.binary_join_element_wise(
@@ -768,11 +789,13 @@ def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
     if (kinds == 2).any():
         body = pc.if_else(pa.array(kinds == 2), "{}", body)
     body = pc.if_else(pc.equal(body, "null"), "{}", body)
-    body = _rewrite(body, '"Data":{"#text":', rare=True, fn=_unnamed_data)
+    body = _rewrite(body, '"Data":{"#text":', rare=True, fn=_unnamed_data,
+                    found=None if found is None else found[_UNNAMED])
     # Binary: lower-case hex under "binary" (the crate writes upper case).
     # The mask from the first letter on (see _rewrite); the patterns below
     # are exact, so a row picked wrongly keeps its text and gets no hex.
-    bmask = pc.match_substring_regex(body, _lit('Binary":'))
+    bmask = pc.match_substring_regex(body, _lit(_BINARY)) if found is None else \
+        pa.array(found[_BINARY])
     if pc.any(bmask).as_py():
         sub = pc.filter(body, bmask)
         sub_hex, sub = _binary_cut(sub)
