@@ -244,3 +244,33 @@ def test_an_output_write_error_fails_the_load_not_a_file(tmp_path: Path, monkeyp
     with pytest.raises(tablesink.OutputError, match="No space left"):
         load_case(case_dir, spill_bytes=0, parquet=tmp_path / "t.parquet", keep_table=False,
                   work_root=tmp_path)
+
+
+def test_freed_pages_go_back_every_16_mib_or_every_few_large_batches(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """Small batches hand the allocator's free pages back every 16 MiB
+    written; batches larger than that every RELEASE_BATCHES batches, so
+    that the next batch reuses what one frees."""
+    from analyzer import tablesink
+
+    released: list[int] = []
+
+    class Pool:
+        def release_unused(self) -> None:
+            released.append(len(calls))
+
+    calls: list[int] = []
+    monkeypatch.setattr(tablesink.pa, "default_memory_pool", lambda: Pool())
+    sink = tablesink.TableSink(tmp_path)
+    mib = 1 << 20
+    for _ in range(8):  # 8 x 5 MiB: released after the 4th (20 MiB) and the 8th
+        calls.append(5 * mib)
+        sink._release(5 * mib)
+    assert released == [4, 8]
+    released.clear()
+    calls.clear()
+    big = 30 * mib
+    for _ in range(10):
+        calls.append(big)
+        sink._release(big)
+    assert released == [tablesink.RELEASE_BATCHES + 1, 2 * tablesink.RELEASE_BATCHES + 2]
