@@ -136,7 +136,10 @@ class RangeReader:
         # The whole of an undamaged file: the parser reads the path itself.
         view = None if whole else ChunkView(self.path, self.first, self.last, self.layout)
         try:
-            parser = PyEvtxParser(str(self.path) if view is None else view,
+            # Buffered in C: the parser reads each chunk in 8-32 KiB pieces,
+            # which would each be a Python call of the view.
+            parser = PyEvtxParser(str(self.path) if view is None else
+                                  io.BufferedReader(view, buffer_size=4 * CHUNK_SIZE),
                                   number_of_threads=self.threads)
             yield from self._read(parser.records_json(), display, source)
             # Checked here, by the process that read the range, rather than
