@@ -841,7 +841,8 @@ def _levels(level: pa.Array, keywords: pa.Array) -> pa.Array:
         nibble = np.where(pc.is_valid(enc.indices).to_numpy(zero_copy_only=False), nibble, 0)
     code = np.where((nibble & 2) != 0, _LABEL_CODE["audit_success"],
                     np.where((nibble & 1) != 0, _LABEL_CODE["audit_failure"], code))
-    # Only the labels in use, in code order, as a label-by-label encoding would have them.
+    # The dictionary holds only the labels in use (in code order), as an
+    # encoding of the labels themselves would.
     used = np.bincount(code, minlength=len(_LEVEL_LABELS)) > 0
     compact = (np.cumsum(used) - 1).astype(np.int8)
     return pa.DictionaryArray.from_arrays(pa.array(compact[code], pa.int8()),
