@@ -195,6 +195,7 @@ class TableSink:
         self._open: _Segment | None = None
         self._names = count()
         self._written = 0
+        self._large = 0  # batches over RELEASE_EVERY written since the last release
         self._parquet = None
         self.rows = 0
         #: False: the rows go to the Parquet file only (:meth:`finish` gives
@@ -308,9 +309,12 @@ class TableSink:
 
     def _release(self, nbytes: int) -> None:
         self._written += nbytes
-        if self._written > (RELEASE_EVERY if nbytes < RELEASE_EVERY else RELEASE_BATCHES * nbytes):
+        if nbytes >= RELEASE_EVERY:
+            self._large += 1
+        if self._written > RELEASE_EVERY and (nbytes < RELEASE_EVERY or
+                                               self._large >= RELEASE_BATCHES):
             pa.default_memory_pool().release_unused()
-            self._written = 0
+            self._written = self._large = 0
 
     def _close_open(self) -> None:
         if self._open is not None:

@@ -273,4 +273,11 @@ def test_freed_pages_go_back_every_16_mib_or_every_few_large_batches(tmp_path: P
     for _ in range(10):
         calls.append(big)
         sink._release(big)
-    assert released == [tablesink.RELEASE_BATCHES + 1, 2 * tablesink.RELEASE_BATCHES + 2]
+    assert released == [tablesink.RELEASE_BATCHES, 2 * tablesink.RELEASE_BATCHES]
+    released.clear()
+    calls.clear()
+    sink = tablesink.TableSink(tmp_path)
+    for size in (17, 100, 20, 20, 2, 40):  # uneven large batches count as batches
+        calls.append(size * mib)
+        sink._release(size * mib)
+    assert released == [4]

@@ -713,7 +713,8 @@ def test_levels_from_level_and_audit_keywords():
                                "unknown", "verbose", "verbose", "audit_success", "audit_failure",
                                "critical", "warning"]
     assert got.type == table.SCHEMA["level"]
-    assert sorted(got.dictionary.to_pylist()) == sorted(set(got.to_pylist()))
+    # The labels in use, in the order they first occur (as encoding the labels gives).
+    assert got.dictionary.to_pylist() == list(dict.fromkeys(got.to_pylist()))
     assert ec._levels(pa.array([4, 4], pa.int64()), pa.array([None, None], pa.string())) \
         .to_pylist() == ["information", "information"]
     assert ec._levels(pa.array([], pa.int64()), pa.array([], pa.string())).to_pylist() == []
@@ -739,6 +740,28 @@ def test_unnamed_data_cut_equals_the_replacements():
     assert got == ec._unnamed_data_regex(arr).to_pylist()
     assert got[0] == '{"strings":["a","b"],"Binary":"0A"}' and got[2] == '{"strings":["x"]}'
     assert got[4] == cases[4]  # a nested value is no insertion string: left as it is
+    assert ec._unnamed_data(pa.array(["", ""], pa.string())).to_pylist() == ["", ""]
+
+
+def test_message_groups_are_the_same_when_their_codes_are_renumbered(monkeypatch):
+    """Rows are grouped by (provider, event id, keys) through one combined
+    integer code; when the three dictionaries together would overflow it,
+    the code is renumbered densely first, and the groups stay the same."""
+    import pyarrow as pa
+
+    from analyzer.sources.evtx import records as ec
+    p = pa.array([f"p{i % 7}" for i in range(500)] + [None])
+    e = pa.array([i % 11 for i in range(500)] + [3], pa.int32())
+    s = pa.array([f"k{i % 13}" for i in range(500)] + ["k1"])
+
+    def groups() -> list[tuple]:
+        return sorted((g[0] or "", g[1], g[2], tuple(g[3])) for g in ec._shape_groups(p, e, s))
+
+    want = groups()
+    assert len(want) == 501  # i mod 7, 11, 13 are distinct for 500 rows; the null provider
+    monkeypatch.setattr(ec, "_CODE_SPAN", 50)
+    assert groups() == want
+    assert sum(len(g[3]) for g in want) == 501
 
 
 def test_string_views_equal_the_bytes_they_name():

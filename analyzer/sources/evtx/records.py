@@ -742,10 +742,11 @@ def _unnamed_data(arr: pa.Array) -> pa.Array:
     (checked by an anchored match, which RE2 answers in one pass), and no
     other unnamed Data after it. The two unanchored replacements cost ~1.5
     us a row; this ~0.75. Rows in any other shape get the replacements."""
-    n = len(arr)
+    if not _value_bytes(arr).size:  # no row holds a byte
+        return _unnamed_data_regex(arr)
     offs = _offsets(arr).astype(np.int64)
     start, end = offs[:-1], offs[1:]
-    raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if n else np.zeros(1, np.uint8)
+    raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
     head = len(_UNNAMED_HEAD)
     mid = pc.find_substring(arr, _UNNAMED_BINARY).to_numpy(zero_copy_only=False).astype(np.int64)
     closed = (end - start >= head + 2) & (raw[np.maximum(end - 2, 0)] == ord("}")) & \
@@ -841,10 +842,12 @@ def _levels(level: pa.Array, keywords: pa.Array) -> pa.Array:
         nibble = np.where(pc.is_valid(enc.indices).to_numpy(zero_copy_only=False), nibble, 0)
     code = np.where((nibble & 2) != 0, _LABEL_CODE["audit_success"],
                     np.where((nibble & 1) != 0, _LABEL_CODE["audit_failure"], code))
-    # The dictionary holds only the labels in use (in code order), as an
-    # encoding of the labels themselves would.
-    used = np.bincount(code, minlength=len(_LEVEL_LABELS)) > 0
-    compact = (np.cumsum(used) - 1).astype(np.int8)
+    # The dictionary holds the labels in use in the order they first occur,
+    # as an encoding of the labels themselves gives it.
+    used = np.flatnonzero(np.bincount(code, minlength=len(_LEVEL_LABELS)))
+    used = used[np.argsort([int(np.argmax(code == c)) for c in used])]
+    compact = np.zeros(len(_LEVEL_LABELS), dtype=np.int8)
+    compact[used] = np.arange(len(used), dtype=np.int8)
     return pa.DictionaryArray.from_arrays(pa.array(compact[code], pa.int8()),
                                           pa.array(_LEVEL_LABELS[used].tolist(), pa.string()))
 
@@ -1206,6 +1209,10 @@ class _SlotJoin:
         return np.concatenate(self.positions), pc.binary_join(lists, "")
 
 
+#: Combined group codes stay below this (int64).
+_CODE_SPAN = 1 << 62
+
+
 def _shape_groups(p: pa.Array, e: pa.Array,
                   s: pa.Array) -> Iterator[tuple[Any, Any, Any, np.ndarray]]:
     """(provider, event id, keys text, positions) of every group of rows
@@ -1214,8 +1221,13 @@ def _shape_groups(p: pa.Array, e: pa.Array,
     positions per group, read back into Python, measured ~2x that)."""
     encs = [pc.dictionary_encode(table.one_array(c), null_encoding="encode") for c in (p, e, s)]
     code = np.zeros(len(p), dtype=np.int64)
+    span = 1  # codes lie in [0, span)
     for enc in encs:
+        if span * len(enc.dictionary) >= _CODE_SPAN:  # renumber densely first
+            code = np.unique(code, return_inverse=True)[1].astype(np.int64).ravel()
+            span = int(code.max()) + 1
         code = code * len(enc.dictionary) + enc.indices.to_numpy(zero_copy_only=False)
+        span *= len(enc.dictionary)
     order = np.argsort(code, kind="stable")
     cuts = np.flatnonzero(np.diff(code[order])) + 1
     values = [(enc.dictionary.to_pylist(), enc.indices.to_numpy(zero_copy_only=False))
