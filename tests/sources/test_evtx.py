@@ -816,12 +816,14 @@ def test_rows_without_rewrites_get_the_data_every_rewrite_gives():
     assert not odd.all() and odd.any()
     pieces = (R._piece_by_value("EventSourceName", esn, R._json_quote),
               R._piece_by_value("provider_guid", guid, R._guid_text))
-    want = R._normalized(bodies, kinds, *pieces).to_pylist()
+    want = R._normalized(bodies, kinds, *pieces, found).to_pylist()
     assert R.data_column(bodies, kinds, esn, guid).to_pylist() == want
-    # The rows _odd_rows found, handed to the rewrites, change nothing, also
-    # where the texts were inside the RenderingInfo that is cut.
-    assert R._normalized(bodies, kinds, *pieces, found).to_pylist() == want
+    # The rows _odd_rows found are handed to the rewrites: texts that were
+    # inside the RenderingInfo that is cut change nothing.
     assert json.loads(want[-1]) == {"e": 1, "EventSourceName": "S"}
+    assert json.loads(want[3]) == {"strings": ["p", None], "EventSourceName": "S",
+                                   "provider_guid": "{B-2}"}
+    assert json.loads(want[6]) == {"x": "1", "binary": "0a0b", "EventSourceName": "S"}
     assert json.loads(want[0]) == {"a": "1", "b": 'x"y', "provider_guid": "{A-1}"}
     assert json.loads(want[1]) == {"EventSourceName": "S"}
 

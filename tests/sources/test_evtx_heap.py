@@ -42,7 +42,7 @@ def _glibc() -> bool:
 
 
 @pytest.mark.skipif(not _glibc(), reason="a glibc heap setting")
-def test_freed_slices_are_not_faulted_in_again():
+def test_freed_batch_temporaries_are_not_faulted_in_again():
     default, kept = _faults("default"), _faults("keep")
     # glibc's defaults give the freed 80 MiB back after every batch and
     # fault them in again (20k pages a batch); kept, the batches reuse them.

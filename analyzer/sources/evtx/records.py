@@ -231,7 +231,7 @@ def _object_text(arr: pa.Array) -> np.ndarray:
     buf = arr.buffers()[2]
     raw = np.frombuffer(buf, dtype=np.uint8) if buf is not None else None
     if n == 0 or raw is None or raw.size == 0 or \
-            not pc.match_substring_regex(_whole(arr), r"[{\[]")[0].as_py():
+            not _holds(arr, r"[{\[]"):
         # One search of the column's bytes: most columns hold no brace at all.
         return np.zeros(n, dtype=bool)
     offs = _offsets(arr).astype(np.int64)
@@ -350,7 +350,7 @@ def _rows_matching(arr: pa.Array, pattern: str) -> np.ndarray:
     that is absent from a batch then costs one scan, not an RE2 call a row.
     (Only for patterns that cannot match across two rows' text: anchors
     and patterns that span a row boundary are not used here.)"""
-    if not arr.null_count and not pc.match_substring_regex(_whole(arr), pattern)[0].as_py():
+    if not arr.null_count and not _holds(arr, pattern):
         return np.zeros(len(arr), dtype=bool)
     return pc.fill_null(pc.match_substring_regex(arr, pattern), True).to_numpy(zero_copy_only=False)
 
@@ -512,30 +512,19 @@ def _whole(arr: pa.Array) -> pa.Array:
         np.array([offs[0], offs[-1]], dtype=np.int32)), buf])
 
 
-def _rewrite(arr: pa.Array, needle: str, fn: Any, rare: bool = False,
-             found: np.ndarray | None = None) -> pa.Array:
-    """``fn`` applied to the rows containing ``needle`` only (a plain
-    substring test is far cheaper than an RE2 pass over every row). For a
-    ``rare`` needle one search over the whole buffer decides first; rows
-    ``found`` by the caller's own search of the same text are not searched
-    again.
+def _holds(arr: pa.Array, pattern: str) -> bool:
+    """Whether the value bytes of ``arr`` hold an RE2 ``pattern``: one
+    search of the whole buffer (null rows' bytes included)."""
+    return bool(pc.match_substring_regex(_whole(arr), pattern)[0].as_py())
 
-    The row test searches ``needle`` from its first letter on: RE2 skips
-    ahead with memchr on a pattern's first byte, and ``"`` (most needles'
-    first byte) is everywhere in JSON, a letter much less (measured 0.20 vs
-    0.06 us a row). A row the shorter needle picks wrongly is left as it
-    was by ``fn``, whose own pattern is exact."""
-    if found is not None:
-        if not found.any():
-            return arr
-        mask = pa.array(found)
-    else:
-        lead = _lit(needle.lstrip(',"'))
-        if rare and not pc.match_substring_regex(_whole(arr), lead)[0].as_py():
-            return arr
-        mask = pc.match_substring_regex(arr, lead)
-        if not pc.any(mask).as_py():
-            return arr
+
+def _rewrite(arr: pa.Array, rows: np.ndarray, fn: Any) -> pa.Array:
+    """``fn`` applied to the ``rows`` only (those :func:`_odd_rows` found
+    holding the text ``fn`` rewrites): a substring test is far cheaper than
+    an RE2 replacement over every row."""
+    if not rows.any():
+        return arr
+    mask = pa.array(rows)
     return pc.replace_with_mask(arr, mask, fn(pc.filter(arr, mask)))
 
 
@@ -701,8 +690,12 @@ def data_column(bodies: pa.Array, kinds: np.ndarray, esn: pa.Array, guid: pa.Arr
     return out
 
 
-#: What the rewrites of :func:`_normalized` look for, from the first letter
-#: on (see :func:`_rewrite`): RenderingInfo, unnamed Data, Binary.
+#: What the rewrites of :func:`_normalized` look for: RenderingInfo,
+#: unnamed Data, Binary. Each is searched from its first letter on: RE2
+#: skips ahead with memchr on a pattern's first byte, and ``"`` is
+#: everywhere in JSON, a letter much less (measured 0.20 vs 0.06 us a row).
+#: A row the shorter text picks wrongly is left as it is by the rewrite,
+#: whose own pattern is exact.
 _RENDERING, _UNNAMED, _BINARY = 'RenderingInfo":', 'Data":{"#text":', 'Binary":'
 
 
@@ -772,14 +765,13 @@ def _unnamed_data(arr: pa.Array) -> pa.Array:
 
 
 def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
-                guid_piece: pa.Array, found: dict[str, np.ndarray] | None = None) -> pa.Array:
+                guid_piece: pa.Array, found: dict[str, np.ndarray]) -> pa.Array:
     """:func:`data_column` of any rows, each rewrite applied where it can
     change a row (``found``: the rows of ``bodies`` holding each text the
     rewrites look for, from :func:`_odd_rows`)."""
     # RenderingInfo (forwarded events) follows EventData/UserData: dropped.
-    body = _rewrite(bodies, ',"RenderingInfo":',
-                    lambda a: pc.replace_substring_regex(a, r'(\}|null),"RenderingInfo":.*$', r"\1"),
-                    rare=True, found=None if found is None else found[_RENDERING])
+    body = _rewrite(bodies, found[_RENDERING],
+                    lambda a: pc.replace_substring_regex(a, r'(\}|null),"RenderingInfo":.*$', r"\1"))
     # The rewrites below add none of the texts searched for, and a row
     # picked where the cut RenderingInfo held one is left as it is by their
     # exact patterns: the rows found in the bodies serve them all.
@@ -790,13 +782,11 @@ def _normalized(bodies: pa.Array, kinds: np.ndarray, esn_piece: pa.Array,
     if (kinds == 2).any():
         body = pc.if_else(pa.array(kinds == 2), "{}", body)
     body = pc.if_else(pc.equal(body, "null"), "{}", body)
-    body = _rewrite(body, '"Data":{"#text":', rare=True, fn=_unnamed_data,
-                    found=None if found is None else found[_UNNAMED])
+    body = _rewrite(body, found[_UNNAMED], _unnamed_data)
     # Binary: lower-case hex under "binary" (the crate writes upper case).
-    # The mask from the first letter on (see _rewrite); the patterns below
-    # are exact, so a row picked wrongly keeps its text and gets no hex.
-    bmask = pc.match_substring_regex(body, _lit(_BINARY)) if found is None else \
-        pa.array(found[_BINARY])
+    # The patterns below are exact, so a row picked wrongly (see _BINARY)
+    # keeps its text and gets no hex.
+    bmask = pa.array(found[_BINARY])
     if pc.any(bmask).as_py():
         sub = pc.filter(body, bmask)
         sub_hex, sub = _binary_cut(sub)
